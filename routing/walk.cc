@@ -1,0 +1,702 @@
+#include "routing/walk.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cmath>
+#include <tuple>
+#include <unordered_map>
+#include <utility>
+
+#include "routing/span_tree.h"
+#include "routing/walk_internal.h"
+
+namespace tracepager::routing {
+
+const char* SymptomName(Symptom symptom) {
+  switch (symptom) {
+    case Symptom::kErrors:
+      return "errors";
+    case Symptom::kLatency:
+      return "latency";
+  }
+  return "errors";
+}
+
+const char* RefinementName(Refinement refinement) {
+  switch (refinement) {
+    case Refinement::kTimeoutMasking:
+      return "timeout_masking";
+    case Refinement::kSiblingFallout:
+      return "sibling_fallout";
+    case Refinement::kRetries:
+      return "retries";
+    case Refinement::kAsync:
+      return "async";
+    case Refinement::kUninstrumented:
+      return "uninstrumented";
+  }
+  return "timeout_masking";
+}
+
+const char* CulpritRoleName(CulpritRole role) {
+  return role == CulpritRole::kPrimary ? "primary" : "fallout";
+}
+
+WalkOptions WalkOptions::Naive() {
+  WalkOptions o;
+  o.timeout_masking = false;
+  o.sibling_fallout = false;
+  o.retries = false;
+  o.async = false;
+  o.uninstrumented = false;
+  return o;
+}
+
+namespace walk_internal {
+
+PathStep MakeStep(const SpanTree& tree, int32_t index) {
+  const Span& s = tree.span(index);
+  PathStep step;
+  step.span_id = s.span_id;
+  step.service = s.service;
+  step.operation = s.operation;
+  step.kind = s.kind;
+  step.failed = s.failed;
+  if (s.failed) step.reason = s.failure_reason.empty() ? "error" : s.failure_reason;
+  step.start_offset_ns = s.start_ns - tree.min_start_ns();
+  step.duration_ns = s.duration_ns;
+  return step;
+}
+
+std::string Offset(const SpanTree& tree, int64_t t) {
+  return "+" + FormatDuration(t - tree.min_start_ns());
+}
+
+std::string Reason(const Span& s) {
+  return s.failure_reason.empty() ? std::string("error") : s.failure_reason;
+}
+
+void BoundPath(std::vector<PathStep>& path, size_t max_steps) {
+  if (path.size() <= max_steps || max_steps < 2) return;
+  // Keep both ends: the alerting service's side and the culprit's side are what a person
+  // reads; the middle of a pathological chain is noise.
+  const size_t head = max_steps / 2;
+  const size_t tail = max_steps - head;
+  path.erase(path.begin() + static_cast<std::ptrdiff_t>(head),
+             path.end() - static_cast<std::ptrdiff_t>(tail));
+}
+
+}  // namespace walk_internal
+
+namespace {
+
+using walk_internal::MakeStep;
+using walk_internal::Offset;
+using walk_internal::Reason;
+
+constexpr size_t kRefinementCount = 5;
+constexpr size_t kMaxNotesPerRefinement = 5;
+// Paths are O(depth) each; with many culprits in a deep trace that would be quadratic. Each
+// path keeps at most this many steps (both ends), and all paths of a verdict share a budget.
+constexpr size_t kMaxPathSteps = 512;
+constexpr size_t kPathBudget = 50'000;
+constexpr size_t kMinPathSteps = 8;
+
+bool Erroring(const Span& s) { return s.failed && !s.caller_fault; }
+
+bool ContainsCi(std::string_view hay, std::string_view needle) {
+  if (needle.size() > hay.size()) return false;
+  for (size_t i = 0; i + needle.size() <= hay.size(); ++i) {
+    size_t j = 0;
+    while (j < needle.size() && std::tolower(static_cast<unsigned char>(hay[i + j])) == needle[j]) {
+      ++j;
+    }
+    if (j == needle.size()) return true;
+  }
+  return false;
+}
+
+// Whether a failed call reads as "gave up waiting" rather than "got an error back".
+bool LooksLikeTimeout(const Span& s) {
+  if (s.grpc_code && *s.grpc_code == 4) return true;  // DEADLINE_EXCEEDED
+  if (s.http_status && (*s.http_status == 504 || *s.http_status == 408)) return true;
+  auto says_timeout = [](std::string_view text) {
+    return ContainsCi(text, "timeout") || ContainsCi(text, "timed out") ||
+           ContainsCi(text, "deadline") || ContainsCi(text, "time out");
+  };
+  if (says_timeout(s.failure_reason) || says_timeout(s.status_message) ||
+      says_timeout(s.error_tag_value)) {
+    return true;
+  }
+  for (const ExceptionEvent& e : s.exceptions) {
+    if (says_timeout(e.type) || says_timeout(e.message)) return true;
+  }
+  return false;
+}
+
+bool Slow(const Span& child, const Span& parent, double fraction) {
+  return parent.duration_ns > 0 && static_cast<double>(child.duration_ns) >=
+                                       fraction * static_cast<double>(parent.duration_ns);
+}
+
+std::string Percent(int64_t part, int64_t whole) {
+  if (whole <= 0) return "?%";
+  return std::to_string(static_cast<long long>(
+             std::llround(100.0 * static_cast<double>(part) / static_cast<double>(whole)))) +
+         "%";
+}
+
+enum class DepKind { kFailed, kSlow, kLeafCall };
+
+struct Dep {
+  int32_t caller = -1;   // span of the current region that made the call
+  int32_t callee = -1;   // entry span of the callee's region; -1 for a leaf call
+  int32_t call = -1;     // the span standing for the call among its siblings
+  int32_t group = -1;    // parent of `call`: the span whose calls are compared
+  int32_t trigger = -1;  // parent side of the last asynchronous edge on the way, or -1
+  DepKind kind = DepKind::kFailed;
+  CulpritRole role = CulpritRole::kPrimary;
+  bool dropped = false;
+  std::string fallout_of;  // for fallout: the primary call's callee
+};
+
+struct Region {
+  int32_t entry = -1;
+  int32_t from = -1;    // region it was reached from; -1 for a starting region
+  int32_t caller = -1;  // span in `from` that made the call
+  CulpritRole role = CulpritRole::kPrimary;
+  bool via_timeout = false;
+  std::string fallout_of;
+};
+
+// A culprit before its path and explanation are written out.
+struct Found {
+  int32_t region = -1;
+  int32_t span = -1;         // the culprit's failing span (for virtual: the call span)
+  std::string virtual_name;  // non-empty: a virtual culprit named by `span`
+  const char* virtual_source = "";
+  bool virtual_by_timeout = false;
+  bool naive_leaf_stop = false;  // the plain rule stopped at the caller of a leaf call
+  CulpritRole role = CulpritRole::kPrimary;
+  std::string fallout_of;  // for fallout: the callee that failed first
+};
+
+struct RunResult {
+  std::vector<Found> found;
+  std::vector<Region> regions;
+  std::array<std::vector<std::string>, kRefinementCount> events;
+  std::array<size_t, kRefinementCount> event_count{};
+};
+
+class Walker {
+ public:
+  Walker(const SpanTree& tree, const WalkOptions& options)
+      : tree_(tree),
+        opt_(options),
+        waiting_(tree.size(), 0),
+        trigger_(tree.size(), -1),
+        region_of_(tree.size(), -1) {}
+
+  RunResult Run(const std::vector<int32_t>& starts) {
+    for (int32_t s : starts) {
+      Region start;
+      start.entry = s;
+      res_.regions.push_back(std::move(start));
+    }
+    // Regions are appended while walking; each is explored once (regions never overlap).
+    for (size_t r = 0; r < res_.regions.size(); ++r) Explore(static_cast<int32_t>(r));
+    return std::move(res_);
+  }
+
+ private:
+  const Span& S(int32_t i) const { return tree_.span(i); }
+
+  void Event(Refinement r, std::string text) {
+    const auto k = static_cast<size_t>(r);
+    if (++res_.event_count[k] <= kMaxNotesPerRefinement) {
+      res_.events[k].push_back(std::string(RefinementName(r)) + ": " + std::move(text));
+    }
+  }
+
+  void Explore(int32_t r) {
+    const int32_t entry = res_.regions[static_cast<size_t>(r)].entry;
+    const std::string& service = S(entry).service;
+    const CulpritRole role = res_.regions[static_cast<size_t>(r)].role;
+    deps_.clear();
+    int32_t first_failed = -1;
+
+    waiting_[static_cast<size_t>(entry)] =
+        Erroring(S(entry)) || res_.regions[static_cast<size_t>(r)].via_timeout;
+    trigger_[static_cast<size_t>(entry)] = -1;
+    stack_.assign(1, entry);
+    while (!stack_.empty()) {
+      const int32_t s = stack_.back();
+      stack_.pop_back();
+      region_of_[static_cast<size_t>(s)] = r;
+      const Span& ss = S(s);
+      if (Erroring(ss) && (first_failed < 0 || ss.start_ns < S(first_failed).start_ns)) {
+        first_failed = s;
+      }
+      bool nothing_below = true;
+      for (int32_t c : tree_.children(s)) {
+        const Span& cs = S(c);
+        if (cs.service == service) {
+          if (!tree_.children(c).empty()) nothing_below = false;
+          waiting_[static_cast<size_t>(c)] =
+              Erroring(cs) || (waiting_[static_cast<size_t>(s)] && !cs.failed &&
+                               Slow(cs, ss, opt_.timeout_fraction));
+          trigger_[static_cast<size_t>(c)] =
+              tree_.async_edge(c) ? s : trigger_[static_cast<size_t>(s)];
+          stack_.push_back(c);
+          continue;
+        }
+        nothing_below = false;
+        Dep d;
+        d.role = role;
+        d.caller = s;
+        d.callee = c;
+        d.trigger = tree_.async_edge(c) ? s : trigger_[static_cast<size_t>(s)];
+        if (Erroring(cs)) {
+          d.kind = DepKind::kFailed;
+        } else if (opt_.timeout_masking && waiting_[static_cast<size_t>(s)] && !cs.failed &&
+                   Slow(cs, ss, opt_.timeout_fraction)) {
+          d.kind = DepKind::kSlow;
+        } else {
+          continue;
+        }
+        if (IsCallSpan(ss) && s != entry) {
+          d.call = s;
+          d.group = tree_.parent(s);
+        } else {
+          d.call = c;
+          d.group = s;
+        }
+        deps_.push_back(std::move(d));
+      }
+      if (nothing_below && Erroring(ss) && IsCallSpan(ss)) {
+        Dep d;
+        d.role = role;
+        d.caller = s;
+        d.kind = DepKind::kLeafCall;
+        d.call = s;
+        d.group = tree_.parent(s);
+        d.trigger = trigger_[static_cast<size_t>(s)];
+        deps_.push_back(std::move(d));
+      }
+    }
+
+    if (opt_.async) DropAsync();
+    if (opt_.retries) DropRetries(r);
+    if (opt_.sibling_fallout) MarkFallout();
+
+    bool any = false;
+    for (Dep& d : deps_) {
+      if (d.dropped) continue;
+      any = true;
+      if (d.kind == DepKind::kLeafCall) {
+        AddLeafCall(r, d);
+        continue;
+      }
+      if (d.kind == DepKind::kSlow) {
+        const Span& cl = S(d.caller);
+        const Span& ce = S(d.callee);
+        Event(Refinement::kTimeoutMasking,
+              cl.service + " " + cl.operation + " errored after " + FormatDuration(cl.duration_ns) +
+                  " while its call to " + ce.service + " (" + ce.operation + ") ran " +
+                  FormatDuration(ce.duration_ns) + " (" + Percent(ce.duration_ns, cl.duration_ns) +
+                  ") without failing: it gave up waiting, so the walk continues into " +
+                  ce.service);
+      }
+      Region next;
+      next.entry = d.callee;
+      next.from = r;
+      next.caller = d.caller;
+      next.role = d.role;
+      next.via_timeout = d.kind == DepKind::kSlow;
+      next.fallout_of = d.fallout_of.empty() ? res_.regions[static_cast<size_t>(r)].fallout_of
+                                             : std::move(d.fallout_of);
+      res_.regions.push_back(std::move(next));
+    }
+    // A starting region whose dependencies show no errors is "nothing failed below", not a
+    // culprit: Route turns that into a fallback, which pages the same owner but says so.
+    if (!any && res_.regions[static_cast<size_t>(r)].from >= 0) {
+      Found f;
+      f.region = r;
+      f.span = first_failed >= 0 ? first_failed : entry;
+      f.role = role;
+      f.fallout_of = res_.regions[static_cast<size_t>(r)].fallout_of;
+      res_.found.push_back(std::move(f));
+    }
+  }
+
+  void AddLeafCall(int32_t r, const Dep& d) {
+    const Span& call = S(d.caller);
+    const bool timeout = opt_.timeout_masking && LooksLikeTimeout(call);
+    const PeerName peer = VirtualPeerName(call);
+    Found f;
+    f.region = r;
+    f.span = d.caller;
+    f.role = d.role;
+    f.fallout_of =
+        d.fallout_of.empty() ? res_.regions[static_cast<size_t>(r)].fallout_of : d.fallout_of;
+    if ((opt_.uninstrumented || timeout) && !peer.name.empty()) {
+      f.virtual_name = peer.name;
+      f.virtual_source = peer.source;
+      f.virtual_by_timeout = timeout;
+      const std::string what = call.service + "'s call " + call.operation + " failed (" +
+                               Reason(call) + ") with nothing below it";
+      if (opt_.uninstrumented) {
+        Event(Refinement::kUninstrumented,
+              what + "; blaming the peer it names, " + peer.name + " (from " + peer.source + ")");
+      }
+      if (timeout) {
+        Event(Refinement::kTimeoutMasking, what + " and reads as a timeout: " + call.service +
+                                               " gave up waiting on " + peer.name);
+      }
+    } else {
+      f.naive_leaf_stop = true;
+    }
+    res_.found.push_back(std::move(f));
+  }
+
+  void DropAsync() {
+    for (Dep& d : deps_) {
+      if (d.trigger < 0) continue;
+      const Span& failing = S(d.callee >= 0 ? d.callee : d.caller);
+      const Span& trig = S(d.trigger);
+      if (failing.end_ns() <= trig.end_ns()) continue;
+      d.dropped = true;
+      Event(Refinement::kAsync, failing.service + " " + failing.operation + " ended (" +
+                                    (d.kind == DepKind::kSlow ? "slow" : Reason(failing)) +
+                                    ") at " + Offset(tree_, failing.end_ns()) + ", after " +
+                                    trig.service + " " + trig.operation +
+                                    ", which triggered it asynchronously, had finished at " +
+                                    Offset(tree_, trig.end_ns()) + "; not a cause");
+    }
+  }
+
+  // The callee a call reaches: the service of its first span of another service below it, else
+  // the peer it names.
+  std::string CalleeOf(int32_t call, const std::string& caller_service) const {
+    const Span& cs = S(call);
+    if (cs.service != caller_service) return cs.service;
+    for (int32_t c : tree_.children(call)) {
+      if (S(c).service != caller_service) return S(c).service;
+    }
+    return VirtualPeerName(cs).name;
+  }
+
+  bool CallSucceeded(int32_t call, const std::string& caller_service) const {
+    const Span& cs = S(call);
+    if (cs.failed) return false;
+    for (int32_t c : tree_.children(call)) {
+      if (S(c).service != caller_service && S(c).failed) return false;
+    }
+    return true;
+  }
+
+  void DropRetries(int32_t r) {
+    // Groups with a candidate: for each, the latest start of a successful call per
+    // (callee, operation). Built once per group, so a wide fan-out stays linear.
+    std::unordered_map<int32_t, std::unordered_map<std::string, int64_t>> latest_ok;
+    for (Dep& d : deps_) {
+      // A slow dependency's call did not fail, so it is no failed attempt to be retried (and
+      // it would otherwise count as its own successful retry).
+      if (d.dropped || d.kind == DepKind::kSlow) continue;
+      if (d.group < 0 || region_of_[static_cast<size_t>(d.group)] != r) continue;
+      const std::string& service = S(d.caller).service;
+      auto [it, inserted] = latest_ok.try_emplace(d.group);
+      if (inserted) {
+        for (int32_t k : tree_.children(d.group)) {
+          const Span& ks = S(k);
+          if (ks.service == service && !IsCallSpan(ks)) continue;
+          if (!CallSucceeded(k, service)) continue;
+          std::string key = CalleeOf(k, service) + '\0' + ks.operation;
+          auto [slot, fresh] = it->second.try_emplace(std::move(key), ks.start_ns);
+          if (!fresh) slot->second = std::max(slot->second, ks.start_ns);
+        }
+      }
+      const Span& call = S(d.call);
+      const std::string callee = CalleeOf(d.call, service);
+      auto hit = it->second.find(callee + '\0' + call.operation);
+      if (hit == it->second.end() || hit->second < call.start_ns) continue;
+      d.dropped = true;
+      Event(Refinement::kRetries, service + "'s call " + call.operation + " to " +
+                                      (callee.empty() ? std::string("its peer") : callee) +
+                                      " failed at " + Offset(tree_, call.start_ns) +
+                                      " and succeeded on a retry at " + Offset(tree_, hit->second) +
+                                      "; not a cause");
+    }
+  }
+
+  void MarkFallout() {
+    // Per group, the earliest call to start (first found on a tie) keeps the region's role.
+    std::unordered_map<int32_t, size_t> first;
+    for (size_t i = 0; i < deps_.size(); ++i) {
+      const Dep& d = deps_[i];
+      if (d.dropped) continue;
+      auto [it, inserted] = first.try_emplace(d.group, i);
+      if (!inserted && S(d.call).start_ns < S(deps_[it->second].call).start_ns) it->second = i;
+    }
+    for (Dep& d : deps_) {
+      if (d.dropped) continue;
+      const Dep& p = deps_[first[d.group]];
+      if (d.call == p.call) continue;
+      d.role = CulpritRole::kFallout;
+      d.fallout_of = p.callee >= 0 ? S(p.callee).service : CalleeOf(p.call, S(p.caller).service);
+      if (d.fallout_of.empty()) d.fallout_of = S(p.caller).service;
+      const Span& fc = S(d.call);
+      const std::string callee =
+          d.callee >= 0 ? S(d.callee).service : CalleeOf(d.call, S(d.caller).service);
+      Event(Refinement::kSiblingFallout,
+            (callee.empty() ? S(d.caller).service : callee) + " (" + fc.operation + ", started " +
+                Offset(tree_, fc.start_ns) + ") failed after " + d.fallout_of + " (started " +
+                Offset(tree_, S(p.call).start_ns) + ") under the same " +
+                (d.group >= 0 ? S(d.group).service + " span " + S(d.group).operation
+                              : std::string("root")) +
+                "; it is fallout");
+    }
+  }
+
+  const SpanTree& tree_;
+  const WalkOptions& opt_;
+  std::vector<uint8_t> waiting_;  // span errored, or is waiting on a slow child (per span)
+  std::vector<int32_t> trigger_;  // async trigger on the way from the region entry (per span)
+  std::vector<int32_t> region_of_;
+  std::vector<int32_t> stack_;
+  std::vector<Dep> deps_;
+  RunResult res_;
+};
+
+// The alerting service's topmost spans: its spans with no ancestor of the same service.
+std::vector<int32_t> TopmostSpans(const SpanTree& tree, std::string_view service) {
+  std::vector<int32_t> out;
+  std::vector<int32_t> stack(tree.roots().rbegin(), tree.roots().rend());
+  while (!stack.empty()) {
+    const int32_t s = stack.back();
+    stack.pop_back();
+    if (tree.span(s).service == service) {
+      out.push_back(s);
+      continue;
+    }
+    const auto kids = tree.children(s);
+    for (auto it = kids.rbegin(); it != kids.rend(); ++it) stack.push_back(*it);
+  }
+  return out;
+}
+
+std::string RegionWhy(const SpanTree& tree, const RunResult& run, const Found& f) {
+  const Region& reg = run.regions[static_cast<size_t>(f.region)];
+  const Span& entry = tree.span(reg.entry);
+  const Span& fs = tree.span(f.span);
+  const std::string& svc = entry.service;
+  std::string why;
+  if (!f.virtual_name.empty()) {
+    why = f.virtual_name + " is not instrumented (named by " + f.virtual_source + " on " + svc +
+          "'s call " + fs.operation + "): the call " +
+          (f.virtual_by_timeout ? "timed out waiting for it" : "failed") + " (" + Reason(fs) +
+          ") at " + Offset(tree, fs.start_ns) + " with nothing below it";
+  } else if (f.naive_leaf_stop) {
+    why = svc + "'s call " + fs.operation + " failed (" + Reason(fs) + ") at " +
+          Offset(tree, fs.start_ns) + " with nothing instrumented below it" +
+          (VirtualPeerName(fs).name.empty() ? " and names no peer" : "") +
+          ", so the walk stops at " + svc;
+  } else {
+    if (Erroring(fs)) {
+      why = svc + " failed in " + fs.operation + " (" + Reason(fs) + ") at " +
+            Offset(tree, fs.start_ns);
+    } else {
+      why = svc + " " + entry.operation + " did not fail but ran " +
+            FormatDuration(entry.duration_ns);
+    }
+    if (reg.via_timeout && reg.caller >= 0) {
+      const Span& cl = tree.span(reg.caller);
+      why += "; " + cl.service + " gave up waiting on it (" + cl.operation + " ran " +
+             FormatDuration(cl.duration_ns) + ", " + svc + " " +
+             Percent(entry.duration_ns, cl.duration_ns) + " of that)";
+    }
+    why += ", and none of its dependencies show errors";
+  }
+  if (f.role == CulpritRole::kFallout) {
+    why += "; fallout: " + (f.fallout_of.empty() ? std::string("another call") : f.fallout_of) +
+           " under the same parent span failed first";
+  }
+  return why;
+}
+
+std::vector<TraceCulprit> Materialize(const SpanTree& tree, const RunResult& run) {
+  // Distinct by (service, is_virtual): primary over fallout, then the earliest failure.
+  struct Pick {
+    size_t found;
+    std::string service;
+    bool is_virtual;
+  };
+  std::vector<Pick> picks;
+  std::unordered_map<std::string, size_t> index;
+  for (size_t i = 0; i < run.found.size(); ++i) {
+    const Found& f = run.found[i];
+    const bool is_virtual = !f.virtual_name.empty();
+    std::string service = is_virtual
+                              ? f.virtual_name
+                              : tree.span(run.regions[static_cast<size_t>(f.region)].entry).service;
+    std::string key = service + (is_virtual ? "\x01v" : "\x01s");
+    auto [it, inserted] = index.try_emplace(std::move(key), picks.size());
+    if (inserted) {
+      picks.push_back({i, std::move(service), is_virtual});
+      continue;
+    }
+    const Found& old = run.found[picks[it->second].found];
+    if (std::make_tuple(f.role, tree.span(f.span).start_ns) <
+        std::make_tuple(old.role, tree.span(old.span).start_ns)) {
+      picks[it->second].found = i;
+    }
+  }
+  std::stable_sort(picks.begin(), picks.end(), [&](const Pick& a, const Pick& b) {
+    const Found& fa = run.found[a.found];
+    const Found& fb = run.found[b.found];
+    return std::make_tuple(fa.role, tree.span(fa.span).start_ns, std::string_view(a.service)) <
+           std::make_tuple(fb.role, tree.span(fb.span).start_ns, std::string_view(b.service));
+  });
+
+  std::vector<TraceCulprit> out;
+  out.reserve(picks.size());
+  size_t budget = kPathBudget;
+  for (const Pick& p : picks) {
+    const Found& f = run.found[p.found];
+    TraceCulprit c;
+    c.service = p.service;
+    c.is_virtual = p.is_virtual;
+    c.role = f.role;
+    c.failure_start_ns = tree.span(f.span).start_ns;
+    const Region& reg = run.regions[static_cast<size_t>(f.region)];
+    if (c.is_virtual) c.caller = tree.span(reg.entry).service;
+    c.why = RegionWhy(tree, run, f);
+
+    // Path, built backwards from the culprit to the starting region.
+    std::vector<PathStep>& path = c.path;
+    if (c.is_virtual) {
+      PathStep v = MakeStep(tree, f.span);
+      v.service = c.service;
+      v.is_virtual = true;
+      path.push_back(std::move(v));
+    }
+    if (f.span != reg.entry) path.push_back(MakeStep(tree, f.span));
+    for (int32_t cur = f.region; cur >= 0;) {
+      const Region& rg = run.regions[static_cast<size_t>(cur)];
+      path.push_back(MakeStep(tree, rg.entry));
+      if (rg.from >= 0 && rg.caller != run.regions[static_cast<size_t>(rg.from)].entry) {
+        path.push_back(MakeStep(tree, rg.caller));
+      }
+      cur = rg.from;
+    }
+    std::reverse(path.begin(), path.end());
+    walk_internal::BoundPath(path, std::max(kMinPathSteps, std::min(kMaxPathSteps, budget)));
+    budget -= std::min(budget, path.size());
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+using Signature = std::vector<std::tuple<std::string, bool, CulpritRole>>;
+Signature Sign(const std::vector<TraceCulprit>& culprits) {
+  Signature s;
+  for (const TraceCulprit& c : culprits) s.emplace_back(c.service, c.is_virtual, c.role);
+  std::sort(s.begin(), s.end());
+  return s;
+}
+
+bool& Flag(WalkOptions& o, Refinement r) {
+  switch (r) {
+    case Refinement::kTimeoutMasking:
+      return o.timeout_masking;
+    case Refinement::kSiblingFallout:
+      return o.sibling_fallout;
+    case Refinement::kRetries:
+      return o.retries;
+    case Refinement::kAsync:
+      return o.async;
+    case Refinement::kUninstrumented:
+      return o.uninstrumented;
+  }
+  return o.timeout_masking;
+}
+
+}  // namespace
+
+namespace walk_internal {
+
+std::string ResolveAlertingService(const SpanTree& tree, std::string_view alerting_service) {
+  if (!alerting_service.empty()) return std::string(alerting_service);
+  const int32_t root = PrimaryRoot(tree);
+  return root < 0 ? std::string() : tree.span(root).service;
+}
+
+void AddTreeNotes(const SpanTree& tree, TraceVerdict& v) {
+  constexpr size_t kMaxTreeNotes = 10;
+  const auto& w = tree.warnings();
+  for (size_t i = 0; i < w.size() && i < kMaxTreeNotes; ++i) v.notes.push_back("trace: " + w[i]);
+  if (w.size() > kMaxTreeNotes) {
+    v.notes.push_back("trace: " + std::to_string(w.size() - kMaxTreeNotes) + " more gaps");
+  }
+}
+
+std::vector<int32_t> Topmost(const SpanTree& tree, std::string_view service) {
+  return TopmostSpans(tree, service);
+}
+
+}  // namespace walk_internal
+
+TraceVerdict WalkErrors(const Trace& trace, std::string_view alerting_service,
+                        const WalkOptions& options) {
+  const SpanTree tree(trace);
+  TraceVerdict v;
+  v.trace_id = trace.trace_id;
+  v.symptom = Symptom::kErrors;
+  v.alerting_service = walk_internal::ResolveAlertingService(tree, alerting_service);
+  const std::vector<int32_t> starts = TopmostSpans(tree, v.alerting_service);
+  v.alerting_service_found = !starts.empty();
+  for (int32_t s : starts) {
+    v.alerting_duration_ns = std::max(v.alerting_duration_ns, tree.span(s).duration_ns);
+  }
+  walk_internal::AddTreeNotes(tree, v);
+  if (starts.empty()) {
+    v.notes.push_back(trace.spans.empty() ? "the trace has no spans"
+                                          : "the alerting service " + v.alerting_service +
+                                                " has no spans in this trace");
+    return v;
+  }
+
+  RunResult refined = Walker(tree, options).Run(starts);
+  v.culprits = Materialize(tree, refined);
+  v.naive = Materialize(tree, Walker(tree, WalkOptions::Naive()).Run(starts));
+
+  const Signature refined_sig = Sign(v.culprits);
+  if (refined_sig == Sign(v.naive)) return v;
+  std::vector<Refinement> acted;
+  for (size_t k = 0; k < kRefinementCount; ++k) {
+    if (refined.event_count[k] > 0) acted.push_back(static_cast<Refinement>(k));
+  }
+  // Only refinements that acted can have changed anything; re-walk without each to see which
+  // did. At most five extra linear walks, and only on traces where the answers differ.
+  for (Refinement r : acted) {
+    WalkOptions without = options;
+    Flag(without, r) = false;
+    if (Sign(Materialize(tree, Walker(tree, without).Run(starts))) != refined_sig) {
+      v.changed_by.push_back(r);
+    }
+  }
+  if (v.changed_by.empty()) v.changed_by = acted;
+  for (Refinement r : v.changed_by) {
+    const auto k = static_cast<size_t>(r);
+    for (const std::string& e : refined.events[k]) v.notes.push_back(e);
+    if (refined.event_count[k] > kMaxNotesPerRefinement) {
+      v.notes.push_back(std::string(RefinementName(r)) + ": " +
+                        std::to_string(refined.event_count[k] - kMaxNotesPerRefinement) +
+                        " more like these");
+    }
+  }
+  return v;
+}
+
+}  // namespace tracepager::routing
