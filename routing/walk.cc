@@ -575,12 +575,6 @@ std::vector<TraceCulprit> Materialize(const SpanTree& tree, const RunResult& run
 
     // Path, built backwards from the culprit to the starting region.
     std::vector<PathStep>& path = c.path;
-    if (c.is_virtual) {
-      PathStep v = MakeStep(tree, f.span);
-      v.service = c.service;
-      v.is_virtual = true;
-      path.push_back(std::move(v));
-    }
     if (f.span != reg.entry) path.push_back(MakeStep(tree, f.span));
     for (int32_t cur = f.region; cur >= 0;) {
       const Region& rg = run.regions[static_cast<size_t>(cur)];

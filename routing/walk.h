@@ -96,9 +96,6 @@ struct PathStep {
   std::string reason;           // Span::failure_reason, empty when not failed
   int64_t start_offset_ns = 0;  // from the trace's earliest span start
   int64_t duration_ns = 0;
-  // The last step of a path to a virtual culprit: `service` is the virtual peer's name and the
-  // span fields repeat the call span that named it (the step before).
-  bool is_virtual = false;
 };
 
 enum class CulpritRole { kPrimary, kFallout };
@@ -114,7 +111,8 @@ struct TraceCulprit {
   // Alerting service's span first, culprit's span last. Between services the path holds the
   // callee's entry span and, when it is a different span, the caller's span that made the call
   // (usually a client span), so consecutive steps may name the same service. When the culprit
-  // region's first failing span is not its entry span, it is the last step.
+  // region's first failing span is not its entry span, it is the last step. For a virtual
+  // culprit the last step is the call span that names the peer (its service is the caller).
   std::vector<PathStep> path;
   int64_t failure_start_ns = 0;  // start of the culprit's failing span (absolute)
   // Latency symptom: the culprit's self time on the critical path.

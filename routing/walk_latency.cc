@@ -175,12 +175,6 @@ TraceVerdict WalkLatency(const Trace& trace, std::string_view alerting_service,
   for (int32_t s = best.biggest; s >= 0; s = s == top ? -1 : tree.parent(s)) {
     c.path.push_back(MakeStep(tree, s));
   }
-  if (c.is_virtual) {
-    PathStep step = MakeStep(tree, best.biggest);
-    step.service = c.service;
-    step.is_virtual = true;
-    c.path.insert(c.path.begin(), std::move(step));
-  }
   std::reverse(c.path.begin(), c.path.end());
   walk_internal::BoundPath(c.path, 512);
 
