@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,8 @@ struct NaiveCase {
   Names naive;
   Names culprit_path;  // services on the first naive culprit's path (empty: not checked)
 };
+
+void PrintTo(const NaiveCase& c, std::ostream* os) { *os << c.name; }
 
 class NaiveRule : public ::testing::TestWithParam<NaiveCase> {};
 
@@ -283,6 +286,8 @@ struct RefinementCase {
   Names naive;
   Names refined;
 };
+
+void PrintTo(const RefinementCase& c, std::ostream* os) { *os << c.name; }
 
 class RefinementChangesTheAnswer : public ::testing::TestWithParam<RefinementCase> {};
 
