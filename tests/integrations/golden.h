@@ -10,6 +10,7 @@
 #include <rapidjson/stringbuffer.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -33,6 +34,7 @@ inline ::testing::AssertionResult MatchesGolden(const std::string& actual,
   const std::string path = SourcePath("tests/integrations/golden/" + name);
   const char* update = std::getenv("TRACEPAGER_UPDATE_GOLDEN");
   if (update != nullptr && std::string(update) == "1") {
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
     std::ofstream(path) << PrettyJson(actual);
     return ::testing::AssertionSuccess() << "updated " << path;
   }
