@@ -1,6 +1,8 @@
 // Backstage catalog readers (YAML and the catalog API's JSON). Both forms are reduced to the
 // same EntityFields and turned into BackstageEntity by one function, so the two readers cannot
 // drift apart. The merge into a Registry is in backstage_merge.cc.
+#include "routing/backstage.h"
+
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 
@@ -11,7 +13,6 @@
 #include <utility>
 #include <vector>
 
-#include "routing/backstage.h"
 #include "routing/yaml_util.h"
 
 namespace tracepager::routing {
@@ -45,7 +46,7 @@ struct EntityFields {
   std::string type;
   std::string owner;
   std::map<std::string, std::string> annotations;
-  std::vector<std::string> owned_by;  // relations of type ownedBy, as refs
+  std::vector<std::string> owned_by;     // relations of type ownedBy, as refs
   std::vector<std::string> wrong_types;  // "metadata.name is a number" ...
 };
 
@@ -97,7 +98,8 @@ class EntityBuilder {
         // Backstage: a bare owner is a Group in the entity's own namespace.
         e.owner = ParseEntityRef(f.owner, "group", e.ref.ns);
         e.owner_written = f.owner;
-        if (!e.owner) Problem(line, label + ": spec.owner \"" + f.owner + "\" is not an entity ref");
+        if (!e.owner)
+          Problem(line, label + ": spec.owner \"" + f.owner + "\" is not an entity ref");
       }
       if (!e.owner && f.owner.empty()) Problem(line, label + ": no spec.owner");
     }
@@ -106,10 +108,10 @@ class EntityBuilder {
       if (key == kAnnotationPdKey) {
         // A routing key written into the catalog is still a secret: keep it as an inline
         // Secret that names where it was found, never the value.
-        e.pagerduty_integration_key = Secret(
-            SecretRef{SecretRef::Kind::kInline,
-                      "backstage " + label + " annotation " + std::string(kAnnotationPdKey)},
-            value);
+        e.pagerduty_integration_key =
+            Secret(SecretRef{SecretRef::Kind::kInline,
+                             "backstage " + label + " annotation " + std::string(kAnnotationPdKey)},
+                   value);
       } else if (key == kAnnotationPdService) {
         e.pagerduty_service_id = value;
       } else if (key == kAnnotationOpsgenieTeam) {
@@ -227,13 +229,19 @@ class YamlEntityReader {
 
 const char* JsonTypeName(const rapidjson::Value& v) {
   switch (v.GetType()) {
-    case rapidjson::kNullType: return "null";
+    case rapidjson::kNullType:
+      return "null";
     case rapidjson::kFalseType:
-    case rapidjson::kTrueType: return "a boolean";
-    case rapidjson::kObjectType: return "an object";
-    case rapidjson::kArrayType: return "an array";
-    case rapidjson::kStringType: return "a string";
-    case rapidjson::kNumberType: return "a number";
+    case rapidjson::kTrueType:
+      return "a boolean";
+    case rapidjson::kObjectType:
+      return "an object";
+    case rapidjson::kArrayType:
+      return "an array";
+    case rapidjson::kStringType:
+      return "a string";
+    case rapidjson::kNumberType:
+      return "a number";
   }
   return "unknown";
 }
@@ -304,8 +312,8 @@ EntityFields ReadJsonEntity(const rapidjson::Value& v) {
       auto nm = o.FindMember("name");
       if (k != o.MemberEnd() && k->value.IsString() && nm != o.MemberEnd() &&
           nm->value.IsString()) {
-        std::string ns = n != o.MemberEnd() && n->value.IsString() ? n->value.GetString()
-                                                                    : "default";
+        std::string ns =
+            n != o.MemberEnd() && n->value.IsString() ? n->value.GetString() : "default";
         f.owned_by.push_back(std::string(k->value.GetString()) + ":" + ns + "/" +
                              nm->value.GetString());
       }
@@ -350,8 +358,8 @@ std::string TeamNameFor(const EntityRef& owner) {
 
 Result<BackstageCatalog> ParseBackstageYaml(std::string_view text, std::string_view source) {
   if (text.size() > kMaxCatalogBytes) {
-    return Error::InvalidInput(std::string(source) + ": catalog is " +
-                               std::to_string(text.size()) + " bytes, more than the limit of " +
+    return Error::InvalidInput(std::string(source) + ": catalog is " + std::to_string(text.size()) +
+                               " bytes, more than the limit of " +
                                std::to_string(kMaxCatalogBytes));
   }
   std::vector<YAML::Node> docs;
@@ -387,8 +395,8 @@ Result<BackstageCatalog> ParseBackstageYaml(std::string_view text, std::string_v
 
 Result<BackstageCatalog> ParseBackstageJson(std::string_view text, std::string_view source) {
   if (text.size() > kMaxCatalogBytes) {
-    return Error::InvalidInput(std::string(source) + ": catalog is " +
-                               std::to_string(text.size()) + " bytes, more than the limit of " +
+    return Error::InvalidInput(std::string(source) + ": catalog is " + std::to_string(text.size()) +
+                               " bytes, more than the limit of " +
                                std::to_string(kMaxCatalogBytes));
   }
   rapidjson::Document doc;

@@ -61,13 +61,13 @@ class BackstageMerger {
 
   // Records where Backstage's targets differ from the local ones; local ones are kept.
   void CompareTargets(const std::string& subject, const PagerTargets& local,
-                      const PagerTargets& backstage, const std::string& lw,
-                      const std::string& bw) {
+                      const PagerTargets& backstage, const std::string& lw, const std::string& bw) {
     if (backstage.pagerduty) {
       const auto& b = *backstage.pagerduty;
       const PagerDutyTarget* l = local.pagerduty ? &*local.pagerduty : nullptr;
       if (b.routing_key) {
-        const bool same = l != nullptr && l->routing_key && l->routing_key->SameValue(*b.routing_key);
+        const bool same =
+            l != nullptr && l->routing_key && l->routing_key->SameValue(*b.routing_key);
         if (!same) {
           Conflict(subject, "pagerduty routing key",
                    l != nullptr ? DescribeSecret(l->routing_key) : "(none)",
@@ -153,11 +153,11 @@ class BackstageMerger {
     } else if (owner.kind == "user" && groups_.count(as_group) != 0) {
       hint = "; a Group " + owner.name + " exists: write the owner as group:" + owner.name;
     }
-    out_.dangling.push_back(RegistryProblem{
-        e.source, e.line, e.ref.ToString() + " spec.owner",
-        "owner \"" + e.owner_written + "\" (" + owner.ToString() +
-            ") is not a Group or User in the catalog nor a local team" + hint,
-        /*dangling_reference=*/true});
+    out_.dangling.push_back(
+        RegistryProblem{e.source, e.line, e.ref.ToString() + " spec.owner",
+                        "owner \"" + e.owner_written + "\" (" + owner.ToString() +
+                            ") is not a Group or User in the catalog nor a local team" + hint,
+                        /*dangling_reference=*/true});
     if (teams.count(name) == 0) {
       Team t;
       t.name = name;
