@@ -1,9 +1,9 @@
 #include "integrations/delivery/delivery.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <fmt/format.h>
 #include <utility>
 
 #include "integrations/page_builder.h"
@@ -46,14 +46,22 @@ std::string TeamName(std::string_view team) {
 
 const char* DeliveryRecordKindName(DeliveryRecord::Kind kind) {
   switch (kind) {
-    case DeliveryRecord::Kind::kSent: return "sent";
-    case DeliveryRecord::Kind::kRetry: return "retry";
-    case DeliveryRecord::Kind::kFailed: return "failed";
-    case DeliveryRecord::Kind::kNoTarget: return "no_target";
-    case DeliveryRecord::Kind::kFallback: return "fallback";
-    case DeliveryRecord::Kind::kNobodyPaged: return "nobody_paged";
-    case DeliveryRecord::Kind::kCancelled: return "cancelled";
-    case DeliveryRecord::Kind::kNothingToResolve: return "nothing_to_resolve";
+    case DeliveryRecord::Kind::kSent:
+      return "sent";
+    case DeliveryRecord::Kind::kRetry:
+      return "retry";
+    case DeliveryRecord::Kind::kFailed:
+      return "failed";
+    case DeliveryRecord::Kind::kNoTarget:
+      return "no_target";
+    case DeliveryRecord::Kind::kFallback:
+      return "fallback";
+    case DeliveryRecord::Kind::kNobodyPaged:
+      return "nobody_paged";
+    case DeliveryRecord::Kind::kCancelled:
+      return "cancelled";
+    case DeliveryRecord::Kind::kNothingToResolve:
+      return "nothing_to_resolve";
   }
   return "unknown";
 }
@@ -131,8 +139,7 @@ std::vector<OutboxEntry> Delivery::ChainEntries(const Page& page, std::string_vi
       r.decision_id = current.decision_id;
       r.dedup_key = page.dedup_key;
       r.team = page.team;
-      r.detail = fmt::format("no team left to page (tried {}): {}",
-                             fmt::join(tried, ", "), why);
+      r.detail = fmt::format("no team left to page (tried {}): {}", fmt::join(tried, ", "), why);
       r.at_ns = now;
       records->push_back(std::move(r));
       return {};
@@ -200,8 +207,7 @@ OutboxEntry Delivery::Latest(const OutboxEntry& stored) const {
   return it == pending_.end() ? stored : it->second;
 }
 
-Result<SubmitReport> Delivery::Submit(std::string_view submission,
-                                      const std::vector<Page>& pages) {
+Result<SubmitReport> Delivery::Submit(std::string_view submission, const std::vector<Page>& pages) {
   SubmitReport report;
   std::vector<DeliveryRecord> records;
   {
@@ -228,8 +234,8 @@ Result<SubmitReport> Delivery::Submit(std::string_view submission,
         none.at_ns = now;
         records.push_back(none);
         bool nobody = false;
-        entries = ChainEntries(page, submission, {page.team}, 1, none.detail, now, &records,
-                               &nobody);
+        entries =
+            ChainEntries(page, submission, {page.team}, 1, none.detail, now, &records, &nobody);
         report.nobody_paged |= nobody;
       }
       for (OutboxEntry& e : entries) adds.push_back(std::move(e));
@@ -278,10 +284,10 @@ Result<SubmitReport> Delivery::SubmitResolve(std::string_view submission,
       // without a permanent refusal): maybe, a timeout can hide a delivery. Never attempted or
       // refused for good: no, and a resolve would only confuse (a Slack "resolved" for a
       // message nobody saw).
-      bool may_have_reached = t.state == EntryState::kSent ||
-                              (t.attempts > 0 && !t.permanent &&
-                               t.state != EntryState::kCancelled) ||
-                              in_flight_.count(t.id) > 0;
+      bool may_have_reached =
+          t.state == EntryState::kSent ||
+          (t.attempts > 0 && !t.permanent && t.state != EntryState::kCancelled) ||
+          in_flight_.count(t.id) > 0;
       if (t.state == EntryState::kPending && !in_flight_.count(t.id)) {
         t.state = EntryState::kCancelled;
         t.finished_ns = now;
@@ -366,22 +372,23 @@ void Delivery::Emit(DeliveryRecord r) {
   using Kind = DeliveryRecord::Kind;
   switch (r.kind) {
     case Kind::kSent:
-      log_->info("page_sent action={} team={} target_key={} dedup_key={} attempts={} status={} "
-                 "request_id=\"{}\"",
-                 ActionName(r.action), TeamName(r.team), r.target_key, r.dedup_key, r.attempts,
-                 r.http_status, r.request_id);
+      log_->info(
+          "page_sent action={} team={} target_key={} dedup_key={} attempts={} status={} "
+          "request_id=\"{}\"",
+          ActionName(r.action), TeamName(r.team), r.target_key, r.dedup_key, r.attempts,
+          r.http_status, r.request_id);
       break;
     case Kind::kRetry:
-      log_->warn("page_retry action={} team={} target_key={} dedup_key={} attempts={} "
-                 "detail=\"{}\"",
-                 ActionName(r.action), TeamName(r.team), r.target_key, r.dedup_key, r.attempts,
-                 r.detail);
+      log_->warn(
+          "page_retry action={} team={} target_key={} dedup_key={} attempts={} "
+          "detail=\"{}\"",
+          ActionName(r.action), TeamName(r.team), r.target_key, r.dedup_key, r.attempts, r.detail);
       break;
     case Kind::kFailed:
-      log_->error("page_failed action={} team={} target=\"{}\" dedup_key={} attempts={} "
-                  "detail=\"{}\"",
-                  ActionName(r.action), TeamName(r.team), r.target, r.dedup_key, r.attempts,
-                  r.detail);
+      log_->error(
+          "page_failed action={} team={} target=\"{}\" dedup_key={} attempts={} "
+          "detail=\"{}\"",
+          ActionName(r.action), TeamName(r.team), r.target, r.dedup_key, r.attempts, r.detail);
       break;
     case Kind::kNoTarget:
       log_->warn("page_no_target team={} alert={} detail=\"{}\"", TeamName(r.team),
@@ -416,8 +423,7 @@ std::chrono::milliseconds Delivery::Backoff(int attempts) {
   return milliseconds(dist(rng_));
 }
 
-bool Delivery::TakeToken(const std::string& kind, TargetState& t, int64_t now,
-                         int64_t* ready_at) {
+bool Delivery::TakeToken(const std::string& kind, TargetState& t, int64_t now, int64_t* ready_at) {
   auto it = options_.rate_limits.find(kind);
   if (it == options_.rate_limits.end() || it->second.per_second <= 0) return true;
   const RateLimit& rl = it->second;
@@ -427,8 +433,8 @@ bool Delivery::TakeToken(const std::string& kind, TargetState& t, int64_t now,
     t.refilled_ns = now;
   }
   if (now > t.refilled_ns) {
-    t.tokens = std::min(burst, t.tokens + static_cast<double>(now - t.refilled_ns) / 1e9 *
-                                              rl.per_second);
+    t.tokens =
+        std::min(burst, t.tokens + static_cast<double>(now - t.refilled_ns) / 1e9 * rl.per_second);
     t.refilled_ns = now;
   }
   if (t.tokens >= 1.0) {
@@ -469,10 +475,10 @@ void Delivery::FinishFailed(OutboxEntry e, const std::string& why, int64_t now) 
     reasons.push_back(fmt::format("{}: {}", e.target.kind, why));
     if (!reached && !open) {
       bool nobody = false;
-      std::string team_why = fmt::format("team {} could not be reached ({})",
-                                         TeamName(e.page.team), fmt::join(reasons, "; "));
-      adds = ChainEntries(e.page, e.submission, e.tried_teams, e.hop + 1, team_why, now,
-                          &records, &nobody);
+      std::string team_why = fmt::format("team {} could not be reached ({})", TeamName(e.page.team),
+                                         fmt::join(reasons, "; "));
+      adds = ChainEntries(e.page, e.submission, e.tried_teams, e.hop + 1, team_why, now, &records,
+                          &nobody);
       Result<size_t> dropped = DropOpen(&adds);
       if (!dropped.ok()) {
         log_->error("outbox_read_failed alert={} error=\"{}\"", e.page.alert_identity,
@@ -556,10 +562,9 @@ void Delivery::Apply(const Completion& c, int64_t now) {
     // The service asked the whole integration to slow down, not just this page.
     ts.blocked_until_ns = std::max(ts.blocked_until_ns, now + wait);
     if (now + wait > e.deadline_ns) {
-      FinishFailed(std::move(e),
-                   fmt::format("{}; Retry-After {} is past the maximum age", o.detail,
-                               Duration(wait)),
-                   now);
+      FinishFailed(
+          std::move(e),
+          fmt::format("{}; Retry-After {} is past the maximum age", o.detail, Duration(wait)), now);
       return;
     }
     next = now + wait;

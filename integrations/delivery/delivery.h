@@ -88,13 +88,13 @@ struct DeliveryOptions {
 // One thing that happened to a page, for the audit log and metrics. Never holds a secret.
 struct DeliveryRecord {
   enum class Kind {
-    kSent,         // a pager accepted the page
-    kRetry,        // an attempt failed and will be retried
-    kFailed,       // a target refused the page for good, or its trigger/resolve expired
-    kNoTarget,     // the team has no pager target; the chain moves on
-    kFallback,     // the page went to a fallback team (fallback_team)
-    kNobodyPaged,  // the chain ran out: nobody was paged for this alert
-    kCancelled,    // a trigger not yet delivered was cancelled by its resolve
+    kSent,              // a pager accepted the page
+    kRetry,             // an attempt failed and will be retried
+    kFailed,            // a target refused the page for good, or its trigger/resolve expired
+    kNoTarget,          // the team has no pager target; the chain moves on
+    kFallback,          // the page went to a fallback team (fallback_team)
+    kNobodyPaged,       // the chain ran out: nobody was paged for this alert
+    kCancelled,         // a trigger not yet delivered was cancelled by its resolve
     kNothingToResolve,  // a resolve found no trigger to resolve
   };
   Kind kind = Kind::kSent;

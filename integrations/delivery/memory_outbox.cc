@@ -75,8 +75,8 @@ Result<size_t> MemoryOutbox::Prune(int64_t cutoff_ns, int64_t open_cutoff_ns) {
   size_t n = 0;
   for (auto it = entries_.begin(); it != entries_.end();) {
     const OutboxEntry& e = it->second;
-    const bool open = e.state == EntryState::kSent && e.page.action == Page::Action::kTrigger &&
-                      !e.resolved;
+    const bool open =
+        e.state == EntryState::kSent && e.page.action == Page::Action::kTrigger && !e.resolved;
     const bool drop = e.final() && e.finished_ns < (open ? open_cutoff_ns : cutoff_ns);
     if (drop) {
       it = entries_.erase(it);

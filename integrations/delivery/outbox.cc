@@ -1,10 +1,9 @@
 #include "integrations/delivery/outbox.h"
 
+#include <fmt/format.h>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
-
-#include <fmt/format.h>
 
 #include "integrations/json_util.h"
 #include "integrations/page_builder.h"
@@ -15,10 +14,14 @@ using json::WriteString;
 
 const char* EntryStateName(EntryState state) {
   switch (state) {
-    case EntryState::kPending: return "pending";
-    case EntryState::kSent: return "sent";
-    case EntryState::kFailed: return "failed";
-    case EntryState::kCancelled: return "cancelled";
+    case EntryState::kPending:
+      return "pending";
+    case EntryState::kSent:
+      return "sent";
+    case EntryState::kFailed:
+      return "failed";
+    case EntryState::kCancelled:
+      return "cancelled";
   }
   return "unknown";
 }

@@ -37,9 +37,9 @@ struct OutboxEntry {
   // The entries that page one team for one alert: every target of that team at one hop of the
   // fallback chain. A group whose every entry ended without a kSent goes to the fallback.
   std::string group;
-  int hop = 0;             // 0: the team the decision named; 1, 2, ...: fallback teams
+  int hop = 0;  // 0: the team the decision named; 1, 2, ...: fallback teams
   std::vector<std::string> tried_teams;  // teams already tried on this chain, this one last
-  Page page;               // page.action tells trigger from resolve
+  Page page;                             // page.action tells trigger from resolve
   PagerTarget target;
   std::string target_key;  // target.Key()
 
@@ -52,8 +52,8 @@ struct OutboxEntry {
   int64_t next_attempt_ns = 0;  // not before this
   int64_t finished_ns = 0;      // when it reached a final state; 0 while pending
   int last_http_status = 0;
-  std::string last_error;       // redacted
-  std::string request_id;       // the pager's id for the accepted request
+  std::string last_error;  // redacted
+  std::string request_id;  // the pager's id for the accepted request
 
   bool final() const { return state != EntryState::kPending; }
 };
