@@ -110,7 +110,7 @@ class EntityBuilder {
         // Secret that names where it was found, never the value.
         e.pagerduty_integration_key =
             Secret(SecretRef{SecretRef::Kind::kInline,
-                             "backstage " + label + " annotation " + std::string(kAnnotationPdKey)},
+                             "annotation " + std::string(kAnnotationPdKey) + " of " + label},
                    value);
       } else if (key == kAnnotationPdService) {
         e.pagerduty_service_id = value;

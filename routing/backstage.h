@@ -97,6 +97,9 @@ struct BackstageMerge {
   // Owner references that name no Group or User in the catalog and no local team. The owning
   // service keeps the name as its team; the team is added with declared=false.
   std::vector<RegistryProblem> dangling;
+  // Disagreements inside the catalog: two entities with one name in different namespaces, or
+  // one entity given twice with different owners. The first wins.
+  std::vector<RegistryProblem> catalog_conflicts;
 };
 
 // Merges `catalog` into a copy of `local`. Local entries win: a service or team defined locally
@@ -106,7 +109,7 @@ struct BackstageMerge {
 // kBackstage, kind "service" or "resource"), owned by TeamNameFor(owner); Groups (and Users
 // that own something) become teams with the pager targets of their annotations; a Component's
 // own annotations become service-level targets. Entities with the same name in several
-// namespaces: the first wins, the others are recorded as conflicts.
+// namespaces: the first wins, the others are recorded in catalog_conflicts.
 BackstageMerge MergeBackstage(const Registry& local, const BackstageCatalog& catalog);
 
 }  // namespace tracepager::routing

@@ -174,10 +174,23 @@ class BackstageMerger {
     const std::string& name = e.ref.name;
     const std::string bw = Where(e.source, e.line);
     if (auto seen = seen_services_.find(name); seen != seen_services_.end()) {
-      Conflict("service " + name, "name", "(not local)",
-               e.ref.ToString() + " and " + seen->second->ref.ToString() +
-                   " share the name; the first is used",
-               "", bw);
+      // The same entity twice (a catalog-info file and a saved API answer) is one entity;
+      // only a different owner, or another entity with the same name, is worth reporting.
+      const BackstageEntity& first = *seen->second;
+      if (first.ref == e.ref) {
+        if (first.owner && e.owner && *first.owner != *e.owner) {
+          out_.catalog_conflicts.push_back(RegistryProblem{
+              e.source, e.line, e.ref.ToString(),
+              "owned by " + e.owner->ToString() + " here but by " + first.owner->ToString() +
+                  " in " + Where(first.source, first.line) + "; the first is used"});
+        }
+      } else {
+        out_.catalog_conflicts.push_back(
+            RegistryProblem{e.source, e.line, e.ref.ToString(),
+                            "has the same name as " + first.ref.ToString() + " (" +
+                                Where(first.source, first.line) +
+                                "); traces carry no namespace, so the first is used"});
+      }
       return;
     }
     seen_services_.emplace(name, &e);
@@ -195,7 +208,14 @@ class BackstageMerger {
       } else if (!team.empty() && team != l->team) {
         Conflict(subject, "team", l->team, team, lw, bw);
       }
-      CompareTargets(subject, l->pager, targets, lw, bw);
+      // Where a page for the service goes locally: its own targets, else its team's.
+      const PagerTargets* effective = &l->pager;
+      if (l->pager.empty()) {
+        if (auto t = local_.teams_.find(l->team); t != local_.teams_.end()) {
+          effective = &t->second.pager;
+        }
+      }
+      CompareTargets(subject, *effective, targets, lw, bw);
       return;
     }
     if (team.empty()) return;  // no owner: already reported by the reader, nothing to own
