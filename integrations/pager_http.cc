@@ -153,24 +153,35 @@ SendOutcome ClassifyHttp(const Result<HttpReply>& reply,
 
 void HttpPager::Send(const Page& page, const PagerTarget& target,
                      std::function<void(SendOutcome)> done) {
+  // The target's secrets and the pager's own (a configured API key) are what any text about
+  // this attempt could leak.
+  std::vector<Secret> secrets = own_secrets_;
+  secrets.push_back(target.credential);
+  secrets.push_back(target.signing_key);
+  auto redact = [](std::string_view text, const std::vector<Secret>& all) {
+    std::vector<const Secret*> ptrs;
+    for (const Secret& s : all) ptrs.push_back(&s);
+    return Redact(text, ptrs);
+  };
   Result<HttpPost> request = BuildRequest(page, target);
   if (!request.ok()) {
     SendOutcome out;
     out.permanent = true;
-    out.detail = Redact(request.error().message, target.Secrets());
+    out.detail = redact(request.error().message, secrets);
     done(std::move(out));
     return;
   }
   // The completion captures copies, never `this`: the poster may finish after the caller has
-  // moved on, and the target's secrets are needed to redact whatever the client reports.
-  poster_->Post(std::move(request).value(), [target, wall_clock = wall_clock_, reader = reader_,
-                                             done = std::move(done)](Result<HttpReply> reply) {
-    SendOutcome out = ClassifyHttp(reply, wall_clock());
-    if (reply.ok() && reader != nullptr) reader(*reply, &out);
-    out.detail = Redact(out.detail, target.Secrets());
-    out.request_id = Redact(out.request_id, target.Secrets());
-    done(std::move(out));
-  });
+  // moved on, and the secrets are needed to redact whatever the client reports.
+  poster_->Post(std::move(request).value(),
+                [secrets = std::move(secrets), redact, wall_clock = wall_clock_, reader = reader_,
+                 done = std::move(done)](Result<HttpReply> reply) {
+                  SendOutcome out = ClassifyHttp(reply, wall_clock());
+                  if (reply.ok() && reader != nullptr) reader(*reply, &out);
+                  out.detail = redact(out.detail, secrets);
+                  out.request_id = redact(out.request_id, secrets);
+                  done(std::move(out));
+                });
 }
 
 }  // namespace tracepager::integrations

@@ -87,6 +87,9 @@ class HttpPager : public Pager {
   // target cannot make one (no routing key, a malformed URL).
   virtual Result<HttpPost> BuildRequest(const Page& page, const PagerTarget& target) const = 0;
 
+  // Secrets of the pager's own configuration (a default API key), redacted like the target's.
+  std::vector<Secret> own_secrets_;
+
  private:
   std::shared_ptr<HttpPoster> poster_;
   WallClock wall_clock_;

@@ -20,6 +20,7 @@
 
 #include "integrations/pager.h"
 #include "integrations/pager_http.h"
+#include "integrations/secret.h"
 #include "routing/result.h"
 
 namespace tracepager::integrations::opsgenie {
@@ -45,6 +46,8 @@ struct OpsgenieOptions {
   std::string base_url = std::string(kUsBaseUrl);  // from BaseUrl()
   std::string source = "tracepager";
   std::chrono::milliseconds timeout{std::chrono::seconds(10)};
+  // The API integration's GenieKey, used for targets that carry no key of their own.
+  Secret api_key;
 };
 
 // P1 critical, P2 error, P3 warning, P5 info (and anything unknown: P3, Opsgenie's default).

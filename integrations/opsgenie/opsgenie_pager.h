@@ -1,6 +1,7 @@
 // The Opsgenie / JSM Operations pager: one POST per attempt (opsgenie_alert.h) over the shared
-// HttpPoster. The target's credential is the API integration's GenieKey, its name the Opsgenie
-// team to page (the registry team's name when empty). Thread-safe; Send returns at once.
+// HttpPoster. The target's credential is the API integration's GenieKey (the pager's configured
+// api_key when the target has none), its name the Opsgenie team to page (the registry team's
+// name when empty). Thread-safe; Send returns at once.
 #pragma once
 
 #include <memory>

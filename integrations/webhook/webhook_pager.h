@@ -1,5 +1,6 @@
 // The generic webhook pager: one POST of webhook_body.h's document per attempt to the target's
-// URL (a credential: URLs often carry tokens), signed when the target has a signing key.
+// URL (a credential: URLs often carry tokens), signed with the target's signing key, else the
+// pager's configured one.
 // Any 2xx is delivered. Thread-safe.
 #pragma once
 
@@ -16,6 +17,8 @@ struct WebhookOptions {
   std::string signature_header = "X-Tracepager-Signature";
   std::string timestamp_header;  // empty: sign the body alone
   std::chrono::milliseconds timeout{std::chrono::seconds(10)};
+  // Signs bodies for targets that carry no signing key of their own; empty: unsigned.
+  Secret signing_key;
 };
 
 class WebhookPager final : public HttpPager {

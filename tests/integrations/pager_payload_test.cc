@@ -513,6 +513,20 @@ TEST(Pagers, OpsgenieAuthenticatesWithGenieKey) {
   EXPECT_STREQ(Parse(poster->requests[0].body)["responders"][0]["name"].GetString(), "Data");
 }
 
+TEST(Pagers, OpsgenieFallsBackToItsConfiguredKeyAndRedactsIt) {
+  auto poster = std::make_shared<RecordingPoster>();
+  poster->answer = Error::Unavailable("server echoed GenieKey org-wide-key");
+  opsgenie::OpsgenieOptions options;
+  options.api_key = Secret("org-wide-key", "file /etc/tracepager/opsgenie.key");
+  opsgenie::OpsgeniePager pager(options, poster);
+  SendOutcome o = SendOnce(pager, SamplePages()[0], Target("opsgenie", "", "Data"));
+  ASSERT_EQ(poster->requests.size(), 1u);
+  EXPECT_EQ(poster->requests[0].headers, (Headers{{"Authorization", "GenieKey org-wide-key"}}));
+  EXPECT_EQ(o.detail.find("org-wide-key"), std::string::npos) << o.detail;
+  opsgenie::OpsgeniePager keyless({}, poster);
+  EXPECT_TRUE(SendOnce(keyless, SamplePages()[0], Target("opsgenie", "", "Data")).permanent);
+}
+
 TEST(Pagers, SlackNeverRevealsItsWebhookUrl) {
   const char* url = "https://hooks.slack.com/services/T000/B000/XXXXsecretXXXX";
   auto poster = std::make_shared<RecordingPoster>();
