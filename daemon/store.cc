@@ -1,0 +1,514 @@
+// The durable store. See store.h for the contract.
+//
+// Why one writer thread: SQLite allows one writer at a time, and with synchronous=FULL every
+// commit is an fsync of the WAL (milliseconds on real disks). Letting each HTTP request commit
+// on its own would serialize them behind each other's fsyncs; funnelling all writes through one
+// thread that commits whatever accumulated while the previous fsync ran turns N fsyncs into
+// about one per batch without adding latency when the load is light (commit_max_delay 0).
+// Reads use a second connection: WAL lets them run beside the writer.
+#include "daemon/store.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "daemon/store_sql.h"
+
+namespace tracepager::daemon {
+
+using store_sql::SqlError;
+using store_sql::Stmt;
+
+namespace {
+
+// Effects of one operation that apply only if its transaction commits.
+struct Effects {
+  int64_t queued = 0;
+  int64_t claimed = 0;
+  uint64_t enqueue_calls = 0;
+  uint64_t jobs_enqueued = 0;
+  uint64_t duplicates = 0;
+  uint64_t dead_jobs = 0;
+  bool work = false;  // may have made a job ready
+
+  void Add(const Effects& o) {
+    queued += o.queued;
+    claimed += o.claimed;
+    enqueue_calls += o.enqueue_calls;
+    jobs_enqueued += o.jobs_enqueued;
+    duplicates += o.duplicates;
+    dead_jobs += o.dead_jobs;
+    work = work || o.work;
+  }
+};
+
+// What an operation sees while it runs on the writer thread.
+struct OpContext {
+  sqlite3* db = nullptr;
+  int64_t queued_now = 0;  // committed count plus earlier operations of this transaction
+  uint64_t max_queued = 0;
+  int64_t enqueue_page_limit = 0;
+  Effects fx;  // this operation's effects
+};
+
+struct Op {
+  std::function<Status(OpContext&)> apply;
+  std::function<void(Status)> finish;  // runs after the commit (or the failure)
+  bool counts_as_rejected_full = false;
+  // Whether the caller relies on this operation surviving a crash once it returns. Claims and
+  // releases do not (claims are reset at open anyway), so a batch of only those commits without
+  // the fsync; the next durable commit syncs their WAL frames along with its own.
+  bool durable = true;
+};
+
+Status Exec(sqlite3* db, const char* sql) {
+  char* err = nullptr;
+  int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
+  sqlite3_free(err);
+  if (rc != SQLITE_OK) return SqlError(db, rc, sql);
+  return OkStatus();
+}
+
+}  // namespace
+
+struct Store::Impl {
+  StoreOptions options;
+  std::string db_path;
+  int lock_fd = -1;
+  sqlite3* writer = nullptr;
+  sqlite3* reader = nullptr;
+  std::mutex reader_mu;
+
+  std::mutex mu;  // guards pending and stop
+  std::condition_variable cv;
+  std::deque<Op> pending;
+  bool stop = false;
+  std::thread thread;
+
+  std::mutex work_mu;
+  std::condition_variable work_cv;
+  std::atomic<uint64_t> work_epoch{0};
+  std::atomic<bool> shutting_down{false};
+
+  // Counters. queued/claimed are written by the writer thread only.
+  std::atomic<uint64_t> queued{0}, claimed{0}, transactions{0}, operations{0}, enqueue_calls{0},
+      jobs_enqueued{0}, duplicates{0}, rejected_full{0}, failures{0}, resumed_at_open{0},
+      dead_jobs{0};
+  std::atomic<bool> last_commit_ok{true};
+  // With max_bytes, enqueues stop at this many pages, below SQLite's hard max_page_count, so
+  // that claims and completions (which rewrite index pages) still fit: a full queue must be
+  // able to drain.
+  int64_t enqueue_page_limit = 0;
+  bool synchronous_full = true;  // writer thread only
+
+  ~Impl() {
+    if (reader != nullptr) sqlite3_close(reader);
+    if (writer != nullptr) sqlite3_close(writer);
+    if (lock_fd >= 0) ::close(lock_fd);  // releases the flock
+  }
+
+  void Submit(Op op) {
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      if (!stop) {
+        pending.push_back(std::move(op));
+        cv.notify_one();
+        return;
+      }
+    }
+    op.finish(Error::Unavailable("store: closed"));
+  }
+
+  void WriterLoop() {
+    std::unique_lock<std::mutex> lk(mu);
+    for (;;) {
+      cv.wait(lk, [&] { return !pending.empty() || stop; });
+      if (pending.empty()) return;  // stopping and drained
+      if (options.commit_max_delay.count() > 0 && !stop &&
+          pending.size() < options.commit_max_batch) {
+        cv.wait_for(lk, options.commit_max_delay,
+                    [&] { return pending.size() >= options.commit_max_batch || stop; });
+      }
+      std::vector<Op> batch;
+      size_t n = std::min<size_t>(pending.size(), options.commit_max_batch);
+      batch.reserve(n);
+      for (size_t i = 0; i < n; ++i) {
+        batch.push_back(std::move(pending.front()));
+        pending.pop_front();
+      }
+      lk.unlock();
+      RunBatch(batch);
+      lk.lock();
+    }
+  }
+
+  void RunBatch(std::vector<Op>& batch) {
+    std::vector<Status> results(batch.size(), OkStatus());
+    auto fail_all = [&](const Error& e) {
+      for (Status& r : results) {
+        if (r.ok()) r = e;
+      }
+    };
+    Effects total;
+    bool durable = false;
+    for (const Op& op : batch) durable = durable || op.durable;
+    if (durable != synchronous_full) {
+      // In WAL mode synchronous=NORMAL keeps commits atomic and ordered, only not yet synced.
+      (void)Exec(writer, durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+      synchronous_full = durable;
+    }
+    Status begin = Exec(writer, "BEGIN IMMEDIATE");
+    if (!begin.ok()) {
+      fail_all(begin.error());
+    } else {
+      bool aborted = false;
+      for (size_t i = 0; i < batch.size() && !aborted; ++i) {
+        OpContext ctx;
+        ctx.db = writer;
+        ctx.queued_now = static_cast<int64_t>(queued.load()) + total.queued;
+        ctx.max_queued = options.max_queued_jobs;
+        ctx.enqueue_page_limit = enqueue_page_limit;
+        Status sp = Exec(writer, "SAVEPOINT op");
+        Status st = sp;
+        if (sp.ok()) {
+          try {
+            st = batch[i].apply(ctx);
+          } catch (const std::exception& e) {
+            st = Error::Internal(std::string("store: operation threw: ") + e.what());
+          }
+        }
+        // After SQLITE_FULL, I/O errors and the like SQLite may have rolled the whole
+        // transaction back on its own; autocommit mode tells. Nothing of this batch survived.
+        if (sqlite3_get_autocommit(writer) != 0) {
+          Error e = st.ok() ? Error::Unavailable("store: transaction rolled back") : st.error();
+          if (e.code != ErrorCode::kUnavailable) e = Error::Unavailable(e.message);
+          for (size_t j = 0; j < i; ++j) results[j] = e;  // their work was rolled back too
+          results[i] = e;
+          for (size_t j = i + 1; j < batch.size(); ++j) {
+            results[j] = Error::Unavailable("store: transaction rolled back");
+          }
+          aborted = true;
+          break;
+        }
+        if (st.ok()) {
+          (void)Exec(writer, "RELEASE op");
+          total.Add(ctx.fx);
+        } else {
+          (void)Exec(writer, "ROLLBACK TO op");
+          (void)Exec(writer, "RELEASE op");
+        }
+        results[i] = st;
+      }
+      if (!aborted) {
+        Status commit = Exec(writer, "COMMIT");
+        if (!commit.ok()) {
+          (void)Exec(writer, "ROLLBACK");
+          fail_all(commit.error());
+          aborted = true;
+        }
+      }
+      if (!aborted) {
+        transactions.fetch_add(1);
+        operations.fetch_add(batch.size());
+        queued.store(static_cast<uint64_t>(static_cast<int64_t>(queued.load()) + total.queued));
+        claimed.store(static_cast<uint64_t>(static_cast<int64_t>(claimed.load()) + total.claimed));
+        enqueue_calls.fetch_add(total.enqueue_calls);
+        jobs_enqueued.fetch_add(total.jobs_enqueued);
+        duplicates.fetch_add(total.duplicates);
+        dead_jobs.fetch_add(total.dead_jobs);
+        last_commit_ok.store(true);
+        if (total.work) {
+          std::lock_guard<std::mutex> wl(work_mu);
+          work_epoch.fetch_add(1);
+          work_cv.notify_all();
+        }
+      } else {
+        last_commit_ok.store(false);
+      }
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (!results[i].ok()) {
+        if (batch[i].counts_as_rejected_full &&
+            results[i].error().code == ErrorCode::kUnavailable &&
+            results[i].error().message.find("queue is full") != std::string::npos) {
+          rejected_full.fetch_add(1);
+        } else {
+          failures.fetch_add(1);
+        }
+      }
+      batch[i].finish(std::move(results[i]));
+    }
+  }
+
+  // Runs `apply` on the writer and blocks for its result. REQUIRES: not on the writer thread.
+  template <typename T>
+  Result<T> RunBlocking(std::function<Result<T>(OpContext&)> apply, bool durable = true) {
+    auto promise = std::make_shared<std::promise<Result<T>>>();
+    std::future<Result<T>> future = promise->get_future();
+    auto value = std::make_shared<std::optional<T>>();
+    Op op;
+    op.durable = durable;
+    op.apply = [apply = std::move(apply), value](OpContext& ctx) -> Status {
+      Result<T> r = apply(ctx);
+      if (!r.ok()) return r.error();
+      *value = std::move(*r);
+      return OkStatus();
+    };
+    op.finish = [promise, value](Status st) {
+      if (st.ok()) {
+        promise->set_value(std::move(**value));
+      } else {
+        promise->set_value(st.error());
+      }
+    };
+    Submit(std::move(op));
+    return future.get();
+  }
+};
+
+// ---- open ----
+
+namespace {
+
+Status OpenConnection(const std::string& path, const StoreOptions& o, sqlite3** out) {
+  int rc = sqlite3_open_v2(
+      path.c_str(), out, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) return SqlError(*out, rc, ("open " + path).c_str());
+  sqlite3_extended_result_codes(*out, 1);
+  sqlite3_busy_timeout(*out, static_cast<int>(o.busy_timeout.count()));
+  {
+    // journal_mode answers with the mode in effect; WAL can be refused (e.g. some network file
+    // systems), and durability is then not what we promise.
+    Stmt s(*out, "PRAGMA journal_mode=WAL");
+    if (!s.ok()) return s.error("PRAGMA journal_mode");
+    if (s.Step() != SQLITE_ROW || s.Text(0) != "wal") {
+      return Error::Unavailable("store: " + path + ": cannot use WAL journal mode");
+    }
+  }
+  if (Status st = Exec(*out, "PRAGMA synchronous=FULL"); !st.ok()) return st;
+  if (Status st = Exec(*out, "PRAGMA foreign_keys=ON"); !st.ok()) return st;
+  return OkStatus();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
+  namespace fs = std::filesystem;
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  if (impl->options.commit_max_batch == 0) impl->options.commit_max_batch = 1;
+  std::error_code ec;
+  fs::create_directories(options.dir, ec);
+  if (ec) return Error::Unavailable("store: cannot create " + options.dir + ": " + ec.message());
+  impl->db_path = (fs::path(options.dir) / "tracepager.db").string();
+
+  std::string lock_path = (fs::path(options.dir) / "tracepager.lock").string();
+  impl->lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (impl->lock_fd < 0) {
+    return Error::Unavailable("store: cannot open " + lock_path + ": " + std::strerror(errno));
+  }
+  if (::flock(impl->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    return Error::Unavailable("store: " + options.dir +
+                              " is in use by another tracepager process (" + lock_path + ")");
+  }
+
+  if (Status st = OpenConnection(impl->db_path, options, &impl->writer); !st.ok()) {
+    return st.error();
+  }
+  if (options.max_bytes > 0) {
+    Stmt ps(impl->writer, "PRAGMA page_size");
+    int64_t page_size = ps.ok() && ps.Step() == SQLITE_ROW ? ps.Int(0) : 4096;
+    int64_t pages = std::max<int64_t>(32, static_cast<int64_t>(options.max_bytes) / page_size);
+    std::string sql = "PRAGMA max_page_count=" + std::to_string(pages);
+    if (Status st = Exec(impl->writer, sql.c_str()); !st.ok()) return st.error();
+    impl->enqueue_page_limit = pages - std::max<int64_t>(16, pages / 5);
+  }
+  if (Status st = store_sql::Migrate(impl->writer); !st.ok()) return st.error();
+
+  // Claims belong to the process that made them; that process is gone (we hold the lock).
+  if (Status st = Exec(impl->writer, "UPDATE jobs SET state=0 WHERE state=1"); !st.ok()) {
+    return st.error();
+  }
+  impl->resumed_at_open = static_cast<uint64_t>(sqlite3_changes(impl->writer));
+  {
+    Stmt count(impl->writer, "SELECT COUNT(*) FROM jobs WHERE state IN (0,1)");
+    if (!count.ok() || count.Step() != SQLITE_ROW) return count.error("count jobs");
+    impl->queued = static_cast<uint64_t>(count.Int(0));
+  }
+  if (Status st = OpenConnection(impl->db_path, options, &impl->reader); !st.ok()) {
+    return st.error();
+  }
+  Impl* raw = impl.get();
+  impl->thread = std::thread([raw] { raw->WriterLoop(); });
+  return std::unique_ptr<Store>(new Store(std::move(impl)));
+}
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Store::~Store() {
+  Shutdown();
+  {
+    std::lock_guard<std::mutex> lk(impl_->mu);
+    impl_->stop = true;
+    impl_->cv.notify_all();
+  }
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+const std::string& Store::path() const { return impl_->db_path; }
+
+StoreStats Store::stats() const {
+  StoreStats s;
+  s.transactions = impl_->transactions;
+  s.operations = impl_->operations;
+  s.enqueue_calls = impl_->enqueue_calls;
+  s.jobs_enqueued = impl_->jobs_enqueued;
+  s.duplicates = impl_->duplicates;
+  s.rejected_full = impl_->rejected_full;
+  s.failures = impl_->failures;
+  s.queued = impl_->queued;
+  s.claimed = impl_->claimed;
+  s.resumed_at_open = impl_->resumed_at_open;
+  s.dead_jobs = impl_->dead_jobs;
+  s.last_commit_ok = impl_->last_commit_ok;
+  return s;
+}
+
+uint64_t Store::WorkEpoch() const { return impl_->work_epoch.load(); }
+
+void Store::WaitForWork(uint64_t seen_epoch, std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lk(impl_->work_mu);
+  impl_->work_cv.wait_for(lk, timeout, [&] {
+    return impl_->work_epoch.load() != seen_epoch || impl_->shutting_down.load();
+  });
+}
+
+void Store::Shutdown() {
+  std::lock_guard<std::mutex> lk(impl_->work_mu);
+  impl_->shutting_down = true;
+  impl_->work_cv.notify_all();
+}
+
+// ---- enqueue ----
+
+void Store::EnqueueAsync(std::vector<RoutingJob> jobs, int64_t now_ns, int64_t dedup_window_ns,
+                         Callback<EnqueueOutcome> done) {
+  if (impl_->shutting_down) {
+    done(Error::Unavailable("store: shutting down"));
+    return;
+  }
+  if (jobs.empty()) {
+    done(EnqueueOutcome{});
+    return;
+  }
+  auto outcome = std::make_shared<EnqueueOutcome>();
+  Op op;
+  op.counts_as_rejected_full = true;
+  op.apply = [jobs = std::move(jobs), now_ns, dedup_window_ns, outcome](OpContext& ctx) {
+    Status st = store_sql::InsertJobs(ctx.db, jobs, now_ns, dedup_window_ns, ctx.queued_now,
+                                      ctx.max_queued, ctx.enqueue_page_limit, outcome.get());
+    if (!st.ok()) return st;
+    ctx.fx.queued = static_cast<int64_t>(outcome->job_ids.size());
+    ctx.fx.enqueue_calls = 1;
+    ctx.fx.jobs_enqueued = outcome->job_ids.size();
+    ctx.fx.duplicates = outcome->duplicates;
+    ctx.fx.work = !outcome->job_ids.empty();
+    return st;
+  };
+  op.finish = [outcome, done = std::move(done)](Status st) {
+    if (st.ok()) {
+      done(std::move(*outcome));
+    } else {
+      done(st.error());
+    }
+  };
+  impl_->Submit(std::move(op));
+}
+
+Result<EnqueueOutcome> Store::Enqueue(std::vector<RoutingJob> jobs, int64_t now_ns,
+                                      int64_t dedup_window_ns) {
+  auto promise = std::make_shared<std::promise<Result<EnqueueOutcome>>>();
+  std::future<Result<EnqueueOutcome>> future = promise->get_future();
+  EnqueueAsync(std::move(jobs), now_ns, dedup_window_ns,
+               [promise](Result<EnqueueOutcome> r) { promise->set_value(std::move(r)); });
+  return future.get();
+}
+
+// ---- workers ----
+
+Result<std::optional<Claim>> Store::ClaimNext(int64_t now_ns, size_t max_group) {
+  if (impl_->shutting_down) return std::optional<Claim>();
+  return impl_->RunBlocking<std::optional<Claim>>(
+      [now_ns, max_group](OpContext& ctx) -> Result<std::optional<Claim>> {
+        uint64_t dead = 0;
+        Result<std::optional<Claim>> claim =
+            store_sql::ClaimJobs(ctx.db, now_ns, std::max<size_t>(1, max_group), &dead);
+        if (!claim.ok()) return claim;
+        if (claim->has_value()) ctx.fx.claimed = static_cast<int64_t>((*claim)->jobs.size());
+        ctx.fx.queued = -static_cast<int64_t>(dead);
+        ctx.fx.dead_jobs = dead;
+        return claim;
+      },
+      /*durable=*/false);
+}
+
+Status Store::Release(const std::vector<int64_t>& job_ids, int64_t not_before_ns) {
+  Result<Ok> r = impl_->RunBlocking<Ok>(
+      [job_ids, not_before_ns](OpContext& ctx) -> Result<Ok> {
+        Status st = store_sql::ReleaseJobs(ctx.db, job_ids, not_before_ns);
+        if (!st.ok()) return st;
+        ctx.fx.claimed = -static_cast<int64_t>(job_ids.size());
+        ctx.fx.work = true;
+        return Ok{};
+      },
+      /*durable=*/false);
+  return r;
+}
+
+Result<CompletionOutcome> Store::Complete(const Completion& completion) {
+  return impl_->RunBlocking<CompletionOutcome>(
+      [completion](OpContext& ctx) -> Result<CompletionOutcome> {
+        Result<CompletionOutcome> r = store_sql::CompleteJobs(ctx.db, completion);
+        if (!r.ok()) return r;
+        int64_t n = static_cast<int64_t>(completion.job_ids.size());
+        ctx.fx.queued = -n;
+        ctx.fx.claimed = -n;
+        ctx.fx.work = true;  // the storm key is free again
+        return r;
+      });
+}
+
+Status Store::Maintain(int64_t dedup_before_ns, int64_t retain_before_ns) {
+  return impl_->RunBlocking<Ok>([=](OpContext& ctx) -> Result<Ok> {
+    Status st = store_sql::Prune(ctx.db, dedup_before_ns, retain_before_ns);
+    if (!st.ok()) return st.error();
+    return Ok{};
+  });
+}
+
+// ---- lookups (reader connection) ----
+
+Result<std::vector<PageRecord>> Store::OpenPagesForStorm(const std::string& storm_key,
+                                                         int64_t since_ns) {
+  std::lock_guard<std::mutex> lk(impl_->reader_mu);
+  return store_sql::QueryPagesForStorm(impl_->reader, storm_key, since_ns);
+}
+
+Result<std::vector<PageRecord>> Store::OpenPagesForIdentity(const std::string& identity) {
+  std::lock_guard<std::mutex> lk(impl_->reader_mu);
+  return store_sql::QueryPagesForIdentity(impl_->reader, identity);
+}
+
+}  // namespace tracepager::daemon

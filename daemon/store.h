@@ -1,0 +1,202 @@
+// Store: the durable queue of routing jobs and the memory of what was paged, in SQLite under
+// the state directory (<dir>/tracepager.db, WAL mode, synchronous=FULL).
+//
+// Guarantees:
+//   - Enqueue reports success only after the jobs are committed and fsynced: an alert that was
+//     answered 2xx survives kill -9 and power loss. All jobs of one call commit together or not
+//     at all.
+//   - Group commit: one writer thread owns the write connection. Every mutation (enqueue, claim,
+//     release, complete, maintenance) is an operation queued to it; the writer takes everything
+//     pending (up to commit_max_batch), applies each operation under its own savepoint in one
+//     transaction, commits once, and then completes each caller. N concurrent enqueues cost far
+//     fewer than N fsyncs.
+//   - The queue is bounded (max_queued_jobs counts queued and claimed jobs). A full queue, a full
+//     disk (SQLITE_FULL, or max_bytes reached) and I/O errors fail with kUnavailable: the HTTP
+//     layer answers 503 so that Alertmanager retries.
+//   - Claims are leases held by this process: a job claimed but not completed when the process
+//     died is queued again when the store is next opened (Stats::resumed_at_open).
+//   - A job is finished only by Complete, which deletes it in the same transaction that records
+//     its decision and its pages.
+//   - One process per state directory: Open takes an exclusive lock (<dir>/tracepager.lock) and
+//     fails with kUnavailable while another process holds it.
+//   - Schema versioned with PRAGMA user_version. Open applies the migrations this build knows, in
+//     order (store.cc, kMigrations); later features add tables by appending a migration. A
+//     database newer than the build is refused.
+//
+// Storms and repeats: alerts are grouped by RoutingJob::storm_key. ClaimNext hands out all ready
+// jobs of one storm key together and never hands out a storm key that is already claimed, so
+// one worker at a time owns a storm key: its read-decide-complete sequence cannot race another
+// worker on the same key. The pages table remembers what was paged, per storm key and per alert
+// identity (page_alerts), so a worker can tell a repeat (the identity already has an open page)
+// and a storm (an open page for the storm key within the storm window) from a new incident, and
+// can resolve a page once all of its alerts resolved.
+//
+// Thread-safety: every method may be called from any thread. Callbacks run on the writer thread
+// (or on the caller's thread when an operation needs no transaction); they must not block and
+// must not call blocking Store methods.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "daemon/job.h"
+#include "routing/result.h"
+
+namespace tracepager::daemon {
+
+struct StoreOptions {
+  std::string dir;  // created (0700) when missing
+  uint64_t max_queued_jobs = 100'000;
+  uint64_t max_bytes = 0;  // 0: no cap beyond the disk
+  uint32_t commit_max_batch = 1024;
+  std::chrono::milliseconds commit_max_delay{0};
+  std::chrono::milliseconds busy_timeout{5000};
+};
+
+struct EnqueueOutcome {
+  std::vector<int64_t> job_ids;  // one per job queued now, in the order given
+  size_t duplicates = 0;         // jobs dropped as duplicates within the dedup window
+};
+
+// What a worker holds between ClaimNext and Complete/Release.
+struct ClaimedJob {
+  int64_t id = 0;
+  RoutingJob job;
+  uint32_t claims = 0;  // times claimed, this claim included (resumes after a crash count)
+  int64_t enqueued_ns = 0;
+};
+struct Claim {
+  std::string storm_key;
+  std::vector<ClaimedJob> jobs;  // oldest first; all share storm_key
+};
+
+// A page as the store remembers it.
+struct PageRecord {
+  int64_t id = 0;
+  int64_t decision_id = 0;
+  std::string storm_key;
+  std::string team;
+  std::string pager;  // pager kind, e.g. "log"
+  std::string dedup_key;
+  std::string payload_json;  // what was sent, so a resolve can address the same target
+  int64_t created_ns = 0;
+  bool open = true;                            // false once resolved
+  std::vector<std::string> firing_identities;  // attached alerts not yet resolved
+};
+
+// A page a Complete records.
+struct NewPage {
+  std::string team;
+  std::string pager;
+  std::string dedup_key;
+  std::string payload_json;
+  std::vector<std::string> identities;  // alerts this page is for
+};
+
+// Everything that finishes a claim, applied in one transaction.
+struct Completion {
+  std::vector<int64_t> job_ids;  // the jobs finished (deleted from the queue)
+  std::string storm_key;
+  int64_t now_ns = 0;
+  std::string decision_kind;  // "routed" | "fallback" | "storm" | "repeat" | "resolve"
+  std::string decision_json;  // the decision record (audit detail)
+  std::vector<NewPage> new_pages;
+  // Alerts joining an open page of the same storm (no new page): (page id, identity).
+  std::vector<std::pair<int64_t, std::string>> attach;
+  std::vector<std::string> resolved_identities;  // their page_alerts rows become resolved
+  std::vector<int64_t> resolved_pages;           // these pages become resolved
+};
+struct CompletionOutcome {
+  int64_t decision_id = 0;
+  std::vector<int64_t> page_ids;  // one per NewPage, in order
+};
+
+struct StoreStats {
+  uint64_t transactions = 0;   // committed write transactions
+  uint64_t operations = 0;     // operations applied in them
+  uint64_t enqueue_calls = 0;  // successful Enqueue/EnqueueAsync calls
+  uint64_t jobs_enqueued = 0;
+  uint64_t duplicates = 0;
+  uint64_t rejected_full = 0;    // enqueues refused because the queue was full
+  uint64_t failures = 0;         // operations failed by SQLite errors
+  uint64_t queued = 0;           // jobs in the queue now (claimed ones included)
+  uint64_t claimed = 0;          // jobs claimed now
+  uint64_t resumed_at_open = 0;  // claimed jobs found and re-queued by Open
+  uint64_t dead_jobs = 0;        // stored jobs that no longer parse, set aside by ClaimNext
+  bool last_commit_ok = true;
+};
+
+class Store {
+ public:
+  template <typename T>
+  using Callback = std::function<void(Result<T>)>;
+
+  // Opens (creating when needed) the store in options.dir. Fails with kUnavailable when the
+  // directory cannot be created or locked or SQLite cannot open it, kInvalidInput when the
+  // database's schema is newer than this build.
+  static Result<std::unique_ptr<Store>> Open(const StoreOptions& options);
+
+  // Finishes every operation already queued, stops the writer and closes the database.
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Queues `jobs` (one webhook's worth) atomically. A job whose dedup_key was enqueued within
+  // `dedup_window_ns` before `now_ns` is dropped as a duplicate. kUnavailable when the queue
+  // would exceed max_queued_jobs, the disk is full, or on I/O errors or shutdown.
+  // `done` runs once, after the commit is durable (or failed).
+  void EnqueueAsync(std::vector<RoutingJob> jobs, int64_t now_ns, int64_t dedup_window_ns,
+                    Callback<EnqueueOutcome> done);
+  Result<EnqueueOutcome> Enqueue(std::vector<RoutingJob> jobs, int64_t now_ns,
+                                 int64_t dedup_window_ns);
+
+  // Claims the oldest ready job (not_before <= now) whose storm key is not claimed, together
+  // with up to max_group - 1 further ready jobs of the same storm key. nullopt when none is
+  // ready (or after Shutdown). A stored job that no longer parses (a corrupt row, a downgrade)
+  // cannot be routed: it is set aside (state "dead", kept for inspection, Stats::dead_jobs)
+  // rather than blocking the queue.
+  Result<std::optional<Claim>> ClaimNext(int64_t now_ns, size_t max_group);
+
+  // Returns claimed jobs to the queue, ready again at `not_before_ns` (a retry later).
+  Status Release(const std::vector<int64_t>& job_ids, int64_t not_before_ns);
+
+  // Finishes claimed jobs with their decision and pages. kInternal when a job is not claimed.
+  Result<CompletionOutcome> Complete(const Completion& completion);
+
+  // Open pages of `storm_key` created at or after `since_ns`, newest first.
+  Result<std::vector<PageRecord>> OpenPagesForStorm(const std::string& storm_key, int64_t since_ns);
+  // Open pages `identity` is attached to and not resolved on, newest first.
+  Result<std::vector<PageRecord>> OpenPagesForIdentity(const std::string& identity);
+
+  // Deletes dedup entries older than `dedup_before_ns` and decisions and resolved pages
+  // older than `retain_before_ns`.
+  Status Maintain(int64_t dedup_before_ns, int64_t retain_before_ns);
+
+  // A counter that changes whenever an operation that may make a job ready commits (enqueue,
+  // release, complete). A worker reads it before ClaimNext and, finding nothing, waits with
+  // WaitForWork(epoch, ...): a commit in between is never missed.
+  uint64_t WorkEpoch() const;
+  // Blocks until WorkEpoch() != seen_epoch, Shutdown is called, or `timeout` passes.
+  void WaitForWork(uint64_t seen_epoch, std::chrono::milliseconds timeout);
+  // Begins shutdown: wakes every WaitForWork; further Enqueue calls fail with kUnavailable and
+  // ClaimNext returns nullopt. Release, Complete and the lookups keep working so that jobs in
+  // flight can finish; operations already queued still run.
+  void Shutdown();
+
+  StoreStats stats() const;
+  const std::string& path() const;
+
+  struct Impl;
+
+ private:
+  explicit Store(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tracepager::daemon

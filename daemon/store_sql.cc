@@ -1,0 +1,461 @@
+// The store's schema and SQL. See store_sql.h.
+//
+// Jobs keep their full RoutingJob as JSON (`payload`) and copy out only the columns queries need.
+// Page memory is two tables: `pages` (one row per page sent to a team) and `page_alerts` (which
+// alert identities a page stands for, and whether each has resolved). A storm is many identities
+// on one page; a repeat is an identity already attached to an open page.
+#include "daemon/store_sql.h"
+
+#include <string_view>
+
+namespace tracepager::daemon::store_sql {
+namespace {
+
+// Migration N brings the schema from version N to N + 1. Append new ones; never edit old ones:
+// databases in the field have already applied them.
+constexpr const char* kMigrations[] = {
+    // 0 -> 1: the job queue, HA/retry dedup, decisions, page memory.
+    R"sql(
+CREATE TABLE jobs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind TEXT NOT NULL,
+  identity TEXT NOT NULL,
+  storm_key TEXT NOT NULL,
+  dedup_key TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  enqueued_ns INTEGER NOT NULL,
+  not_before_ns INTEGER NOT NULL DEFAULT 0,
+  state INTEGER NOT NULL DEFAULT 0,      -- 0 queued, 1 claimed, 2 dead (does not parse)
+  claims INTEGER NOT NULL DEFAULT 0,
+  claimed_ns INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX jobs_state ON jobs(state, id);
+CREATE INDEX jobs_storm ON jobs(storm_key, state, id);
+CREATE TABLE dedup (
+  key TEXT PRIMARY KEY,
+  seen_ns INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX dedup_seen ON dedup(seen_ns);
+CREATE TABLE decisions (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  created_ns INTEGER NOT NULL,
+  storm_key TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  record TEXT NOT NULL
+);
+CREATE INDEX decisions_created ON decisions(created_ns);
+CREATE TABLE pages (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  decision_id INTEGER NOT NULL,
+  storm_key TEXT NOT NULL,
+  team TEXT NOT NULL,
+  pager TEXT NOT NULL,
+  dedup_key TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  created_ns INTEGER NOT NULL,
+  resolved_ns INTEGER NOT NULL DEFAULT 0  -- 0 while open
+);
+CREATE INDEX pages_storm ON pages(storm_key, resolved_ns, created_ns);
+CREATE TABLE page_alerts (
+  page_id INTEGER NOT NULL REFERENCES pages(id) ON DELETE CASCADE,
+  identity TEXT NOT NULL,
+  resolved_ns INTEGER NOT NULL DEFAULT 0,  -- 0 while the alert fires
+  PRIMARY KEY (page_id, identity)
+) WITHOUT ROWID;
+CREATE INDEX page_alerts_identity ON page_alerts(identity, resolved_ns);
+)sql",
+};
+
+Status Exec(sqlite3* db, const std::string& sql) {
+  char* err = nullptr;
+  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+  sqlite3_free(err);
+  if (rc != SQLITE_OK) return SqlError(db, rc, sql.substr(0, 60));
+  return OkStatus();
+}
+
+Status Expect(Stmt& s, int want, const char* what) {
+  int rc = s.Step();
+  if (rc != want) return s.error(what);
+  return OkStatus();
+}
+
+const char* kPageColumns =
+    "p.id, p.decision_id, p.storm_key, p.team, p.pager, p.dedup_key, p.payload, p.created_ns";
+
+Result<std::vector<PageRecord>> ReadPages(sqlite3* db, Stmt& s) {
+  std::vector<PageRecord> pages;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) {
+    PageRecord p;
+    p.id = s.Int(0);
+    p.decision_id = s.Int(1);
+    p.storm_key = s.Text(2);
+    p.team = s.Text(3);
+    p.pager = s.Text(4);
+    p.dedup_key = s.Text(5);
+    p.payload_json = s.Text(6);
+    p.created_ns = s.Int(7);
+    p.open = true;
+    pages.push_back(std::move(p));
+  }
+  if (rc != SQLITE_DONE) return s.error("read pages");
+  Stmt a(db,
+         "SELECT identity FROM page_alerts WHERE page_id=?1 AND resolved_ns=0 ORDER BY identity");
+  if (!a.ok()) return a.error("prepare page_alerts");
+  for (PageRecord& p : pages) {
+    a.Reset();
+    a.Bind(1, p.id);
+    while ((rc = a.Step()) == SQLITE_ROW) p.firing_identities.push_back(a.Text(0));
+    if (rc != SQLITE_DONE) return a.error("read page_alerts");
+  }
+  return pages;
+}
+
+}  // namespace
+
+int SchemaVersion() { return static_cast<int>(std::size(kMigrations)); }
+
+Error SqlError(sqlite3* db, int rc, const std::string& what) {
+  std::string msg = "store: " + what + ": " + sqlite3_errstr(rc);
+  if (db != nullptr) {
+    const char* detail = sqlite3_errmsg(db);
+    if (detail != nullptr && std::string_view(detail) != sqlite3_errstr(rc)) {
+      msg += std::string(" (") + detail + ")";
+    }
+  }
+  switch (rc & 0xff) {
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_NOMEM:
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+    case SQLITE_PROTOCOL:
+    case SQLITE_NOLFS:
+    case SQLITE_PERM:
+      // Not the caller's fault and possibly transient: the sender should retry (HTTP 503).
+      return Error::Unavailable(std::move(msg));
+    default:
+      return Error::Internal(std::move(msg));
+  }
+}
+
+Stmt::Stmt(sqlite3* db, const char* sql) : db_(db) {
+  rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+}
+
+Stmt::~Stmt() { sqlite3_finalize(stmt_); }
+
+Stmt& Stmt::Bind(int index, int64_t value) {
+  if (ok()) rc_ = sqlite3_bind_int64(stmt_, index, value);
+  return *this;
+}
+
+Stmt& Stmt::Bind(int index, const std::string& value) {
+  if (ok()) {
+    rc_ = sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()),
+                            SQLITE_TRANSIENT);
+  }
+  return *this;
+}
+
+int Stmt::Step() {
+  if (!ok()) return rc_;
+  int rc = sqlite3_step(stmt_);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) rc_ = rc;
+  return rc;
+}
+
+void Stmt::Reset() {
+  if (stmt_ == nullptr) return;
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+  if (rc_ != SQLITE_OK && rc_ != SQLITE_ROW && rc_ != SQLITE_DONE) return;  // keep the error
+  rc_ = SQLITE_OK;
+}
+
+int64_t Stmt::Int(int column) const { return sqlite3_column_int64(stmt_, column); }
+
+std::string Stmt::Text(int column) const {
+  const unsigned char* p = sqlite3_column_text(stmt_, column);
+  int n = sqlite3_column_bytes(stmt_, column);
+  return p == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(p), n);
+}
+
+Status Migrate(sqlite3* db) {
+  int version;
+  {
+    Stmt s(db, "PRAGMA user_version");
+    if (!s.ok() || s.Step() != SQLITE_ROW) return s.error("PRAGMA user_version");
+    version = static_cast<int>(s.Int(0));
+  }
+  if (version > SchemaVersion()) {
+    return Error::InvalidInput("store: the database has schema version " + std::to_string(version) +
+                               ", newer than this tracepager (" + std::to_string(SchemaVersion()) +
+                               "); use a newer build");
+  }
+  for (int v = version; v < SchemaVersion(); ++v) {
+    if (Status st = Exec(db, "BEGIN IMMEDIATE"); !st.ok()) return st;
+    Status st = Exec(db, kMigrations[v]);
+    if (st.ok()) st = Exec(db, "PRAGMA user_version=" + std::to_string(v + 1));
+    if (st.ok()) st = Exec(db, "COMMIT");
+    if (!st.ok()) {
+      (void)Exec(db, "ROLLBACK");
+      return Error{st.error().code, "store: migration to schema version " + std::to_string(v + 1) +
+                                        " failed: " + st.error().message};
+    }
+  }
+  return OkStatus();
+}
+
+Status InsertJobs(sqlite3* db, const std::vector<RoutingJob>& jobs, int64_t now_ns,
+                  int64_t dedup_window_ns, int64_t queued_now, uint64_t max_queued,
+                  int64_t page_limit, EnqueueOutcome* out) {
+  if (page_limit > 0) {
+    Stmt used(db,
+              "SELECT (SELECT page_count FROM pragma_page_count()) - "
+              "(SELECT freelist_count FROM pragma_freelist_count())");
+    if (!used.ok() || used.Step() != SQLITE_ROW) return used.error("database size");
+    if (used.Int(0) >= page_limit) {
+      return Error::Unavailable("store: database is full (at its max_size; " +
+                                std::to_string(used.Int(0)) + " pages in use)");
+    }
+  }
+  Stmt seen(db, "SELECT seen_ns FROM dedup WHERE key=?1");
+  Stmt mark(db,
+            "INSERT INTO dedup(key, seen_ns) VALUES(?1, ?2) "
+            "ON CONFLICT(key) DO UPDATE SET seen_ns=excluded.seen_ns");
+  Stmt insert(db,
+              "INSERT INTO jobs(kind, identity, storm_key, dedup_key, payload, enqueued_ns) "
+              "VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
+  if (!seen.ok()) return seen.error("prepare dedup lookup");
+  if (!mark.ok()) return mark.error("prepare dedup insert");
+  if (!insert.ok()) return insert.error("prepare job insert");
+  // Decide duplicates first, so that a full queue is judged on what would really be added.
+  std::vector<const RoutingJob*> fresh;
+  for (const RoutingJob& job : jobs) {
+    bool duplicate = false;
+    if (dedup_window_ns > 0 && !job.dedup_key.empty()) {
+      seen.Reset();
+      seen.Bind(1, job.dedup_key);
+      int rc = seen.Step();
+      if (rc == SQLITE_ROW) {
+        duplicate = now_ns - seen.Int(0) < dedup_window_ns;
+      } else if (rc != SQLITE_DONE) {
+        return seen.error("dedup lookup");
+      }
+      // Two alerts of one webhook with the same key are duplicates of each other too.
+      for (const RoutingJob* f : fresh) duplicate = duplicate || f->dedup_key == job.dedup_key;
+    }
+    if (duplicate) {
+      ++out->duplicates;
+    } else {
+      fresh.push_back(&job);
+    }
+  }
+  if (static_cast<uint64_t>(queued_now) + fresh.size() > max_queued) {
+    return Error::Unavailable("store: queue is full (" + std::to_string(queued_now) + " of " +
+                              std::to_string(max_queued) + " jobs queued)");
+  }
+  for (const RoutingJob* job : fresh) {
+    insert.Reset();
+    insert.Bind(1, std::string(JobKindName(job->kind)))
+        .Bind(2, job->identity)
+        .Bind(3, job->storm_key)
+        .Bind(4, job->dedup_key)
+        .Bind(5, JobToJson(*job))
+        .Bind(6, now_ns);
+    if (Status st = Expect(insert, SQLITE_DONE, "insert job"); !st.ok()) return st;
+    out->job_ids.push_back(sqlite3_last_insert_rowid(db));
+    if (dedup_window_ns > 0 && !job->dedup_key.empty()) {
+      mark.Reset();
+      mark.Bind(1, job->dedup_key).Bind(2, now_ns);
+      if (Status st = Expect(mark, SQLITE_DONE, "insert dedup"); !st.ok()) return st;
+    }
+  }
+  return OkStatus();
+}
+
+Result<std::optional<Claim>> ClaimJobs(sqlite3* db, int64_t now_ns, size_t max_group,
+                                       uint64_t* dead) {
+  // The oldest ready job whose storm key nobody holds. Claimed storm keys are few (at most one
+  // per worker), so the NOT IN list stays tiny.
+  Stmt first(db,
+             "SELECT storm_key FROM jobs WHERE state=0 AND not_before_ns<=?1 AND storm_key NOT IN "
+             "(SELECT storm_key FROM jobs WHERE state=1) ORDER BY id LIMIT 1");
+  if (!first.ok()) return first.error("prepare claim");
+  first.Bind(1, now_ns);
+  int rc = first.Step();
+  if (rc == SQLITE_DONE) return std::optional<Claim>();
+  if (rc != SQLITE_ROW) return first.error("claim");
+  Claim claim;
+  claim.storm_key = first.Text(0);
+
+  Stmt group(db,
+             "SELECT id, payload, claims, enqueued_ns FROM jobs WHERE storm_key=?1 AND state=0 "
+             "AND not_before_ns<=?2 ORDER BY id LIMIT ?3");
+  Stmt take(db, "UPDATE jobs SET state=1, claims=claims+1, claimed_ns=?2 WHERE id=?1");
+  Stmt bury(db, "UPDATE jobs SET state=2 WHERE id=?1");
+  if (!group.ok()) return group.error("prepare claim group");
+  if (!take.ok()) return take.error("prepare claim update");
+  if (!bury.ok()) return bury.error("prepare dead update");
+  group.Bind(1, claim.storm_key).Bind(2, now_ns).Bind(3, static_cast<int64_t>(max_group));
+  std::vector<int64_t> dead_ids;
+  while ((rc = group.Step()) == SQLITE_ROW) {
+    int64_t id = group.Int(0);
+    Result<RoutingJob> job = JobFromJson(group.Text(1));
+    if (!job.ok()) {
+      dead_ids.push_back(id);
+      continue;
+    }
+    ClaimedJob cj;
+    cj.id = id;
+    cj.job = std::move(*job);
+    cj.claims = static_cast<uint32_t>(group.Int(2)) + 1;
+    cj.enqueued_ns = group.Int(3);
+    claim.jobs.push_back(std::move(cj));
+  }
+  if (rc != SQLITE_DONE) return group.error("claim group");
+  for (int64_t id : dead_ids) {
+    bury.Reset();
+    bury.Bind(1, id);
+    if (Status st = Expect(bury, SQLITE_DONE, "set aside job"); !st.ok()) return st.error();
+  }
+  *dead = dead_ids.size();
+  for (const ClaimedJob& cj : claim.jobs) {
+    take.Reset();
+    take.Bind(1, cj.id).Bind(2, now_ns);
+    if (Status st = Expect(take, SQLITE_DONE, "claim job"); !st.ok()) return st.error();
+  }
+  if (claim.jobs.empty()) return std::optional<Claim>();  // all of them were dead
+  return std::optional<Claim>(std::move(claim));
+}
+
+Status ReleaseJobs(sqlite3* db, const std::vector<int64_t>& ids, int64_t not_before_ns) {
+  Stmt s(db, "UPDATE jobs SET state=0, not_before_ns=?2 WHERE id=?1 AND state=1");
+  if (!s.ok()) return s.error("prepare release");
+  for (int64_t id : ids) {
+    s.Reset();
+    s.Bind(1, id).Bind(2, not_before_ns);
+    if (Status st = Expect(s, SQLITE_DONE, "release job"); !st.ok()) return st;
+    if (sqlite3_changes(db) != 1) {
+      return Error::Internal("store: release of job " + std::to_string(id) + ": not claimed");
+    }
+  }
+  return OkStatus();
+}
+
+Result<CompletionOutcome> CompleteJobs(sqlite3* db, const Completion& c) {
+  CompletionOutcome out;
+  Stmt del(db, "DELETE FROM jobs WHERE id=?1 AND state=1");
+  if (!del.ok()) return del.error("prepare complete");
+  for (int64_t id : c.job_ids) {
+    del.Reset();
+    del.Bind(1, id);
+    if (Status st = Expect(del, SQLITE_DONE, "complete job"); !st.ok()) return st.error();
+    if (sqlite3_changes(db) != 1) {
+      return Error::Internal("store: completion of job " + std::to_string(id) + ": not claimed");
+    }
+  }
+  Stmt dec(db, "INSERT INTO decisions(created_ns, storm_key, kind, record) VALUES(?1,?2,?3,?4)");
+  if (!dec.ok()) return dec.error("prepare decision");
+  dec.Bind(1, c.now_ns).Bind(2, c.storm_key).Bind(3, c.decision_kind).Bind(4, c.decision_json);
+  if (Status st = Expect(dec, SQLITE_DONE, "insert decision"); !st.ok()) return st.error();
+  out.decision_id = sqlite3_last_insert_rowid(db);
+
+  Stmt page(db,
+            "INSERT INTO pages(decision_id, storm_key, team, pager, dedup_key, payload, created_ns)"
+            " VALUES(?1,?2,?3,?4,?5,?6,?7)");
+  // Attaching an identity that is already on the page (a repeat that fired again after
+  // resolving) makes it firing again.
+  Stmt attach(db,
+              "INSERT INTO page_alerts(page_id, identity) VALUES(?1,?2) "
+              "ON CONFLICT(page_id, identity) DO UPDATE SET resolved_ns=0");
+  if (!page.ok()) return page.error("prepare page");
+  if (!attach.ok()) return attach.error("prepare page alert");
+  auto attach_one = [&](int64_t page_id, const std::string& identity) -> Status {
+    attach.Reset();
+    attach.Bind(1, page_id).Bind(2, identity);
+    return Expect(attach, SQLITE_DONE, "attach alert to page");
+  };
+  for (const NewPage& p : c.new_pages) {
+    page.Reset();
+    page.Bind(1, out.decision_id)
+        .Bind(2, c.storm_key)
+        .Bind(3, p.team)
+        .Bind(4, p.pager)
+        .Bind(5, p.dedup_key)
+        .Bind(6, p.payload_json)
+        .Bind(7, c.now_ns);
+    if (Status st = Expect(page, SQLITE_DONE, "insert page"); !st.ok()) return st.error();
+    int64_t page_id = sqlite3_last_insert_rowid(db);
+    out.page_ids.push_back(page_id);
+    for (const std::string& identity : p.identities) {
+      if (Status st = attach_one(page_id, identity); !st.ok()) return st.error();
+    }
+  }
+  for (const auto& [page_id, identity] : c.attach) {
+    if (Status st = attach_one(page_id, identity); !st.ok()) return st.error();
+  }
+  Stmt resolve_alert(db,
+                     "UPDATE page_alerts SET resolved_ns=?2 WHERE identity=?1 AND resolved_ns=0");
+  Stmt resolve_page(db, "UPDATE pages SET resolved_ns=?2 WHERE id=?1 AND resolved_ns=0");
+  if (!resolve_alert.ok()) return resolve_alert.error("prepare resolve alert");
+  if (!resolve_page.ok()) return resolve_page.error("prepare resolve page");
+  for (const std::string& identity : c.resolved_identities) {
+    resolve_alert.Reset();
+    resolve_alert.Bind(1, identity).Bind(2, c.now_ns);
+    if (Status st = Expect(resolve_alert, SQLITE_DONE, "resolve alert"); !st.ok()) {
+      return st.error();
+    }
+  }
+  for (int64_t id : c.resolved_pages) {
+    resolve_page.Reset();
+    resolve_page.Bind(1, id).Bind(2, c.now_ns);
+    if (Status st = Expect(resolve_page, SQLITE_DONE, "resolve page"); !st.ok()) {
+      return st.error();
+    }
+  }
+  return out;
+}
+
+Result<std::vector<PageRecord>> QueryPagesForStorm(sqlite3* db, const std::string& storm_key,
+                                                   int64_t since_ns) {
+  std::string sql = std::string("SELECT ") + kPageColumns +
+                    " FROM pages p WHERE p.storm_key=?1 AND p.resolved_ns=0 AND p.created_ns>=?2"
+                    " ORDER BY p.created_ns DESC, p.id DESC";
+  Stmt s(db, sql.c_str());
+  if (!s.ok()) return s.error("prepare storm lookup");
+  s.Bind(1, storm_key).Bind(2, since_ns);
+  return ReadPages(db, s);
+}
+
+Result<std::vector<PageRecord>> QueryPagesForIdentity(sqlite3* db, const std::string& identity) {
+  std::string sql = std::string("SELECT ") + kPageColumns +
+                    " FROM pages p JOIN page_alerts a ON a.page_id=p.id WHERE a.identity=?1 AND"
+                    " a.resolved_ns=0 AND p.resolved_ns=0 ORDER BY p.created_ns DESC, p.id DESC";
+  Stmt s(db, sql.c_str());
+  if (!s.ok()) return s.error("prepare identity lookup");
+  s.Bind(1, identity);
+  return ReadPages(db, s);
+}
+
+Status Prune(sqlite3* db, int64_t dedup_before_ns, int64_t retain_before_ns) {
+  Stmt a(db, "DELETE FROM dedup WHERE seen_ns<?1");
+  Stmt b(db, "DELETE FROM decisions WHERE created_ns<?1");
+  Stmt c(db, "DELETE FROM pages WHERE resolved_ns<>0 AND resolved_ns<?1");
+  for (auto [stmt, t, what] : {std::tuple{&a, dedup_before_ns, "prune dedup"},
+                               std::tuple{&b, retain_before_ns, "prune decisions"},
+                               std::tuple{&c, retain_before_ns, "prune pages"}}) {
+    if (!stmt->ok()) return stmt->error(what);
+    stmt->Bind(1, t);
+    if (Status st = Expect(*stmt, SQLITE_DONE, what); !st.ok()) return st;
+  }
+  return OkStatus();
+}
+
+}  // namespace tracepager::daemon::store_sql

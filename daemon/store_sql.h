@@ -1,0 +1,74 @@
+// Internal to the store (daemon/store.cc): the schema, its migrations and the SQL of each
+// operation, over a raw SQLite connection. Callers own transactions and threading; nothing here
+// begins or commits. Not for use outside store.cc and its tests.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "daemon/store.h"
+
+namespace tracepager::daemon::store_sql {
+
+// The schema version this build creates and understands (PRAGMA user_version).
+int SchemaVersion();
+
+// Brings the database to SchemaVersion(), one migration per version, each in its own
+// transaction. kInvalidInput when the database is newer than this build.
+Status Migrate(sqlite3* db);
+
+// Maps a SQLite result code to an Error: conditions that may pass (full disk, I/O errors,
+// locks, a database that cannot be opened) are kUnavailable, the rest kInternal.
+Error SqlError(sqlite3* db, int rc, const std::string& what);
+
+// A prepared statement, finalized on destruction.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql);
+  ~Stmt();
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  bool ok() const { return rc_ == SQLITE_OK; }
+  // The preparation error (or the last step's), described with `what`.
+  Error error(const std::string& what) const { return SqlError(db_, rc_, what); }
+
+  Stmt& Bind(int index, int64_t value);
+  Stmt& Bind(int index, const std::string& value);
+  // SQLITE_ROW, SQLITE_DONE or an error code (also remembered for error()).
+  int Step();
+  void Reset();
+  int64_t Int(int column) const;
+  std::string Text(int column) const;
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_;
+};
+
+// Inserts the jobs not seen within the dedup window. kUnavailable ("queue is full") when the
+// new jobs would take the queue past max_queued, or ("database is full") when the database
+// already uses `page_limit` pages (0: no limit).
+Status InsertJobs(sqlite3* db, const std::vector<RoutingJob>& jobs, int64_t now_ns,
+                  int64_t dedup_window_ns, int64_t queued_now, uint64_t max_queued,
+                  int64_t page_limit, EnqueueOutcome* out);
+
+// Claims a group (see Store::ClaimNext). *dead counts rows set aside because they do not parse.
+Result<std::optional<Claim>> ClaimJobs(sqlite3* db, int64_t now_ns, size_t max_group,
+                                       uint64_t* dead);
+
+Status ReleaseJobs(sqlite3* db, const std::vector<int64_t>& ids, int64_t not_before_ns);
+
+Result<CompletionOutcome> CompleteJobs(sqlite3* db, const Completion& c);
+
+Result<std::vector<PageRecord>> QueryPagesForStorm(sqlite3* db, const std::string& storm_key,
+                                                   int64_t since_ns);
+Result<std::vector<PageRecord>> QueryPagesForIdentity(sqlite3* db, const std::string& identity);
+
+Status Prune(sqlite3* db, int64_t dedup_before_ns, int64_t retain_before_ns);
+
+}  // namespace tracepager::daemon::store_sql

@@ -1,0 +1,678 @@
+#include "daemon/store.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "tests/support/process.h"
+
+namespace tracepager::daemon {
+namespace {
+
+constexpr int64_t kSecond = 1'000'000'000;
+constexpr int64_t kNow = 1'795'728'000 * kSecond;
+constexpr int64_t kDedup = 120 * kSecond;
+
+RoutingJob MakeJob(const std::string& identity, const std::string& storm_key,
+                   JobKind kind = JobKind::kRoute) {
+  RoutingJob j;
+  j.kind = kind;
+  j.identity = identity;
+  j.storm_key = storm_key;
+  j.dedup_key = identity + "|" + JobKindName(kind);
+  j.source = "alertmanager";
+  j.alerting_service = storm_key.substr(0, storm_key.find('|'));
+  j.labels["alertname"] = "A-" + identity;
+  j.trace_ids = {"4bf92f3577b34da6a3ce929d0e0e4736"};
+  j.received_ns = kNow;
+  return j;
+}
+
+StoreOptions Options(const std::string& dir) {
+  StoreOptions o;
+  o.dir = dir;
+  return o;
+}
+
+std::unique_ptr<Store> OpenOrDie(const StoreOptions& o) {
+  Result<std::unique_ptr<Store>> s = Store::Open(o);
+  EXPECT_TRUE(s.ok()) << s.error().message;
+  return s.ok() ? std::move(*s) : nullptr;
+}
+
+Claim ClaimOrDie(Store& s, int64_t now = kNow, size_t max_group = 1000) {
+  Result<std::optional<Claim>> c = s.ClaimNext(now, max_group);
+  EXPECT_TRUE(c.ok()) << c.error().message;
+  EXPECT_TRUE(c.ok() && c->has_value());
+  return c.ok() && c->has_value() ? std::move(**c) : Claim{};
+}
+
+bool NothingReady(Store& s, int64_t now = kNow) {
+  Result<std::optional<Claim>> c = s.ClaimNext(now, 1000);
+  return c.ok() && !c->has_value();
+}
+
+Completion Finish(const Claim& c, const std::string& kind = "routed") {
+  Completion done;
+  for (const ClaimedJob& j : c.jobs) done.job_ids.push_back(j.id);
+  done.storm_key = c.storm_key;
+  done.now_ns = kNow;
+  done.decision_kind = kind;
+  done.decision_json = "{}";
+  return done;
+}
+
+std::vector<std::string> Identities(const Claim& c) {
+  std::vector<std::string> out;
+  for (const ClaimedJob& j : c.jobs) out.push_back(j.job.identity);
+  return out;
+}
+
+// All ids in the queue, claiming and completing everything.
+std::set<int64_t> DrainIds(Store& s) {
+  std::set<int64_t> ids;
+  for (int guard = 0; guard < 100000; ++guard) {
+    Result<std::optional<Claim>> c = s.ClaimNext(kNow, 1000);
+    if (!c.ok() || !c->has_value()) break;
+    for (const ClaimedJob& j : (*c)->jobs) ids.insert(j.id);
+    EXPECT_TRUE(s.Complete(Finish(**c)).ok());
+  }
+  return ids;
+}
+
+TEST(Store, EnqueuedJobsSurviveCloseAndReopen) {
+  testing::TempDir dir;
+  std::vector<int64_t> ids;
+  {
+    auto s = OpenOrDie(Options(dir.path()));
+    Result<EnqueueOutcome> a = s->Enqueue(
+        {MakeJob("am:1", "checkout|errors"), MakeJob("am:2", "payment|errors")}, kNow, kDedup);
+    ASSERT_TRUE(a.ok()) << a.error().message;
+    ASSERT_EQ(a->job_ids.size(), 2u);
+    Result<EnqueueOutcome> b = s->Enqueue({MakeJob("am:3", "checkout|errors")}, kNow, kDedup);
+    ASSERT_TRUE(b.ok());
+    EXPECT_EQ(s->stats().queued, 3u);
+  }
+  auto s = OpenOrDie(Options(dir.path()));
+  EXPECT_EQ(s->stats().queued, 3u);
+  EXPECT_EQ(s->stats().resumed_at_open, 0u);
+  Claim c = ClaimOrDie(*s);
+  EXPECT_EQ(c.storm_key, "checkout|errors");
+  EXPECT_EQ(Identities(c), (std::vector<std::string>{"am:1", "am:3"}));
+  EXPECT_EQ(c.jobs[0].job.labels.at("alertname"), "A-am:1");
+  EXPECT_EQ(c.jobs[0].job.trace_ids, MakeJob("x", "y").trace_ids);
+  EXPECT_EQ(c.jobs[0].claims, 1u);
+  EXPECT_EQ(c.jobs[0].enqueued_ns, kNow);
+  EXPECT_EQ(Identities(ClaimOrDie(*s)), std::vector<std::string>{"am:2"});
+}
+
+TEST(Store, ClaimsGroupAStormKeyAndNeverHandOutAClaimedKey) {
+  testing::TempDir dir;
+  auto s = OpenOrDie(Options(dir.path()));
+  ASSERT_TRUE(s->Enqueue({MakeJob("a1", "A|errors"), MakeJob("b1", "B|errors"),
+                          MakeJob("a2", "A|errors"), MakeJob("a3", "A|errors")},
+                         kNow, kDedup)
+                  .ok());
+  Claim a = ClaimOrDie(*s, kNow, 2);  // max_group 2
+  EXPECT_EQ(Identities(a), (std::vector<std::string>{"a1", "a2"}));
+  // a3 is ready but its storm key is held: B comes next, then nothing.
+  Claim b = ClaimOrDie(*s);
+  EXPECT_EQ(Identities(b), std::vector<std::string>{"b1"});
+  EXPECT_TRUE(NothingReady(*s));
+  ASSERT_TRUE(s->Enqueue({MakeJob("a4", "A|errors")}, kNow, kDedup).ok());
+  EXPECT_TRUE(NothingReady(*s));
+  EXPECT_EQ(s->stats().claimed, 3u);
+  ASSERT_TRUE(s->Complete(Finish(a)).ok());
+  EXPECT_EQ(Identities(ClaimOrDie(*s)), (std::vector<std::string>{"a3", "a4"}));
+  EXPECT_EQ(s->stats().queued, 3u);  // b1, a3, a4
+}
+
+TEST(Store, ReleaseRequeuesForLater) {
+  testing::TempDir dir;
+  auto s = OpenOrDie(Options(dir.path()));
+  ASSERT_TRUE(s->Enqueue({MakeJob("a1", "A|errors")}, kNow, kDedup).ok());
+  Claim c = ClaimOrDie(*s);
+  ASSERT_TRUE(s->Release({c.jobs[0].id}, kNow + 10 * kSecond).ok());
+  EXPECT_TRUE(NothingReady(*s, kNow + 9 * kSecond));
+  Claim again = ClaimOrDie(*s, kNow + 10 * kSecond);
+  EXPECT_EQ(again.jobs[0].id, c.jobs[0].id);
+  EXPECT_EQ(again.jobs[0].claims, 2u);
+  // Releasing what is not claimed is a bug.
+  ASSERT_TRUE(s->Release({again.jobs[0].id}, 0).ok());
+  Status twice = s->Release({again.jobs[0].id}, 0);
+  ASSERT_FALSE(twice.ok());
+  EXPECT_EQ(twice.error().code, ErrorCode::kInternal);
+}
+
+TEST(Store, CompleteIsAllOrNothing) {
+  testing::TempDir dir;
+  auto s = OpenOrDie(Options(dir.path()));
+  ASSERT_TRUE(
+      s->Enqueue({MakeJob("a1", "A|errors"), MakeJob("b1", "B|errors")}, kNow, kDedup).ok());
+  Claim a = ClaimOrDie(*s);
+  Completion bad = Finish(a);
+  bad.job_ids.push_back(a.jobs[0].id + 1);  // b1: queued, not claimed
+  bad.new_pages.push_back({"payments", "log", "dk", "{}", {"a1"}});
+  Result<CompletionOutcome> r = s->Complete(bad);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kInternal);
+  // Nothing of it happened: a1 still claimed, no page recorded.
+  EXPECT_TRUE(s->OpenPagesForIdentity("a1")->empty());
+  EXPECT_EQ(s->stats().queued, 2u);
+  Result<CompletionOutcome> good = s->Complete(Finish(a));
+  ASSERT_TRUE(good.ok()) << good.error().message;
+  EXPECT_GT(good->decision_id, 0);
+  EXPECT_EQ(s->stats().queued, 1u);
+  EXPECT_EQ(s->stats().claimed, 0u);
+}
+
+TEST(Store, DuplicatesWithinTheDedupWindowAreQueuedOnce) {
+  testing::TempDir dir;
+  auto s = OpenOrDie(Options(dir.path()));
+  Result<EnqueueOutcome> first =
+      s->Enqueue({MakeJob("a1", "A|errors"), MakeJob("a1", "A|errors"), MakeJob("b1", "B|errors")},
+                 kNow, kDedup);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->job_ids.size(), 2u);
+  EXPECT_EQ(first->duplicates, 1u);
+  Result<EnqueueOutcome> replica =
+      s->Enqueue({MakeJob("a1", "A|errors")}, kNow + 30 * kSecond, kDedup);
+  ASSERT_TRUE(replica.ok());
+  EXPECT_TRUE(replica->job_ids.empty());
+  EXPECT_EQ(replica->duplicates, 1u);
+  // The resolve of the same alert is a different notification.
+  Result<EnqueueOutcome> resolve =
+      s->Enqueue({MakeJob("a1", "A|errors", JobKind::kResolve)}, kNow + 30 * kSecond, kDedup);
+  EXPECT_EQ(resolve->job_ids.size(), 1u);
+  // After the window the same notification is new again (a repeat_interval re-send).
+  Result<EnqueueOutcome> later =
+      s->Enqueue({MakeJob("a1", "A|errors")}, kNow + 200 * kSecond, kDedup);
+  EXPECT_EQ(later->job_ids.size(), 1u);
+  // Window 0 turns dedup off.
+  Result<EnqueueOutcome> off = s->Enqueue({MakeJob("a1", "A|errors")}, kNow + 201 * kSecond, 0);
+  EXPECT_EQ(off->job_ids.size(), 1u);
+  EXPECT_EQ(s->stats().duplicates, 2u);
+  EXPECT_EQ(s->stats().queued, 5u);
+}
+
+TEST(Store, FullQueueIsUnavailable) {
+  testing::TempDir dir;
+  StoreOptions o = Options(dir.path());
+  o.max_queued_jobs = 5;
+  auto s = OpenOrDie(o);
+  ASSERT_TRUE(
+      s->Enqueue({MakeJob("1", "A|e"), MakeJob("2", "A|e"), MakeJob("3", "B|e")}, kNow, kDedup)
+          .ok());
+  Result<EnqueueOutcome> over =
+      s->Enqueue({MakeJob("4", "A|e"), MakeJob("5", "A|e"), MakeJob("6", "A|e")}, kNow, kDedup);
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(over.error().message.find("queue is full"), std::string::npos);
+  EXPECT_EQ(s->stats().rejected_full, 1u);
+  EXPECT_EQ(s->stats().queued, 3u);  // none of the refused webhook's jobs
+  // Duplicates do not count against the limit.
+  EXPECT_TRUE(
+      s->Enqueue({MakeJob("1", "A|e"), MakeJob("4", "A|e"), MakeJob("5", "A|e")}, kNow, kDedup)
+          .ok());
+  EXPECT_FALSE(s->Enqueue({MakeJob("7", "C|e")}, kNow, kDedup).ok());
+  // Finishing work makes room.
+  Claim c = ClaimOrDie(*s);
+  ASSERT_TRUE(s->Complete(Finish(c)).ok());
+  EXPECT_TRUE(s->Enqueue({MakeJob("7", "C|e")}, kNow, kDedup).ok());
+}
+
+TEST(Store, ConcurrentEnqueuesShareTransactions) {
+  // Deterministic: the first enqueue's completion (on the writer thread) is held until 50 more
+  // enqueues are pending; the writer must then commit all 50 in a single transaction.
+  testing::TempDir dir;
+  auto s = OpenOrDie(Options(dir.path()));
+  std::mutex mu;
+  std::condition_variable cv;
+  bool holding = false, release = false;
+  int done = 0;
+  s->EnqueueAsync({MakeJob("first", "A|e")}, kNow, kDedup, [&](Result<EnqueueOutcome> r) {
+    EXPECT_TRUE(r.ok());
+    std::unique_lock<std::mutex> lk(mu);
+    holding = true;
+    cv.notify_all();
+    cv.wait(lk, [&] { return release; });
+    ++done;
+  });
+  {
+    std::unique_lock<std::mutex> lk(mu);
+    cv.wait(lk, [&] { return holding; });  // the first commit is done; the writer is held
+  }
+  for (int i = 0; i < 50; ++i) {
+    s->EnqueueAsync({MakeJob("j" + std::to_string(i), "B|e")}, kNow, kDedup,
+                    [&](Result<EnqueueOutcome> r) {
+                      EXPECT_TRUE(r.ok());
+                      std::lock_guard<std::mutex> lk(mu);
+                      ++done;
+                      cv.notify_all();
+                    });
+  }
+  {
+    std::unique_lock<std::mutex> lk(mu);
+    release = true;
+    cv.notify_all();
+    cv.wait(lk, [&] { return done == 51; });
+  }
+  StoreStats st = s->stats();
+  EXPECT_EQ(st.transactions, 2u);
+  EXPECT_EQ(st.enqueue_calls, 51u);
+  EXPECT_EQ(st.queued, 51u);
+}
+
+TEST(Store, ManyThreadsBlockingEnqueueAllDurableInFewerTransactions) {
+  testing::TempDir dir;
+  auto s = OpenOrDie(Options(dir.path()));
+  constexpr int kThreads = 8, kPerThread = 60;
+  std::vector<std::thread> threads;
+  std::mutex mu;
+  std::set<int64_t> ids;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        std::string id = std::to_string(t) + "-" + std::to_string(i);
+        Result<EnqueueOutcome> r =
+            s->Enqueue({MakeJob(id, "S" + std::to_string(t) + "|e")}, kNow, kDedup);
+        if (!r.ok() || r->job_ids.size() != 1) {
+          ++failures;
+          continue;
+        }
+        std::lock_guard<std::mutex> lk(mu);
+        ids.insert(r->job_ids[0]);
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(ids.size(), size_t{kThreads * kPerThread});
+  StoreStats st = s->stats();
+  EXPECT_EQ(st.enqueue_calls, uint64_t{kThreads * kPerThread});
+  EXPECT_LT(st.transactions, uint64_t{kThreads * kPerThread});
+  std::printf("%d enqueues in %llu transactions\n", kThreads * kPerThread,
+              static_cast<unsigned long long>(st.transactions));
+  s.reset();
+  auto reopened = OpenOrDie(Options(dir.path()));
+  EXPECT_EQ(DrainIds(*reopened), ids);
+}
+
+// Runs `child` in a forked process that reports through `fd`; the parent gets the read end.
+pid_t ForkChild(int* read_fd, const std::function<void(int write_fd)>& child) {
+  int p[2];
+  EXPECT_EQ(::pipe(p), 0);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(p[0]);
+    child(p[1]);
+    ::_exit(0);
+  }
+  ::close(p[1]);
+  *read_fd = p[0];
+  return pid;
+}
+
+bool ReadExactly(int fd, void* buf, size_t n) {
+  char* b = static_cast<char*>(buf);
+  while (n > 0) {
+    ssize_t r = ::read(fd, b, n);
+    if (r <= 0) return false;
+    b += r;
+    n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+void KillAndReap(pid_t pid) {
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  EXPECT_EQ(WTERMSIG(status), SIGKILL);
+}
+
+TEST(Store, JobsInFlightWhenKilledAreResumedAtOpen) {
+  testing::TempDir dir;
+  int fd;
+  pid_t pid = ForkChild(&fd, [&](int out) {
+    Result<std::unique_ptr<Store>> s = Store::Open(Options(dir.path()));
+    if (!s.ok()) ::_exit(3);
+    if (!(*s)->Enqueue({MakeJob("a1", "A|e"), MakeJob("a2", "A|e"), MakeJob("b1", "B|e"),
+                        MakeJob("c1", "C|e")},
+                       kNow, kDedup)
+             .ok()) {
+      ::_exit(4);
+    }
+    Result<std::optional<Claim>> a = (*s)->ClaimNext(kNow, 10);  // a1, a2 in flight
+    Result<std::optional<Claim>> b = (*s)->ClaimNext(kNow, 10);  // b1 in flight...
+    if (!a.ok() || !b.ok() || !a->has_value() || !b->has_value()) ::_exit(5);
+    Completion done;  // ...and finished
+    done.job_ids = {(*b)->jobs[0].id};
+    done.storm_key = "B|e";
+    done.now_ns = kNow;
+    done.decision_kind = "routed";
+    done.decision_json = "{}";
+    if (!(*s)->Complete(done).ok()) ::_exit(6);
+    char ready = 'R';
+    if (::write(out, &ready, 1) != 1) ::_exit(7);
+    char never;
+    (void)::read(out == 0 ? 0 : STDIN_FILENO, &never, 0);
+    for (;;) ::pause();  // killed here, with a1 and a2 claimed
+  });
+  char ready = 0;
+  ASSERT_TRUE(ReadExactly(fd, &ready, 1)) << "child failed before claiming";
+  ASSERT_EQ(ready, 'R');
+  KillAndReap(pid);
+  ::close(fd);
+
+  auto s = OpenOrDie(Options(dir.path()));
+  EXPECT_EQ(s->stats().resumed_at_open, 2u);
+  EXPECT_EQ(s->stats().queued, 3u);  // a1, a2, c1; b1 was completed
+  Claim a = ClaimOrDie(*s);
+  EXPECT_EQ(Identities(a), (std::vector<std::string>{"a1", "a2"}));
+  EXPECT_EQ(a.jobs[0].claims, 2u);  // claimed once before the crash
+  EXPECT_EQ(Identities(ClaimOrDie(*s)), std::vector<std::string>{"c1"});
+  EXPECT_TRUE(NothingReady(*s));
+}
+
+TEST(Store, EveryAcknowledgedEnqueueSurvivesKill9) {
+  testing::TempDir dir;
+  int fd;
+  pid_t pid = ForkChild(&fd, [&](int out) {
+    Result<std::unique_ptr<Store>> s = Store::Open(Options(dir.path()));
+    if (!s.ok()) ::_exit(3);
+    // Four threads enqueue and report each acknowledged id, until killed.
+    std::mutex write_mu;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0;; ++i) {
+          std::string id = std::to_string(t) + "-" + std::to_string(i);
+          Result<EnqueueOutcome> r = (*s)->Enqueue({MakeJob(id, id + "|e")}, kNow, kDedup);
+          if (!r.ok()) ::_exit(4);
+          std::lock_guard<std::mutex> lk(write_mu);
+          if (::write(out, &r->job_ids[0], sizeof(int64_t)) != sizeof(int64_t)) ::_exit(5);
+        }
+      });
+    }
+    for (std::thread& t : threads) t.join();
+  });
+  std::set<int64_t> acked;
+  while (acked.size() < 200) {
+    int64_t id;
+    ASSERT_TRUE(ReadExactly(fd, &id, sizeof id));
+    acked.insert(id);
+  }
+  KillAndReap(pid);  // mid-stream: other enqueues are in flight right now
+  ::close(fd);
+  auto s = OpenOrDie(Options(dir.path()));
+  std::set<int64_t> stored = DrainIds(*s);
+  for (int64_t id : acked) EXPECT_TRUE(stored.count(id)) << "acknowledged job " << id << " lost";
+}
+
+TEST(Store, FullDatabaseIsUnavailableAndRecovers) {
+  testing::TempDir dir;
+  StoreOptions o = Options(dir.path());
+  o.max_bytes = 256 * 1024;  // SQLite answers SQLITE_FULL past this size
+  auto s = OpenOrDie(o);
+  RoutingJob big = MakeJob("x", "A|e");
+  big.annotations["description"] = std::string(8000, 'd');
+  int accepted = 0;
+  Result<EnqueueOutcome> r = EnqueueOutcome{};
+  for (int i = 0; i < 1000; ++i) {
+    RoutingJob j = big;
+    j.identity = j.dedup_key = "big" + std::to_string(i);
+    r = s->Enqueue({j}, kNow, kDedup);
+    if (!r.ok()) break;
+    ++accepted;
+  }
+  ASSERT_FALSE(r.ok()) << "never filled up";
+  EXPECT_EQ(r.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(r.error().message.find("database is full"), std::string::npos) << r.error().message;
+  EXPECT_GT(accepted, 5);
+  EXPECT_EQ(s->stats().queued, static_cast<uint64_t>(accepted));
+  // Work already queued can still be finished, which frees room.
+  Claim c = ClaimOrDie(*s);
+  ASSERT_TRUE(s->Complete(Finish(c)).ok());
+  RoutingJob small = MakeJob("small", "B|e");
+  EXPECT_TRUE(s->Enqueue({small}, kNow, kDedup).ok());
+}
+
+TEST(Store, SqliteFullIsUnavailable) {
+  // Past the enqueue headroom SQLite itself answers SQLITE_FULL (max_page_count): one webhook
+  // bigger than the headroom gets there.
+  testing::TempDir dir;
+  StoreOptions o = Options(dir.path());
+  o.max_bytes = 256 * 1024;
+  auto s = OpenOrDie(o);
+  std::vector<RoutingJob> jobs;
+  for (int i = 0; i < 100; ++i) {
+    RoutingJob j = MakeJob("big" + std::to_string(i), "A|e");
+    j.annotations["description"] = std::string(8000, 'd');
+    jobs.push_back(std::move(j));
+  }
+  Result<EnqueueOutcome> r = s->Enqueue(jobs, kNow, kDedup);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(r.error().message.find("database or disk is full"), std::string::npos)
+      << r.error().message;
+  EXPECT_FALSE(s->stats().last_commit_ok);
+  EXPECT_EQ(s->stats().queued, 0u);
+  EXPECT_TRUE(s->Enqueue({MakeJob("small", "B|e")}, kNow, kDedup).ok());
+  EXPECT_TRUE(s->stats().last_commit_ok);
+}
+
+TEST(Store, FileSizeLimitActsLikeAFullDisk) {
+  // RLIMIT_FSIZE makes write(2) fail past a size (EFBIG), the unprivileged way to get a real
+  // file system write failure under SQLite. Run in a child: the limit is per process.
+  testing::TempDir dir;
+  int fd;
+  pid_t pid = ForkChild(&fd, [&](int out) {
+    ::signal(SIGXFSZ, SIG_IGN);
+    struct rlimit lim = {512 * 1024, 512 * 1024};
+    if (::setrlimit(RLIMIT_FSIZE, &lim) != 0) ::_exit(3);
+    Result<std::unique_ptr<Store>> s = Store::Open(Options(dir.path()));
+    if (!s.ok()) ::_exit(4);
+    RoutingJob big = MakeJob("x", "A|e");
+    big.annotations["description"] = std::string(16000, 'd');
+    int64_t acked = 0;
+    for (int i = 0; i < 10000; ++i) {
+      RoutingJob j = big;
+      j.identity = j.dedup_key = "big" + std::to_string(i);
+      Result<EnqueueOutcome> r = (*s)->Enqueue({j}, kNow, kDedup);
+      if (!r.ok()) {
+        char code = r.error().code == ErrorCode::kUnavailable ? 'U' : 'X';
+        if (::write(out, &code, 1) != 1 || ::write(out, &acked, sizeof acked) != sizeof acked) {
+          ::_exit(5);
+        }
+        ::_exit(0);
+      }
+      ++acked;
+    }
+    ::_exit(6);  // never failed
+  });
+  char code = 0;
+  int64_t acked = 0;
+  ASSERT_TRUE(ReadExactly(fd, &code, 1));
+  ASSERT_TRUE(ReadExactly(fd, &acked, sizeof acked));
+  ::close(fd);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_EQ(code, 'U');
+  EXPECT_GT(acked, 0);
+  // Without the limit, everything acknowledged before the failure is there.
+  auto s = OpenOrDie(Options(dir.path()));
+  EXPECT_EQ(s->stats().queued, static_cast<uint64_t>(acked));
+}
+
+TEST(Store, OneProcessPerDirectory) {
+  testing::TempDir dir;
+  auto s = OpenOrDie(Options(dir.path()));
+  Result<std::unique_ptr<Store>> second = Store::Open(Options(dir.path()));
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(second.error().message.find("in use"), std::string::npos);
+  s.reset();
+  EXPECT_TRUE(Store::Open(Options(dir.path())).ok());
+}
+
+TEST(Store, RefusesANewerSchema) {
+  testing::TempDir dir;
+  { auto s = OpenOrDie(Options(dir.path())); }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir.path() + "/tracepager.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version=99", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  Result<std::unique_ptr<Store>> s = Store::Open(Options(dir.path()));
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, ErrorCode::kInvalidInput);
+  EXPECT_NE(s.error().message.find("schema version 99"), std::string::npos);
+}
+
+TEST(Store, UnparseableJobIsSetAsideNotBlocking) {
+  testing::TempDir dir;
+  {
+    auto s = OpenOrDie(Options(dir.path()));
+    ASSERT_TRUE(s->Enqueue({MakeJob("a1", "A|e"), MakeJob("a2", "A|e")}, kNow, kDedup).ok());
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir.path() + "/tracepager.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE jobs SET payload='{broken' WHERE identity='a1'", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto s = OpenOrDie(Options(dir.path()));
+  Claim c = ClaimOrDie(*s);
+  EXPECT_EQ(Identities(c), std::vector<std::string>{"a2"});
+  EXPECT_EQ(s->stats().dead_jobs, 1u);
+  EXPECT_EQ(s->stats().queued, 1u);
+}
+
+TEST(Store, PageMemoryForStormsRepeatsAndResolves) {
+  testing::TempDir dir;
+  auto s = OpenOrDie(Options(dir.path()));
+  ASSERT_TRUE(s->Enqueue({MakeJob("a1", "checkout|errors")}, kNow, kDedup).ok());
+  Claim first = ClaimOrDie(*s);
+  Completion done = Finish(first);
+  done.new_pages.push_back({"payments", "log", "tp-dk-1", R"({"team":"payments"})", {"a1"}});
+  Result<CompletionOutcome> out = s->Complete(done);
+  ASSERT_TRUE(out.ok()) << out.error().message;
+  ASSERT_EQ(out->page_ids.size(), 1u);
+  int64_t page_id = out->page_ids[0];
+
+  // A storm: the open page is found by storm key within the window, not outside it.
+  Result<std::vector<PageRecord>> storm = s->OpenPagesForStorm("checkout|errors", kNow - 1);
+  ASSERT_TRUE(storm.ok());
+  ASSERT_EQ(storm->size(), 1u);
+  EXPECT_EQ((*storm)[0].id, page_id);
+  EXPECT_EQ((*storm)[0].team, "payments");
+  EXPECT_EQ((*storm)[0].dedup_key, "tp-dk-1");
+  EXPECT_EQ((*storm)[0].decision_id, out->decision_id);
+  EXPECT_EQ((*storm)[0].firing_identities, std::vector<std::string>{"a1"});
+  EXPECT_TRUE(s->OpenPagesForStorm("checkout|errors", kNow + 1)->empty());
+  EXPECT_TRUE(s->OpenPagesForStorm("checkout|latency", 0)->empty());
+
+  // Two more alerts of the storm join the page; a repeat of a1 is recognised.
+  ASSERT_TRUE(
+      s->Enqueue({MakeJob("a2", "checkout|errors"), MakeJob("a3", "checkout|errors")}, kNow, kDedup)
+          .ok());
+  Claim storm_claim = ClaimOrDie(*s);
+  Completion join = Finish(storm_claim, "storm");
+  join.attach = {{page_id, "a2"}, {page_id, "a3"}};
+  ASSERT_TRUE(s->Complete(join).ok());
+  EXPECT_EQ(s->OpenPagesForIdentity("a1")->size(), 1u);
+  EXPECT_EQ((*s->OpenPagesForIdentity("a3"))[0].firing_identities,
+            (std::vector<std::string>{"a1", "a2", "a3"}));
+  EXPECT_TRUE(s->OpenPagesForIdentity("a4")->empty());
+
+  // a1 and a2 resolve: the page stays open for a3. Then a3 resolves and the page with it.
+  ASSERT_TRUE(s->Enqueue({MakeJob("a1", "checkout|errors", JobKind::kResolve),
+                          MakeJob("a2", "checkout|errors", JobKind::kResolve)},
+                         kNow, kDedup)
+                  .ok());
+  Completion r1 = Finish(ClaimOrDie(*s), "resolve");
+  r1.resolved_identities = {"a1", "a2"};
+  ASSERT_TRUE(s->Complete(r1).ok());
+  EXPECT_TRUE(s->OpenPagesForIdentity("a1")->empty());
+  ASSERT_EQ(s->OpenPagesForIdentity("a3")->size(), 1u);
+  EXPECT_EQ((*s->OpenPagesForIdentity("a3"))[0].firing_identities, std::vector<std::string>{"a3"});
+  ASSERT_TRUE(s->Enqueue({MakeJob("a3", "checkout|errors", JobKind::kResolve)}, kNow, kDedup).ok());
+  Completion r2 = Finish(ClaimOrDie(*s), "resolve");
+  r2.resolved_identities = {"a3"};
+  r2.resolved_pages = {page_id};
+  ASSERT_TRUE(s->Complete(r2).ok());
+  EXPECT_TRUE(s->OpenPagesForStorm("checkout|errors", 0)->empty());
+  EXPECT_TRUE(s->OpenPagesForIdentity("a3")->empty());
+
+  // Page memory is durable.
+  s.reset();
+  s = OpenOrDie(Options(dir.path()));
+  EXPECT_TRUE(s->OpenPagesForStorm("checkout|errors", 0)->empty());
+}
+
+TEST(Store, MaintainPrunesOldEntries) {
+  testing::TempDir dir;
+  auto s = OpenOrDie(Options(dir.path()));
+  ASSERT_TRUE(s->Enqueue({MakeJob("a1", "A|e")}, kNow, kDedup).ok());
+  Completion done = Finish(ClaimOrDie(*s));
+  done.new_pages.push_back({"t", "log", "dk", "{}", {"a1"}});
+  int64_t page_id = s->Complete(done)->page_ids[0];
+  Completion resolve;
+  ASSERT_TRUE(s->Enqueue({MakeJob("a1", "A|e", JobKind::kResolve)}, kNow, kDedup).ok());
+  resolve = Finish(ClaimOrDie(*s), "resolve");
+  resolve.resolved_identities = {"a1"};
+  resolve.resolved_pages = {page_id};
+  ASSERT_TRUE(s->Complete(resolve).ok());
+  // The dedup entry for a1 is pruned: the same notification is accepted again.
+  ASSERT_TRUE(s->Maintain(kNow + 1, kNow + 1).ok());
+  EXPECT_EQ(s->Enqueue({MakeJob("a1", "A|e")}, kNow + 1, kDedup)->job_ids.size(), 1u);
+}
+
+TEST(Store, ShutdownStopsIntakeButLetsWorkFinish) {
+  testing::TempDir dir;
+  auto s = OpenOrDie(Options(dir.path()));
+  ASSERT_TRUE(s->Enqueue({MakeJob("a1", "A|e"), MakeJob("b1", "B|e")}, kNow, kDedup).ok());
+  Claim c = ClaimOrDie(*s);
+  uint64_t epoch = s->WorkEpoch();
+  s->Shutdown();
+  s->WaitForWork(epoch, std::chrono::hours(1));  // returns at once
+  Result<EnqueueOutcome> late = s->Enqueue({MakeJob("c1", "C|e")}, kNow, kDedup);
+  ASSERT_FALSE(late.ok());
+  EXPECT_EQ(late.error().code, ErrorCode::kUnavailable);
+  EXPECT_TRUE(NothingReady(*s));             // b1 stays queued for the next start
+  EXPECT_TRUE(s->Complete(Finish(c)).ok());  // the job in flight finishes
+  s.reset();
+  auto again = OpenOrDie(Options(dir.path()));
+  EXPECT_EQ(Identities(ClaimOrDie(*again)), std::vector<std::string>{"b1"});
+}
+
+TEST(Store, WaitForWorkWakesOnEnqueue) {
+  testing::TempDir dir;
+  auto s = OpenOrDie(Options(dir.path()));
+  uint64_t epoch = s->WorkEpoch();
+  std::atomic<bool> woke{false};
+  std::thread waiter([&] {
+    s->WaitForWork(epoch, std::chrono::hours(1));
+    woke = true;
+  });
+  ASSERT_TRUE(s->Enqueue({MakeJob("a1", "A|e")}, kNow, kDedup).ok());
+  waiter.join();  // would hang (test timeout) if the enqueue did not wake it
+  EXPECT_TRUE(woke.load());
+  EXPECT_NE(s->WorkEpoch(), epoch);
+}
+
+}  // namespace
+}  // namespace tracepager::daemon
