@@ -1,19 +1,47 @@
-// Placeholder until the 'check' subcommand lands; it says so instead of pretending to work.
+// `tracepager check --config FILE`: the checks `serve` runs at start and on reload, without
+// starting anything, for CI pipelines and systemd's ExecStartPre. Exit 0 with one OK line on
+// stdout; exit 1 with every problem on stderr, one per line (`FILE:LINE: ...`).
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
+#include <string>
 
 #include "daemon/commands.h"
+#include "daemon/config.h"
+#include "daemon/registry_loader.h"
 
 namespace tracepager::daemon {
+namespace {
+
+int RunCheck(const std::string& config_path) {
+  ConfigLoad load = LoadConfigFile(config_path, ConfigEnvironment::Process());
+  if (!load.config) {
+    for (const ConfigProblem& p : load.problems) std::fprintf(stderr, "%s\n", p.ToString().c_str());
+    std::fprintf(stderr, "tracepager check: %zu problem%s in %s\n", load.problems.size(),
+                 load.problems.size() == 1 ? "" : "s", config_path.c_str());
+    return 1;
+  }
+  const Config& config = *load.config;
+  Result<std::shared_ptr<const routing::Registry>> registry = LoadRegistry(config.registry);
+  if (!registry.ok()) {
+    std::fprintf(stderr, "%s\n", registry.error().message.c_str());
+    std::fprintf(stderr, "tracepager check: the registry %s has problems\n",
+                 config.registry.path.c_str());
+    return 1;
+  }
+  std::printf("tracepager check: OK: %s (registry %s: %zu teams, %zu services)\n",
+              config_path.c_str(), config.registry.path.c_str(), (*registry)->teams().size(),
+              (*registry)->services().size());
+  return 0;
+}
+
+}  // namespace
 
 void AddCheckCommand(CLI::App& app, int* exit_code) {
-  auto* cmd = app.add_subcommand("check", "(not available in this build yet)");
-  cmd->allow_extras();
-  cmd->callback([exit_code] {
-    std::fprintf(stderr, "tracepager check: not available in this build yet\n");
-    *exit_code = 2;
-  });
+  auto* cmd = app.add_subcommand(
+      "check", "Validate the daemon's config and the registry it names; exit 1 on problems");
+  auto config_path = std::make_shared<std::string>();
+  cmd->add_option("--config", *config_path, "The daemon config (YAML)")->required();
+  cmd->callback([exit_code, config_path] { *exit_code = RunCheck(*config_path); });
 }
 
 }  // namespace tracepager::daemon

@@ -26,13 +26,14 @@
 #include <vector>
 
 #include "daemon/alert.h"
-#include "daemon/secret.h"
+#include "integrations/secret.h"
 #include "routing/result.h"
 #include "routing/walk.h"
 
 namespace tracepager::daemon {
 
 using Millis = std::chrono::milliseconds;
+using integrations::Secret;
 
 // One address to listen on. `host` is an IP literal without brackets ("127.0.0.1", "::1");
 // port 0 asks the kernel for a free port (tests).
