@@ -47,6 +47,8 @@ struct ExceptionEvent {
 struct Span {
   uint64_t span_id = 0;         // never 0 in a loaded trace
   uint64_t parent_id = 0;       // CHILD_OF parent; 0 for a root
+  uint64_t missing_parent_id = 0;  // orphan: the parent the input named but the trace lacks
+                                   // (parent_id is then 0; Trace::warnings says so)
   std::vector<SpanRef> refs;    // FOLLOWS_FROM, further CHILD_OF, links
   std::string service;          // service.name / process.serviceName / localEndpoint
   std::string operation;        // span name / operationName
