@@ -4,6 +4,7 @@
 #include <array>
 #include <cctype>
 #include <cmath>
+#include <map>
 #include <tuple>
 #include <unordered_map>
 #include <utility>
@@ -135,11 +136,6 @@ bool LooksLikeTimeout(const Span& s) {
   return false;
 }
 
-bool Slow(const Span& child, const Span& parent, double fraction) {
-  return parent.duration_ns > 0 && static_cast<double>(child.duration_ns) >=
-                                       fraction * static_cast<double>(parent.duration_ns);
-}
-
 std::string Percent(int64_t part, int64_t whole) {
   if (whole <= 0) return "?%";
   return std::to_string(static_cast<long long>(
@@ -147,7 +143,51 @@ std::string Percent(int64_t part, int64_t whole) {
          "%";
 }
 
+// What the walk reads of each span, packed: spans are ~500 bytes and a walk over a large trace
+// with scattered parents is bound by cache misses, so the hot loop reads only this.
+struct Node {
+  int64_t start = 0;
+  int64_t end = 0;
+  int64_t duration = 0;
+  int32_t service = 0;  // interned service name
+  bool failed = false;
+  bool erroring = false;  // failed and not the caller's fault
+  bool call = false;      // IsCallSpan
+  bool has_children = false;
+};
+
+struct Facts {
+  std::vector<Node> nodes;
+};
+
+Facts BuildFacts(const SpanTree& tree) {
+  Facts f;
+  f.nodes.resize(tree.size());
+  std::unordered_map<std::string_view, int32_t> ids;
+  for (size_t i = 0; i < tree.size(); ++i) {
+    const auto idx = static_cast<int32_t>(i);
+    const Span& s = tree.span(idx);
+    Node& n = f.nodes[i];
+    n.start = s.start_ns;
+    n.end = s.end_ns();
+    n.duration = s.duration_ns;
+    n.service = ids.try_emplace(s.service, static_cast<int32_t>(ids.size())).first->second;
+    n.failed = s.failed;
+    n.erroring = Erroring(s);
+    n.call = IsCallSpan(s);
+    n.has_children = !tree.children(idx).empty();
+  }
+  return f;
+}
+
 enum class DepKind { kFailed, kSlow, kLeafCall };
+
+// The first-failing call of a group, named lazily for fallout explanations.
+struct FirstCall {
+  int32_t callee = -1;
+  int32_t call = -1;
+  int32_t caller = -1;
+};
 
 struct Dep {
   int32_t caller = -1;   // span of the current region that made the call
@@ -158,7 +198,7 @@ struct Dep {
   DepKind kind = DepKind::kFailed;
   CulpritRole role = CulpritRole::kPrimary;
   bool dropped = false;
-  std::string fallout_of;  // for fallout: the primary call's callee
+  FirstCall fallout_of;  // for fallout: the group's first failing call
 };
 
 struct Region {
@@ -167,7 +207,7 @@ struct Region {
   int32_t caller = -1;  // span in `from` that made the call
   CulpritRole role = CulpritRole::kPrimary;
   bool via_timeout = false;
-  std::string fallout_of;
+  FirstCall fallout_of;  // fallout regions: the call that failed first (inherited downwards)
 };
 
 // A culprit before its path and explanation are written out.
@@ -179,7 +219,7 @@ struct Found {
   bool virtual_by_timeout = false;
   bool naive_leaf_stop = false;  // the plain rule stopped at the caller of a leaf call
   CulpritRole role = CulpritRole::kPrimary;
-  std::string fallout_of;  // for fallout: the callee that failed first
+  FirstCall fallout_of;
 };
 
 struct RunResult {
@@ -189,10 +229,30 @@ struct RunResult {
   std::array<size_t, kRefinementCount> event_count{};
 };
 
+// The callee a call reaches: the service of its first span of another service below it, else
+// the peer it names.
+std::string CalleeOf(const SpanTree& tree, int32_t call, const std::string& caller_service) {
+  const Span& cs = tree.span(call);
+  if (cs.service != caller_service) return cs.service;
+  for (int32_t c : tree.children(call)) {
+    if (tree.span(c).service != caller_service) return tree.span(c).service;
+  }
+  return VirtualPeerName(cs).name;
+}
+
+std::string FirstCallName(const SpanTree& tree, const FirstCall& f) {
+  if (f.callee >= 0) return tree.span(f.callee).service;
+  if (f.call < 0) return "";
+  const std::string& caller = tree.span(f.caller).service;
+  std::string name = CalleeOf(tree, f.call, caller);
+  return name.empty() ? caller : name;
+}
+
 class Walker {
  public:
-  Walker(const SpanTree& tree, const WalkOptions& options)
+  Walker(const SpanTree& tree, const Facts& facts, const WalkOptions& options)
       : tree_(tree),
+        nodes_(facts.nodes),
         opt_(options),
         waiting_(tree.size(), 0),
         trigger_(tree.size(), -1),
@@ -202,7 +262,7 @@ class Walker {
     for (int32_t s : starts) {
       Region start;
       start.entry = s;
-      res_.regions.push_back(std::move(start));
+      res_.regions.push_back(start);
     }
     // Regions are appended while walking; each is explored once (regions never overlap).
     for (size_t r = 0; r < res_.regions.size(); ++r) Explore(static_cast<int32_t>(r));
@@ -211,41 +271,45 @@ class Walker {
 
  private:
   const Span& S(int32_t i) const { return tree_.span(i); }
+  const Node& N(int32_t i) const { return nodes_[static_cast<size_t>(i)]; }
+  bool Slow(const Node& child, const Node& parent) const {
+    return parent.duration > 0 && static_cast<double>(child.duration) >=
+                                      opt_.timeout_fraction * static_cast<double>(parent.duration);
+  }
 
-  void Event(Refinement r, std::string text) {
+  // Notes are built only while under the cap: a wide trace can fire a refinement thousands of
+  // times, and formatting each would dominate the walk.
+  template <typename MakeText>
+  void Event(Refinement r, MakeText&& make_text) {
     const auto k = static_cast<size_t>(r);
     if (++res_.event_count[k] <= kMaxNotesPerRefinement) {
-      res_.events[k].push_back(std::string(RefinementName(r)) + ": " + std::move(text));
+      res_.events[k].push_back(std::string(RefinementName(r)) + ": " + make_text());
     }
   }
 
   void Explore(int32_t r) {
-    const int32_t entry = res_.regions[static_cast<size_t>(r)].entry;
-    const std::string& service = S(entry).service;
-    const CulpritRole role = res_.regions[static_cast<size_t>(r)].role;
+    const Region region = res_.regions[static_cast<size_t>(r)];
+    const int32_t entry = region.entry;
+    const int32_t service = N(entry).service;
     deps_.clear();
     int32_t first_failed = -1;
 
-    waiting_[static_cast<size_t>(entry)] =
-        Erroring(S(entry)) || res_.regions[static_cast<size_t>(r)].via_timeout;
+    waiting_[static_cast<size_t>(entry)] = N(entry).erroring || region.via_timeout;
     trigger_[static_cast<size_t>(entry)] = -1;
     stack_.assign(1, entry);
     while (!stack_.empty()) {
       const int32_t s = stack_.back();
       stack_.pop_back();
       region_of_[static_cast<size_t>(s)] = r;
-      const Span& ss = S(s);
-      if (Erroring(ss) && (first_failed < 0 || ss.start_ns < S(first_failed).start_ns)) {
-        first_failed = s;
-      }
+      const Node& ss = N(s);
+      if (ss.erroring && (first_failed < 0 || ss.start < N(first_failed).start)) first_failed = s;
       bool nothing_below = true;
       for (int32_t c : tree_.children(s)) {
-        const Span& cs = S(c);
+        const Node& cs = N(c);
         if (cs.service == service) {
-          if (!tree_.children(c).empty()) nothing_below = false;
+          if (cs.has_children) nothing_below = false;
           waiting_[static_cast<size_t>(c)] =
-              Erroring(cs) || (waiting_[static_cast<size_t>(s)] && !cs.failed &&
-                               Slow(cs, ss, opt_.timeout_fraction));
+              cs.erroring || (waiting_[static_cast<size_t>(s)] && !cs.failed && Slow(cs, ss));
           trigger_[static_cast<size_t>(c)] =
               tree_.async_edge(c) ? s : trigger_[static_cast<size_t>(s)];
           stack_.push_back(c);
@@ -253,36 +317,36 @@ class Walker {
         }
         nothing_below = false;
         Dep d;
-        d.role = role;
+        d.role = region.role;
         d.caller = s;
         d.callee = c;
         d.trigger = tree_.async_edge(c) ? s : trigger_[static_cast<size_t>(s)];
-        if (Erroring(cs)) {
+        if (cs.erroring) {
           d.kind = DepKind::kFailed;
         } else if (opt_.timeout_masking && waiting_[static_cast<size_t>(s)] && !cs.failed &&
-                   Slow(cs, ss, opt_.timeout_fraction)) {
+                   Slow(cs, ss)) {
           d.kind = DepKind::kSlow;
         } else {
           continue;
         }
-        if (IsCallSpan(ss) && s != entry) {
+        if (ss.call && s != entry) {
           d.call = s;
           d.group = tree_.parent(s);
         } else {
           d.call = c;
           d.group = s;
         }
-        deps_.push_back(std::move(d));
+        deps_.push_back(d);
       }
-      if (nothing_below && Erroring(ss) && IsCallSpan(ss)) {
+      if (nothing_below && ss.erroring && ss.call) {
         Dep d;
-        d.role = role;
+        d.role = region.role;
         d.caller = s;
         d.kind = DepKind::kLeafCall;
         d.call = s;
         d.group = tree_.parent(s);
         d.trigger = trigger_[static_cast<size_t>(s)];
-        deps_.push_back(std::move(d));
+        deps_.push_back(d);
       }
     }
 
@@ -291,7 +355,7 @@ class Walker {
     if (opt_.sibling_fallout) MarkFallout();
 
     bool any = false;
-    for (Dep& d : deps_) {
+    for (const Dep& d : deps_) {
       if (d.dropped) continue;
       any = true;
       if (d.kind == DepKind::kLeafCall) {
@@ -299,14 +363,15 @@ class Walker {
         continue;
       }
       if (d.kind == DepKind::kSlow) {
-        const Span& cl = S(d.caller);
-        const Span& ce = S(d.callee);
-        Event(Refinement::kTimeoutMasking,
-              cl.service + " " + cl.operation + " errored after " + FormatDuration(cl.duration_ns) +
-                  " while its call to " + ce.service + " (" + ce.operation + ") ran " +
-                  FormatDuration(ce.duration_ns) + " (" + Percent(ce.duration_ns, cl.duration_ns) +
-                  ") without failing: it gave up waiting, so the walk continues into " +
-                  ce.service);
+        Event(Refinement::kTimeoutMasking, [&] {
+          const Span& cl = S(d.caller);
+          const Span& ce = S(d.callee);
+          return cl.service + " " + cl.operation + " errored after " +
+                 FormatDuration(cl.duration_ns) + " while its call to " + ce.service + " (" +
+                 ce.operation + ") ran " + FormatDuration(ce.duration_ns) + " (" +
+                 Percent(ce.duration_ns, cl.duration_ns) +
+                 ") without failing: it gave up waiting, so the walk continues into " + ce.service;
+        });
       }
       Region next;
       next.entry = d.callee;
@@ -314,18 +379,17 @@ class Walker {
       next.caller = d.caller;
       next.role = d.role;
       next.via_timeout = d.kind == DepKind::kSlow;
-      next.fallout_of = d.fallout_of.empty() ? res_.regions[static_cast<size_t>(r)].fallout_of
-                                             : std::move(d.fallout_of);
-      res_.regions.push_back(std::move(next));
+      next.fallout_of = d.fallout_of.caller >= 0 ? d.fallout_of : region.fallout_of;
+      res_.regions.push_back(next);
     }
     // A starting region whose dependencies show no errors is "nothing failed below", not a
     // culprit: Route turns that into a fallback, which pages the same owner but says so.
-    if (!any && res_.regions[static_cast<size_t>(r)].from >= 0) {
+    if (!any && region.from >= 0) {
       Found f;
       f.region = r;
       f.span = first_failed >= 0 ? first_failed : entry;
-      f.role = role;
-      f.fallout_of = res_.regions[static_cast<size_t>(r)].fallout_of;
+      f.role = region.role;
+      f.fallout_of = region.fallout_of;
       res_.found.push_back(std::move(f));
     }
   }
@@ -333,27 +397,33 @@ class Walker {
   void AddLeafCall(int32_t r, const Dep& d) {
     const Span& call = S(d.caller);
     const bool timeout = opt_.timeout_masking && LooksLikeTimeout(call);
-    const PeerName peer = VirtualPeerName(call);
+    PeerName peer = VirtualPeerName(call);
     Found f;
     f.region = r;
     f.span = d.caller;
     f.role = d.role;
     f.fallout_of =
-        d.fallout_of.empty() ? res_.regions[static_cast<size_t>(r)].fallout_of : d.fallout_of;
+        d.fallout_of.caller >= 0 ? d.fallout_of : res_.regions[static_cast<size_t>(r)].fallout_of;
     if ((opt_.uninstrumented || timeout) && !peer.name.empty()) {
-      f.virtual_name = peer.name;
-      f.virtual_source = peer.source;
-      f.virtual_by_timeout = timeout;
-      const std::string what = call.service + "'s call " + call.operation + " failed (" +
-                               Reason(call) + ") with nothing below it";
+      auto what = [&] {
+        return call.service + "'s call " + call.operation + " failed (" + Reason(call) +
+               ") with nothing below it";
+      };
       if (opt_.uninstrumented) {
-        Event(Refinement::kUninstrumented,
-              what + "; blaming the peer it names, " + peer.name + " (from " + peer.source + ")");
+        Event(Refinement::kUninstrumented, [&] {
+          return what() + "; blaming the peer it names, " + peer.name + " (from " + peer.source +
+                 ")";
+        });
       }
       if (timeout) {
-        Event(Refinement::kTimeoutMasking, what + " and reads as a timeout: " + call.service +
-                                               " gave up waiting on " + peer.name);
+        Event(Refinement::kTimeoutMasking, [&] {
+          return what() + " and reads as a timeout: " + call.service + " gave up waiting on " +
+                 peer.name;
+        });
       }
+      f.virtual_name = std::move(peer.name);
+      f.virtual_source = peer.source;
+      f.virtual_by_timeout = timeout;
     } else {
       f.naive_leaf_stop = true;
     }
@@ -363,35 +433,25 @@ class Walker {
   void DropAsync() {
     for (Dep& d : deps_) {
       if (d.trigger < 0) continue;
-      const Span& failing = S(d.callee >= 0 ? d.callee : d.caller);
-      const Span& trig = S(d.trigger);
-      if (failing.end_ns() <= trig.end_ns()) continue;
+      const int32_t failing = d.callee >= 0 ? d.callee : d.caller;
+      if (N(failing).end <= N(d.trigger).end) continue;
       d.dropped = true;
-      Event(Refinement::kAsync, failing.service + " " + failing.operation + " ended (" +
-                                    (d.kind == DepKind::kSlow ? "slow" : Reason(failing)) +
-                                    ") at " + Offset(tree_, failing.end_ns()) + ", after " +
-                                    trig.service + " " + trig.operation +
-                                    ", which triggered it asynchronously, had finished at " +
-                                    Offset(tree_, trig.end_ns()) + "; not a cause");
+      Event(Refinement::kAsync, [&] {
+        const Span& fs = S(failing);
+        const Span& trig = S(d.trigger);
+        return fs.service + " " + fs.operation + " ended (" +
+               (d.kind == DepKind::kSlow ? "slow" : Reason(fs)) + ") at " +
+               Offset(tree_, fs.end_ns()) + ", after " + trig.service + " " + trig.operation +
+               ", which triggered it asynchronously, had finished at " +
+               Offset(tree_, trig.end_ns()) + "; not a cause";
+      });
     }
   }
 
-  // The callee a call reaches: the service of its first span of another service below it, else
-  // the peer it names.
-  std::string CalleeOf(int32_t call, const std::string& caller_service) const {
-    const Span& cs = S(call);
-    if (cs.service != caller_service) return cs.service;
+  bool CallSucceeded(int32_t call, int32_t caller_service) const {
+    if (N(call).failed) return false;
     for (int32_t c : tree_.children(call)) {
-      if (S(c).service != caller_service) return S(c).service;
-    }
-    return VirtualPeerName(cs).name;
-  }
-
-  bool CallSucceeded(int32_t call, const std::string& caller_service) const {
-    const Span& cs = S(call);
-    if (cs.failed) return false;
-    for (int32_t c : tree_.children(call)) {
-      if (S(c).service != caller_service && S(c).failed) return false;
+      if (N(c).service != caller_service && N(c).failed) return false;
     }
     return true;
   }
@@ -405,67 +465,72 @@ class Walker {
       // it would otherwise count as its own successful retry).
       if (d.dropped || d.kind == DepKind::kSlow) continue;
       if (d.group < 0 || region_of_[static_cast<size_t>(d.group)] != r) continue;
+      const int32_t service_id = N(d.caller).service;
       const std::string& service = S(d.caller).service;
       auto [it, inserted] = latest_ok.try_emplace(d.group);
       if (inserted) {
         for (int32_t k : tree_.children(d.group)) {
-          const Span& ks = S(k);
-          if (ks.service == service && !IsCallSpan(ks)) continue;
-          if (!CallSucceeded(k, service)) continue;
-          std::string key = CalleeOf(k, service) + '\0' + ks.operation;
-          auto [slot, fresh] = it->second.try_emplace(std::move(key), ks.start_ns);
-          if (!fresh) slot->second = std::max(slot->second, ks.start_ns);
+          const Node& kn = N(k);
+          if (kn.service == service_id && !kn.call) continue;
+          if (!CallSucceeded(k, service_id)) continue;
+          std::string key = CalleeOf(tree_, k, service) + '\0' + S(k).operation;
+          auto [slot, fresh] = it->second.try_emplace(std::move(key), kn.start);
+          if (!fresh) slot->second = std::max(slot->second, kn.start);
         }
       }
+      if (it->second.empty()) continue;
       const Span& call = S(d.call);
-      const std::string callee = CalleeOf(d.call, service);
+      const std::string callee = CalleeOf(tree_, d.call, service);
       auto hit = it->second.find(callee + '\0' + call.operation);
       if (hit == it->second.end() || hit->second < call.start_ns) continue;
       d.dropped = true;
-      Event(Refinement::kRetries, service + "'s call " + call.operation + " to " +
-                                      (callee.empty() ? std::string("its peer") : callee) +
-                                      " failed at " + Offset(tree_, call.start_ns) +
-                                      " and succeeded on a retry at " + Offset(tree_, hit->second) +
-                                      "; not a cause");
+      Event(Refinement::kRetries, [&] {
+        return service + "'s call " + call.operation + " to " +
+               (callee.empty() ? std::string("its peer") : callee) + " failed at " +
+               Offset(tree_, call.start_ns) + " and succeeded on a retry at " +
+               Offset(tree_, hit->second) + "; not a cause";
+      });
     }
   }
 
   void MarkFallout() {
     // Per group, the earliest call to start (first found on a tie) keeps the region's role.
-    std::unordered_map<int32_t, size_t> first;
+    first_.clear();
     for (size_t i = 0; i < deps_.size(); ++i) {
       const Dep& d = deps_[i];
       if (d.dropped) continue;
-      auto [it, inserted] = first.try_emplace(d.group, i);
-      if (!inserted && S(d.call).start_ns < S(deps_[it->second].call).start_ns) it->second = i;
+      auto [it, inserted] = first_.try_emplace(d.group, i);
+      if (!inserted && N(d.call).start < N(deps_[it->second].call).start) it->second = i;
     }
+    if (first_.size() == deps_.size()) return;  // no group has two candidates
     for (Dep& d : deps_) {
       if (d.dropped) continue;
-      const Dep& p = deps_[first[d.group]];
+      const Dep& p = deps_[first_[d.group]];
       if (d.call == p.call) continue;
       d.role = CulpritRole::kFallout;
-      d.fallout_of = p.callee >= 0 ? S(p.callee).service : CalleeOf(p.call, S(p.caller).service);
-      if (d.fallout_of.empty()) d.fallout_of = S(p.caller).service;
-      const Span& fc = S(d.call);
-      const std::string callee =
-          d.callee >= 0 ? S(d.callee).service : CalleeOf(d.call, S(d.caller).service);
-      Event(Refinement::kSiblingFallout,
-            (callee.empty() ? S(d.caller).service : callee) + " (" + fc.operation + ", started " +
-                Offset(tree_, fc.start_ns) + ") failed after " + d.fallout_of + " (started " +
-                Offset(tree_, S(p.call).start_ns) + ") under the same " +
-                (d.group >= 0 ? S(d.group).service + " span " + S(d.group).operation
-                              : std::string("root")) +
-                "; it is fallout");
+      d.fallout_of = {p.callee, p.call, p.caller};
+      Event(Refinement::kSiblingFallout, [&] {
+        const Span& fc = S(d.call);
+        std::string callee = FirstCallName(tree_, {d.callee, d.call, d.caller});
+        return callee + " (" + fc.operation + ", started " + Offset(tree_, fc.start_ns) +
+               ") failed after " + FirstCallName(tree_, d.fallout_of) + " (started " +
+               Offset(tree_, S(p.call).start_ns) + ") under the same " +
+               (d.group >= 0 ? S(d.group).service + " span " + S(d.group).operation
+                             : std::string("root")) +
+               "; it is fallout";
+      });
     }
   }
 
   const SpanTree& tree_;
+  const std::vector<Node>& nodes_;
   const WalkOptions& opt_;
   std::vector<uint8_t> waiting_;  // span errored, or is waiting on a slow child (per span)
   std::vector<int32_t> trigger_;  // async trigger on the way from the region entry (per span)
   std::vector<int32_t> region_of_;
   std::vector<int32_t> stack_;
   std::vector<Dep> deps_;
+  std::unordered_map<int32_t, size_t> first_;
   RunResult res_;
 };
 
@@ -519,7 +584,8 @@ std::string RegionWhy(const SpanTree& tree, const RunResult& run, const Found& f
     why += ", and none of its dependencies show errors";
   }
   if (f.role == CulpritRole::kFallout) {
-    why += "; fallout: " + (f.fallout_of.empty() ? std::string("another call") : f.fallout_of) +
+    const std::string first = FirstCallName(tree, f.fallout_of);
+    why += "; fallout: " + (first.empty() ? std::string("another call") : first) +
            " under the same parent span failed first";
   }
   return why;
@@ -592,10 +658,29 @@ std::vector<TraceCulprit> Materialize(const SpanTree& tree, const RunResult& run
   return out;
 }
 
+// What an answer is, for comparing two walks: the distinct (service, is_virtual) culprits with
+// their role, primary winning, as Materialize would list them, without building paths.
 using Signature = std::vector<std::tuple<std::string, bool, CulpritRole>>;
-Signature Sign(const std::vector<TraceCulprit>& culprits) {
+Signature Sign(const SpanTree& tree, const Facts& facts, const RunResult& run) {
+  // Instrumented culprits by interned service id (no string work per culprit region, which
+  // matters on wide traces); virtual ones by name.
+  std::unordered_map<int32_t, std::pair<int32_t, CulpritRole>> services;  // id -> (span, role)
+  std::map<std::string, CulpritRole> virtuals;
+  for (const Found& f : run.found) {
+    if (!f.virtual_name.empty()) {
+      auto [it, inserted] = virtuals.try_emplace(f.virtual_name, f.role);
+      if (!inserted) it->second = std::min(it->second, f.role);
+      continue;
+    }
+    const int32_t entry = run.regions[static_cast<size_t>(f.region)].entry;
+    auto [it, inserted] = services.try_emplace(facts.nodes[static_cast<size_t>(entry)].service,
+                                               std::make_pair(entry, f.role));
+    if (!inserted) it->second.second = std::min(it->second.second, f.role);
+  }
   Signature s;
-  for (const TraceCulprit& c : culprits) s.emplace_back(c.service, c.is_virtual, c.role);
+  s.reserve(services.size() + virtuals.size());
+  for (const auto& [id, v] : services) s.emplace_back(tree.span(v.first).service, false, v.second);
+  for (const auto& [name, role] : virtuals) s.emplace_back(name, true, role);
   std::sort(s.begin(), s.end());
   return s;
 }
@@ -661,23 +746,28 @@ TraceVerdict WalkErrors(const Trace& trace, std::string_view alerting_service,
     return v;
   }
 
-  RunResult refined = Walker(tree, options).Run(starts);
+  const Facts facts = BuildFacts(tree);
+  RunResult refined = Walker(tree, facts, options).Run(starts);
+  RunResult naive = Walker(tree, facts, WalkOptions::Naive()).Run(starts);
   v.culprits = Materialize(tree, refined);
-  v.naive = Materialize(tree, Walker(tree, WalkOptions::Naive()).Run(starts));
+  v.naive = Materialize(tree, naive);
 
-  const Signature refined_sig = Sign(v.culprits);
-  if (refined_sig == Sign(v.naive)) return v;
+  const Signature refined_sig = Sign(tree, facts, refined);
+  if (refined_sig == Sign(tree, facts, naive)) return v;
   std::vector<Refinement> acted;
   for (size_t k = 0; k < kRefinementCount; ++k) {
     if (refined.event_count[k] > 0) acted.push_back(static_cast<Refinement>(k));
   }
-  // Only refinements that acted can have changed anything; re-walk without each to see which
-  // did. At most five extra linear walks, and only on traces where the answers differ.
-  for (Refinement r : acted) {
-    WalkOptions without = options;
-    Flag(without, r) = false;
-    if (Sign(Materialize(tree, Walker(tree, without).Run(starts))) != refined_sig) {
-      v.changed_by.push_back(r);
+  // Only refinements that acted can have changed anything. With one, it did; with several,
+  // re-walk without each to see which did (at most five extra linear walks, only on traces
+  // where the answers differ).
+  if (acted.size() > 1) {
+    for (Refinement r : acted) {
+      WalkOptions without = options;
+      Flag(without, r) = false;
+      if (Sign(tree, facts, Walker(tree, facts, without).Run(starts)) != refined_sig) {
+        v.changed_by.push_back(r);
+      }
     }
   }
   if (v.changed_by.empty()) v.changed_by = acted;

@@ -57,14 +57,20 @@ TraceVerdict WalkLatency(const Trace& trace, std::string_view alerting_service,
   const size_t n = tree.size();
   std::vector<Window> win(n);
   std::vector<uint8_t> in(n, 0);
-  std::vector<std::vector<int32_t>> kids(n);
+  // Included children, flat: span s's are kids[kid_begin[s] .. kid_end[s]), each span appears
+  // at most once, so the whole thing is one allocation of at most n entries.
+  std::vector<int32_t> kids;
+  kids.reserve(n);
+  std::vector<uint32_t> kid_begin(n, 0), kid_end(n, 0);
   std::vector<int32_t> stack{top};
   win[static_cast<size_t>(top)] = {tree.span(top).start_ns, tree.span(top).end_ns()};
   in[static_cast<size_t>(top)] = 1;
   while (!stack.empty()) {
     const int32_t s = stack.back();
     stack.pop_back();
-    const Window pw = win[static_cast<size_t>(s)];
+    const auto si = static_cast<size_t>(s);
+    const Window pw = win[si];
+    kid_begin[si] = static_cast<uint32_t>(kids.size());
     for (int32_t c : tree.children(s)) {
       if (tree.async_edge(c)) continue;
       const Span& cs = tree.span(c);
@@ -72,29 +78,29 @@ TraceVerdict WalkLatency(const Trace& trace, std::string_view alerting_service,
       win[static_cast<size_t>(c)] = {std::max(cs.start_ns, pw.start),
                                      std::min(cs.end_ns(), pw.end)};
       in[static_cast<size_t>(c)] = 1;
-      kids[static_cast<size_t>(s)].push_back(c);
+      kids.push_back(c);
       stack.push_back(c);
     }
-    auto& k = kids[static_cast<size_t>(s)];
-    std::stable_sort(k.begin(), k.end(), [&](int32_t a, int32_t b) {
-      return win[static_cast<size_t>(a)].end > win[static_cast<size_t>(b)].end;
-    });
+    kid_end[si] = static_cast<uint32_t>(kids.size());
+    std::stable_sort(kids.begin() + kid_begin[si], kids.begin() + kid_end[si],
+                     [&](int32_t a, int32_t b) {
+                       return win[static_cast<size_t>(a)].end > win[static_cast<size_t>(b)].end;
+                     });
   }
 
   // Walk back from the top span's end: step into the last child finishing at or before the
   // current point; when none is left, the rest of the span back to its start is self time and
   // the walk returns to the parent at this span's start.
   std::vector<int64_t> self(n, 0);
-  std::vector<size_t> pos(n, 0);
+  std::vector<uint32_t> pos(kid_begin);
   std::vector<int32_t> up;  // the spans above `cur` on the critical path
   int32_t cur = top;
   int64_t cursor = win[static_cast<size_t>(top)].end;
   for (;;) {
     const auto ci = static_cast<size_t>(cur);
-    const auto& k = kids[ci];
     int32_t next = -1;
-    while (pos[ci] < k.size()) {
-      const int32_t c = k[pos[ci]++];
+    while (pos[ci] < kid_end[ci]) {
+      const int32_t c = kids[pos[ci]++];
       if (win[static_cast<size_t>(c)].end <= cursor) {
         next = c;
         break;
