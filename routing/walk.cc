@@ -154,6 +154,9 @@ struct Node {
   bool erroring = false;  // failed and not the caller's fault
   bool call = false;      // IsCallSpan
   bool has_children = false;
+  // Erroring with no erroring child: a span that may have given up waiting (timeout masking).
+  // A span with a failing child has a failure to point at and is left to the plain rule.
+  bool gave_up = false;
 };
 
 struct Facts {
@@ -176,6 +179,11 @@ Facts BuildFacts(const SpanTree& tree) {
     n.erroring = Erroring(s);
     n.call = IsCallSpan(s);
     n.has_children = !tree.children(idx).empty();
+  }
+  for (size_t i = 0; i < f.nodes.size(); ++i) f.nodes[i].gave_up = f.nodes[i].erroring;
+  for (size_t i = 0; i < f.nodes.size(); ++i) {
+    const int32_t p = tree.parent(static_cast<int32_t>(i));
+    if (p >= 0 && f.nodes[i].erroring) f.nodes[static_cast<size_t>(p)].gave_up = false;
   }
   return f;
 }
@@ -294,7 +302,7 @@ class Walker {
     deps_.clear();
     int32_t first_failed = -1;
 
-    waiting_[static_cast<size_t>(entry)] = N(entry).erroring || region.via_timeout;
+    waiting_[static_cast<size_t>(entry)] = N(entry).gave_up || region.via_timeout;
     trigger_[static_cast<size_t>(entry)] = -1;
     stack_.assign(1, entry);
     while (!stack_.empty()) {
@@ -309,7 +317,7 @@ class Walker {
         if (cs.service == service) {
           if (cs.has_children) nothing_below = false;
           waiting_[static_cast<size_t>(c)] =
-              cs.erroring || (waiting_[static_cast<size_t>(s)] && !cs.failed && Slow(cs, ss));
+              cs.gave_up || (waiting_[static_cast<size_t>(s)] && !cs.failed && Slow(cs, ss));
           trigger_[static_cast<size_t>(c)] =
               tree_.async_edge(c) ? s : trigger_[static_cast<size_t>(s)];
           stack_.push_back(c);

@@ -22,8 +22,11 @@
 // The refined answer applies the refinements in WalkOptions (all on by default):
 //   timeout_masking  An erroring span with a non-erroring child (any service) that ran for at
 //                    least timeout_fraction of its duration did not fail, it gave up waiting:
-//                    the walk continues into that child. This carries through healthy spans of
-//                    the same service that themselves spent >= timeout_fraction in one child. A
+//                    the walk continues into that child. It applies only to erroring spans none
+//                    of whose children errored (one that has a failing child has a failure to
+//                    point at), and carries through healthy spans of the same service that
+//                    themselves spent >= timeout_fraction in one child, and into the child's
+//                    service (a slow service waiting on a slow dependency passes it on). A
 //                    failing call span with nothing below it whose failure reads as a timeout
 //                    (gRPC DEADLINE_EXCEEDED, HTTP 504/408, "timeout", "timed out", "deadline")
 //                    blames the peer it waited on, as a virtual culprit.

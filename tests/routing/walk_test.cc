@@ -425,6 +425,18 @@ TEST(Walk, TimeoutMaskingRequiresTheChildToUseMostOfTheTime) {
   EXPECT_EQ(Describe(WalkErrors(b.Build(), "a", loose).culprits), Names{"c"});
 }
 
+TEST(Walk, TimeoutMaskingLeavesSpansWithAFailingChildAlone) {
+  // a errored and one of its calls failed: that is its failure, even though another, healthy
+  // call took 95% of its time.
+  TraceBuilder b;
+  auto a = b.Root("a", "GET /").Server().At(0, 100).Fail();
+  Call(b, a, "slow", "GET /report", 1, 95);
+  Call(b, a, "broken", "GET /x", 2, 3, "HTTP 500");
+  const TraceVerdict v = WalkErrors(b.Build(), "a", {});
+  EXPECT_EQ(Describe(v.culprits), Names{"broken"});
+  EXPECT_TRUE(v.changed_by.empty());
+}
+
 TEST(Walk, TimeoutMaskingWhyExplainsTheWait) {
   TraceBuilder b;
   auto a = b.Root("a", "GET /").Server().At(0, 1000).Fail();
