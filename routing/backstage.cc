@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "routing/yaml_util.h"
+#include "routing/yaml_doc.h"
 
 namespace tracepager::routing {
 namespace {
@@ -142,57 +142,59 @@ class EntityBuilder {
 class YamlEntityReader {
  public:
   // Fills `f` from the document `doc`; false once the visit budget is spent.
-  bool Read(const YAML::Node& doc, EntityFields* f) {
+  bool Read(const YamlNode& doc, EntityFields* f) {
     if (!doc.IsMap()) {
-      f->wrong_types.push_back(std::string("document is ") + yaml_util::NodeTypeName(doc) +
+      f->wrong_types.push_back(std::string("document is ") + doc.TypeName() +
                                ", expected a mapping");
       return true;
     }
-    for (auto it = doc.begin(); it != doc.end(); ++it) {
+    for (size_t i = 0; i < doc.size(); ++i) {
       if (!Visit()) return false;
-      if (!it->first.IsScalar()) continue;
-      const std::string& key = it->first.Scalar();
-      const YAML::Node value = it->second;
+      if (!doc.key(i).IsScalar()) continue;
+      const std::string& key = doc.key(i).Scalar();
+      const YamlNode value = doc.value(i);
       if (key == "kind") {
         f->has_kind = Scalar(value, "kind", &f->kind, f);
       } else if (key == "apiVersion") {
         Scalar(value, "apiVersion", &f->api_version, f);
       } else if (key == "metadata") {
         if (!Map(value, "metadata", f)) continue;
-        for (auto m = value.begin(); m != value.end(); ++m) {
+        for (size_t m = 0; m < value.size(); ++m) {
           if (!Visit()) return false;
-          if (!m->first.IsScalar()) continue;
-          const std::string& mk = m->first.Scalar();
-          const YAML::Node mv = m->second;
+          if (!value.key(m).IsScalar()) continue;
+          const std::string& mk = value.key(m).Scalar();
+          const YamlNode mv = value.value(m);
           if (mk == "name") {
             Scalar(mv, "metadata.name", &f->name, f);
           } else if (mk == "namespace") {
             Scalar(mv, "metadata.namespace", &f->ns, f);
           } else if (mk == "annotations" && Map(mv, "metadata.annotations", f)) {
-            for (auto a = mv.begin(); a != mv.end(); ++a) {
+            for (size_t a = 0; a < mv.size(); ++a) {
               if (!Visit()) return false;
               // Annotation values are strings in Backstage; other shapes are ignored.
-              if (a->first.IsScalar() && a->second.IsScalar()) {
-                f->annotations[a->first.Scalar()] = a->second.Scalar();
+              if (mv.key(a).IsScalar() && mv.value(a).IsScalar()) {
+                f->annotations[mv.key(a).Scalar()] = mv.value(a).Scalar();
               }
             }
           }
         }
       } else if (key == "spec") {
         if (!Map(value, "spec", f)) continue;
-        for (auto s = value.begin(); s != value.end(); ++s) {
+        for (size_t sp = 0; sp < value.size(); ++sp) {
           if (!Visit()) return false;
-          if (!s->first.IsScalar()) continue;
-          const std::string& sk = s->first.Scalar();
-          if (sk == "owner") Scalar(s->second, "spec.owner", &f->owner, f);
-          if (sk == "type" && s->second.IsScalar()) f->type = s->second.Scalar();
+          if (!value.key(sp).IsScalar()) continue;
+          const std::string& sk = value.key(sp).Scalar();
+          if (sk == "owner") Scalar(value.value(sp), "spec.owner", &f->owner, f);
+          if (sk == "type" && value.value(sp).IsScalar()) f->type = value.value(sp).Scalar();
         }
       } else if (key == "relations" && value.IsSequence()) {
-        for (const YAML::Node& rel : value) {
+        for (size_t r = 0; r < value.size(); ++r) {
           if (!Visit()) return false;
-          if (rel.IsMap() && rel["type"].IsScalar() && rel["type"].Scalar() == "ownedBy" &&
-              rel["targetRef"].IsScalar()) {
-            f->owned_by.push_back(rel["targetRef"].Scalar());
+          const YamlNode rel = value.item(r);
+          const YamlNode type = rel.Get("type");
+          const YamlNode target = rel.Get("targetRef");
+          if (type.IsScalar() && type.Scalar() == "ownedBy" && target.IsScalar()) {
+            f->owned_by.push_back(target.Scalar());
           }
         }
       }
@@ -205,20 +207,18 @@ class YamlEntityReader {
  private:
   bool Visit() { return --budget_ >= 0; }
 
-  static bool Scalar(const YAML::Node& n, const char* what, std::string* out, EntityFields* f) {
+  static bool Scalar(const YamlNode& n, const char* what, std::string* out, EntityFields* f) {
     if (n.IsScalar()) {
       *out = n.Scalar();
       return true;
     }
-    f->wrong_types.push_back(std::string(what) + " is " + yaml_util::NodeTypeName(n) +
-                             ", expected a string");
+    f->wrong_types.push_back(std::string(what) + " is " + n.TypeName() + ", expected a string");
     return false;
   }
-  static bool Map(const YAML::Node& n, const char* what, EntityFields* f) {
+  static bool Map(const YamlNode& n, const char* what, EntityFields* f) {
     if (n.IsMap()) return true;
     if (n.IsNull()) return false;
-    f->wrong_types.push_back(std::string(what) + " is " + yaml_util::NodeTypeName(n) +
-                             ", expected a mapping");
+    f->wrong_types.push_back(std::string(what) + " is " + n.TypeName() + ", expected a mapping");
     return false;
   }
 
@@ -362,29 +362,16 @@ Result<BackstageCatalog> ParseBackstageYaml(std::string_view text, std::string_v
                                " bytes, more than the limit of " +
                                std::to_string(kMaxCatalogBytes));
   }
-  std::vector<YAML::Node> docs;
-  try {
-    docs = YAML::LoadAll(std::string(text));
-  } catch (const YAML::Exception& e) {
-    return Error::InvalidInput(std::string(source) + ":" +
-                               std::to_string(e.mark.is_null() ? 0 : e.mark.line + 1) +
-                               ": invalid YAML: " + e.msg);
-  } catch (const std::exception& e) {
-    return Error::InvalidInput(std::string(source) + ": invalid YAML: " + e.what());
-  }
+  Result<YamlDoc> docs = YamlDoc::Parse(text, source, YamlDoc::Limits{kMaxCatalogBytes});
+  if (!docs.ok()) return docs.error();
   EntityBuilder builder(source);
   YamlEntityReader reader;
-  try {
-    int index = 0;
-    for (const YAML::Node& doc : docs) {
-      ++index;
-      if (doc.IsNull()) continue;  // an empty document between `---` separators
-      EntityFields f;
-      if (!reader.Read(doc, &f)) break;
-      builder.Add(std::move(f), yaml_util::Line(doc), index);
-    }
-  } catch (const std::exception& e) {
-    return Error::Internal(std::string(source) + ": reading the catalog failed: " + e.what());
+  for (size_t i = 0; i < docs->document_count(); ++i) {
+    const YamlNode doc = docs->document(i);
+    if (doc.IsNull()) continue;  // an empty document between `---` separators
+    EntityFields f;
+    if (!reader.Read(doc, &f)) break;
+    builder.Add(std::move(f), doc.line(), static_cast<int>(i + 1));
   }
   if (reader.exhausted()) {
     return Error::InvalidInput(std::string(source) +

@@ -33,8 +33,8 @@
 // is reported (up to a cap), not just the first.
 //
 // Hostile input never crashes or hangs: the text is capped at kMaxRegistryBytes, YAML nesting is
-// bounded by yaml-cpp's parser guard, entries have at most 32 fields and 1,000 aliases, and the
-// number of nodes walked (which YAML aliases can multiply) is capped.
+// bounded (64 levels, routing/yaml_doc.h), entries have at most 32 fields and 1,000 aliases, and
+// the number of nodes walked (which YAML aliases can multiply) is capped.
 //
 // Loading is atomic: it returns a new Registry or an Error and never modifies an existing one. A
 // long-running process holds the current registry as std::shared_ptr<const Registry>, loads the

@@ -9,6 +9,7 @@
 
 #include "routing/http_url.h"
 #include "routing/registry.h"
+#include "routing/yaml_doc.h"
 #include "routing/yaml_util.h"
 
 namespace tracepager::routing {
@@ -19,7 +20,7 @@ using yaml_util::Line;
 using yaml_util::NodeTypeName;
 
 // Every node the schema walk touches costs one unit. YAML aliases let a small file reference
-// one big node many times (a "billion laughs" document); yaml-cpp shares aliased nodes instead
+// one big node many times (a "billion laughs" document); YamlDoc shares aliased nodes instead
 // of copying them, so loading is cheap, but a walk that follows every reference is not. A real
 // registry of 10,000 services with 50,000 aliases needs about 200,000 visits.
 constexpr long kVisitBudget = 4'000'000;
@@ -62,29 +63,29 @@ class RegistryParser {
                   std::to_string(kMaxRegistryBytes));
       return std::move(lint_);
     }
-    YAML::Node root;
-    try {
-      // yaml-cpp's parser guards its own recursion (DepthGuard) and throws on deep nesting.
-      root = YAML::Load(std::string(text));
-    } catch (const YAML::Exception& e) {
-      Problem(e.mark.is_null() ? 0 : e.mark.line + 1, "", "invalid YAML: " + e.msg);
-      return std::move(lint_);
-    } catch (const std::exception& e) {
-      Problem(0, "", std::string("invalid YAML: ") + e.what());
+    Result<YamlDoc> doc = YamlDoc::Parse(text, source_, YamlDoc::Limits{kMaxRegistryBytes});
+    if (!doc.ok()) {
+      // The message already starts with "source:line: "; keep the line as a number.
+      lint_.problems.push_back(SplitProblem(doc.error().message));
       return std::move(lint_);
     }
-    if (!root.IsDefined() || root.IsNull()) {
+    if (doc->document_count() == 0 || doc->document(0).IsNull()) {
       Problem(0, "", "registry is empty");
       return std::move(lint_);
     }
+    if (doc->document_count() > 1) {
+      Problem(doc->document(1).line(), "", "more than one YAML document; a registry is one");
+      return std::move(lint_);
+    }
+    const YamlNode root = doc->document(0);
     if (!root.IsMap()) {
       Problem(Line(root), "top level",
               std::string("is ") + NodeTypeName(root) + ", expected a mapping");
       return std::move(lint_);
     }
     lint_.parsed = true;
-    // Accessing a yaml-cpp node can throw (InvalidNode, BadConversion); our checks come first,
-    // so a throw here is a bug, but a bug must not take down the daemon with one registry file.
+    // Nothing below throws by design; a throw (bad_alloc) must still not take down the daemon
+    // over one registry file.
     try {
       ParseRoot(root);
       if (!out_of_budget_) CheckReferences();
@@ -97,6 +98,23 @@ class RegistryParser {
  private:
   Registry& reg() { return lint_.registry; }
 
+  // "source:12: what" (YamlDoc's error format) as a problem of line 12.
+  RegistryProblem SplitProblem(const std::string& message) const {
+    RegistryProblem p{source_, 0, "", message};
+    if (message.rfind(source_ + ":", 0) == 0) {
+      const std::string rest = message.substr(source_.size() + 1);
+      size_t digits = 0;
+      while (digits < rest.size() && rest[digits] >= '0' && rest[digits] <= '9') ++digits;
+      if (digits > 0 && digits < 9 && rest.compare(digits, 2, ": ") == 0) {
+        p.line = std::stoi(rest.substr(0, digits));
+        p.message = rest.substr(digits + 2);
+      } else if (rest.rfind(" ", 0) == 0) {
+        p.message = rest.substr(1);
+      }
+    }
+    return p;
+  }
+
   void Problem(int line, const std::string& path, std::string what, bool dangling = false) {
     if (lint_.problems.size() >= kMaxProblems) {
       ++lint_.dropped_problems;
@@ -107,7 +125,7 @@ class RegistryParser {
 
   // Charges one visit; false once the budget is spent (reported once, first in the list, so
   // the cap on problems never hides why checking stopped).
-  bool Visit(const YAML::Node& node) {
+  bool Visit(const YamlNode& node) {
     if (--budget_ >= 0) return true;
     if (!out_of_budget_) {
       out_of_budget_ = true;
@@ -120,7 +138,7 @@ class RegistryParser {
     return false;
   }
 
-  bool ExpectMap(const YAML::Node& node, const std::string& path) {
+  bool ExpectMap(const YamlNode& node, const std::string& path) {
     if (node.IsMap()) return true;
     Problem(Line(node), path, std::string("is ") + NodeTypeName(node) + ", expected a mapping");
     return false;
@@ -128,7 +146,7 @@ class RegistryParser {
 
   // A mapping of an entry's fields. One with more keys than any entry can have is refused
   // without walking it: that keeps an aliased huge mapping from costing a walk per reference.
-  bool ExpectFieldMap(const YAML::Node& node, const std::string& path) {
+  bool ExpectFieldMap(const YamlNode& node, const std::string& path) {
     if (!ExpectMap(node, path)) return false;
     const size_t n = node.size();
     budget_ -= static_cast<long>(n / 64);  // size() walks the entries, cheaply
@@ -141,7 +159,7 @@ class RegistryParser {
     return true;
   }
 
-  bool ScalarString(const YAML::Node& node, const std::string& path, std::string* out) {
+  bool ScalarString(const YamlNode& node, const std::string& path, std::string* out) {
     if (!node.IsScalar()) {
       Problem(Line(node), path, std::string("is ") + NodeTypeName(node) + ", expected a string");
       return false;
@@ -150,7 +168,7 @@ class RegistryParser {
     return true;
   }
 
-  bool NonEmptyString(const YAML::Node& node, const std::string& path, std::string* out) {
+  bool NonEmptyString(const YamlNode& node, const std::string& path, std::string* out) {
     if (!ScalarString(node, path, out)) return false;
     if (IsBlank(*out)) {
       Problem(Line(node), path, "is empty");
@@ -160,7 +178,7 @@ class RegistryParser {
   }
 
   // A mapping key as a non-empty name.
-  bool Name(const YAML::Node& key, const std::string& path, std::string* out) {
+  bool Name(const YamlNode& key, const std::string& path, std::string* out) {
     if (!key.IsScalar()) {
       Problem(Line(key), path, std::string("a key is ") + NodeTypeName(key) + ", expected a name");
       return false;
@@ -176,24 +194,26 @@ class RegistryParser {
   // Iterates the fields of an entry mapping, rejecting non-name and duplicate keys, and calls
   // `field(key, value, path_of_field)` for each. False when the budget ran out.
   template <typename F>
-  bool ForEachField(const YAML::Node& map, const std::string& path, F&& field) {
+  bool ForEachField(const YamlNode& map, const std::string& path, F&& field) {
     std::set<std::string, std::less<>> seen;
-    for (auto it = map.begin(); it != map.end(); ++it) {
-      if (!Visit(it->first)) return false;
+    for (size_t i = 0; i < map.size(); ++i) {
+      const YamlNode kv_key = map.key(i);
+      const YamlNode kv_value = map.value(i);
+      if (!Visit(kv_key)) return false;
       std::string key;
-      if (!Name(it->first, path, &key)) continue;
+      if (!Name(kv_key, path, &key)) continue;
       const std::string field_path = path.empty() ? key : path + "." + key;
       if (!seen.insert(key).second) {
-        Problem(Line(it->first), field_path, "duplicate key");
+        Problem(Line(kv_key), field_path, "duplicate key");
         continue;
       }
-      const YAML::Node value = it->second;  // a copy: it-> yields a temporary
-      field(key, it->first, value, field_path);
+      const YamlNode value = kv_value;
+      field(key, kv_key, value, field_path);
     }
     return true;
   }
 
-  std::optional<CivilDate> Date(const YAML::Node& node, const std::string& path) {
+  std::optional<CivilDate> Date(const YamlNode& node, const std::string& path) {
     std::string text;
     if (!ScalarString(node, path, &text)) return std::nullopt;
     std::optional<CivilDate> d = CivilDate::Parse(text);
@@ -210,7 +230,7 @@ class RegistryParser {
     return d;
   }
 
-  bool Url(const YAML::Node& node, const std::string& path, std::string* out) {
+  bool Url(const YamlNode& node, const std::string& path, std::string* out) {
     if (!NonEmptyString(node, path, out)) return false;
     if (!IsHttpUrl(*out)) {
       Problem(Line(node), path, "\"" + *out + "\" is not an http(s) URL");
@@ -222,8 +242,8 @@ class RegistryParser {
   // A secret reference `{file: PATH}` or `{env: NAME}`, resolved when a resolver was given.
   // `literal_ok`: a plain string is accepted as the value itself (a webhook URL without a
   // token). Values are never put into messages. `url`: the value must be an http(s) URL.
-  std::optional<Secret> SecretField(const YAML::Node& node, const std::string& path,
-                                    bool literal_ok, bool url) {
+  std::optional<Secret> SecretField(const YamlNode& node, const std::string& path, bool literal_ok,
+                                    bool url) {
     if (node.IsScalar()) {
       if (!literal_ok) {
         Problem(Line(node), path,
@@ -240,24 +260,25 @@ class RegistryParser {
       Problem(Line(node), path, "a secret reference has exactly one key: file or env");
       return std::nullopt;
     }
-    auto it = node.begin();
-    if (!Visit(it->first)) return std::nullopt;
+    const YamlNode kv_key = node.key(0);
+    const YamlNode kv_value = node.value(0);
+    if (!Visit(kv_key)) return std::nullopt;
     std::string key;
-    if (!Name(it->first, path, &key)) return std::nullopt;
+    if (!Name(kv_key, path, &key)) return std::nullopt;
     std::string target;
-    if (!NonEmptyString(it->second, path + "." + key, &target)) return std::nullopt;
+    if (!NonEmptyString(kv_value, path + "." + key, &target)) return std::nullopt;
     SecretRef ref;
     if (key == "file") {
       ref = {SecretRef::Kind::kFile, target};
     } else if (key == "env") {
       if (!IsEnvName(target)) {
-        Problem(Line(it->second), path + ".env",
+        Problem(Line(kv_value), path + ".env",
                 "\"" + target + "\" is not an environment variable name");
         return std::nullopt;
       }
       ref = {SecretRef::Kind::kEnv, target};
     } else {
-      Problem(Line(it->first), path + "." + key,
+      Problem(Line(kv_key), path + "." + key,
               "unknown key (a secret is {file: PATH} or {env: NAME})");
       return std::nullopt;
     }
@@ -280,22 +301,22 @@ class RegistryParser {
   }
 
   // Parses `key` into `pager` when it names a pager target; false when it is not a pager key.
-  bool PagerField(const std::string& key, const YAML::Node& value, const std::string& path,
+  bool PagerField(const std::string& key, const YamlNode& value, const std::string& path,
                   PagerTargets* pager) {
     if (key == "pagerduty") {
       if (!ExpectFieldMap(value, path)) return true;
       PagerDutyTarget t;
-      ForEachField(value, path,
-                   [&](const std::string& k, const YAML::Node& kn, const YAML::Node& v,
-                       const std::string& p) {
-                     if (k == "routing_key") {
-                       t.routing_key = SecretField(v, p, /*literal_ok=*/false, /*url=*/false);
-                     } else if (k == "service_id") {
-                       NonEmptyString(v, p, &t.service_id);
-                     } else {
-                       Problem(Line(kn), p, "unknown key (known: routing_key, service_id)");
-                     }
-                   });
+      ForEachField(
+          value, path,
+          [&](const std::string& k, const YamlNode& kn, const YamlNode& v, const std::string& p) {
+            if (k == "routing_key") {
+              t.routing_key = SecretField(v, p, /*literal_ok=*/false, /*url=*/false);
+            } else if (k == "service_id") {
+              NonEmptyString(v, p, &t.service_id);
+            } else {
+              Problem(Line(kn), p, "unknown key (known: routing_key, service_id)");
+            }
+          });
       if (!t.routing_key && t.service_id.empty() && !Has(value, "routing_key")) {
         Problem(Line(value), path, "needs a routing_key (or at least a service_id)");
       }
@@ -303,19 +324,19 @@ class RegistryParser {
     } else if (key == "opsgenie") {
       if (!ExpectFieldMap(value, path)) return true;
       OpsgenieTarget t;
-      ForEachField(value, path,
-                   [&](const std::string& k, const YAML::Node& kn, const YAML::Node& v,
-                       const std::string& p) {
-                     if (k == "team") {
-                       NonEmptyString(v, p, &t.team);
-                     } else if (k == "team_id") {
-                       NonEmptyString(v, p, &t.team_id);
-                     } else if (k == "api_key") {
-                       t.api_key = SecretField(v, p, /*literal_ok=*/false, /*url=*/false);
-                     } else {
-                       Problem(Line(kn), p, "unknown key (known: team, team_id, api_key)");
-                     }
-                   });
+      ForEachField(
+          value, path,
+          [&](const std::string& k, const YamlNode& kn, const YamlNode& v, const std::string& p) {
+            if (k == "team") {
+              NonEmptyString(v, p, &t.team);
+            } else if (k == "team_id") {
+              NonEmptyString(v, p, &t.team_id);
+            } else if (k == "api_key") {
+              t.api_key = SecretField(v, p, /*literal_ok=*/false, /*url=*/false);
+            } else {
+              Problem(Line(kn), p, "unknown key (known: team, team_id, api_key)");
+            }
+          });
       if (Has(value, "team") == Has(value, "team_id")) {
         Problem(Line(value), path, "needs exactly one of team (a name) or team_id");
       }
@@ -323,19 +344,19 @@ class RegistryParser {
     } else if (key == "slack") {
       if (!ExpectFieldMap(value, path)) return true;
       SlackTarget t;
-      ForEachField(value, path,
-                   [&](const std::string& k, const YAML::Node& kn, const YAML::Node& v,
-                       const std::string& p) {
-                     if (k == "webhook_url") {
-                       // Slack incoming-webhook URLs carry their token in the path: always a
-                       // reference.
-                       t.webhook_url = SecretField(v, p, /*literal_ok=*/false, /*url=*/true);
-                     } else if (k == "channel") {
-                       NonEmptyString(v, p, &t.channel);
-                     } else {
-                       Problem(Line(kn), p, "unknown key (known: webhook_url, channel)");
-                     }
-                   });
+      ForEachField(
+          value, path,
+          [&](const std::string& k, const YamlNode& kn, const YamlNode& v, const std::string& p) {
+            if (k == "webhook_url") {
+              // Slack incoming-webhook URLs carry their token in the path: always a
+              // reference.
+              t.webhook_url = SecretField(v, p, /*literal_ok=*/false, /*url=*/true);
+            } else if (k == "channel") {
+              NonEmptyString(v, p, &t.channel);
+            } else {
+              Problem(Line(kn), p, "unknown key (known: webhook_url, channel)");
+            }
+          });
       if (!Has(value, "webhook_url") && !Has(value, "channel")) {
         Problem(Line(value), path, "needs a webhook_url");
       }
@@ -344,17 +365,17 @@ class RegistryParser {
       if (!ExpectFieldMap(value, path)) return true;
       std::optional<Secret> url;
       std::optional<Secret> signing_key;
-      ForEachField(value, path,
-                   [&](const std::string& k, const YAML::Node& kn, const YAML::Node& v,
-                       const std::string& p) {
-                     if (k == "url") {
-                       url = SecretField(v, p, /*literal_ok=*/true, /*url=*/true);
-                     } else if (k == "signing_key") {
-                       signing_key = SecretField(v, p, /*literal_ok=*/false, /*url=*/false);
-                     } else {
-                       Problem(Line(kn), p, "unknown key (known: url, signing_key)");
-                     }
-                   });
+      ForEachField(
+          value, path,
+          [&](const std::string& k, const YamlNode& kn, const YamlNode& v, const std::string& p) {
+            if (k == "url") {
+              url = SecretField(v, p, /*literal_ok=*/true, /*url=*/true);
+            } else if (k == "signing_key") {
+              signing_key = SecretField(v, p, /*literal_ok=*/false, /*url=*/false);
+            } else {
+              Problem(Line(kn), p, "unknown key (known: url, signing_key)");
+            }
+          });
       if (!Has(value, "url")) Problem(Line(value), path, "needs a url");
       if (url) pager->webhook = WebhookTarget{std::move(*url), std::move(signing_key)};
     } else {
@@ -363,17 +384,16 @@ class RegistryParser {
     return true;
   }
 
-  static bool Has(const YAML::Node& map, const char* key) {
-    for (auto it = map.begin(); it != map.end(); ++it) {
-      if (it->first.IsScalar() && it->first.Scalar() == key) return true;
-    }
-    return false;
+  static bool Has(const YamlNode& map, const char* key) {
+    bool found = false;
+    map.Get(key, &found);
+    return found;
   }
 
-  void ParseRoot(const YAML::Node& root) {
+  void ParseRoot(const YamlNode& root) {
     ForEachField(
         root, "",
-        [&](const std::string& key, const YAML::Node& kn, const YAML::Node& v, const std::string&) {
+        [&](const std::string& key, const YamlNode& kn, const YamlNode& v, const std::string&) {
           if (out_of_budget_) return;
           if (key == "default_team") {
             if (v.IsNull()) return;  // `default_team:` with no value: none
@@ -392,27 +412,29 @@ class RegistryParser {
         });
   }
 
-  void ParseTeams(const YAML::Node& teams) {
+  void ParseTeams(const YamlNode& teams) {
     if (teams.IsNull()) return;
     if (!ExpectMap(teams, "teams")) return;
-    for (auto it = teams.begin(); it != teams.end(); ++it) {
-      if (!Visit(it->first)) return;
+    for (size_t i = 0; i < teams.size(); ++i) {
+      const YamlNode kv_key = teams.key(i);
+      const YamlNode kv_value = teams.value(i);
+      if (!Visit(kv_key)) return;
       std::string name;
-      if (!Name(it->first, "teams", &name)) continue;
+      if (!Name(kv_key, "teams", &name)) continue;
       const std::string path = "teams." + name;
       if (auto found = reg().teams_.find(name); found != reg().teams_.end()) {
-        Problem(Line(it->first), path,
+        Problem(Line(kv_key), path,
                 "duplicate team (first at line " + std::to_string(found->second.line) + ")");
         continue;
       }
       Team team;
       team.name = name;
-      team.line = Line(it->first);
+      team.line = Line(kv_key);
       team.source = source_;
-      const YAML::Node body = it->second;  // a copy: it-> yields a temporary
+      const YamlNode body = kv_value;
       if (!body.IsNull() && ExpectFieldMap(body, path)) {
         ForEachField(body, path,
-                     [&](const std::string& key, const YAML::Node& kn, const YAML::Node& v,
+                     [&](const std::string& key, const YamlNode& kn, const YamlNode& v,
                          const std::string& p) {
                        if (PagerField(key, v, p, &team.pager)) return;
                        if (key == "fallback") {
@@ -431,23 +453,25 @@ class RegistryParser {
     }
   }
 
-  void ParseServices(const YAML::Node& services) {
+  void ParseServices(const YamlNode& services) {
     if (services.IsNull()) return;
     if (!ExpectMap(services, "services")) return;
-    for (auto it = services.begin(); it != services.end(); ++it) {
-      if (!Visit(it->first)) return;
+    for (size_t i = 0; i < services.size(); ++i) {
+      const YamlNode kv_key = services.key(i);
+      const YamlNode kv_value = services.value(i);
+      if (!Visit(kv_key)) return;
       std::string name;
-      if (!Name(it->first, "services", &name)) continue;
+      if (!Name(kv_key, "services", &name)) continue;
       const std::string path = "services." + name;
       if (auto found = reg().services_.find(name); found != reg().services_.end()) {
-        Problem(Line(it->first), path,
+        Problem(Line(kv_key), path,
                 "duplicate service (first at line " + std::to_string(found->second.line) + ")");
         continue;
       }
-      const YAML::Node body = it->second;  // a copy: it-> yields a temporary
+      const YamlNode body = kv_value;
       ServiceEntry entry;
       entry.name = name;
-      entry.line = Line(it->first);
+      entry.line = Line(kv_key);
       entry.source = source_;
       bool has_team = false;
       if (!ExpectFieldMap(body, path)) {
@@ -456,8 +480,7 @@ class RegistryParser {
       }
       const bool complete = ForEachField(
           body, path,
-          [&](const std::string& key, const YAML::Node& kn, const YAML::Node& v,
-              const std::string& p) {
+          [&](const std::string& key, const YamlNode& kn, const YamlNode& v, const std::string& p) {
             if (PagerField(key, v, p, &entry.pager)) return;
             if (key == "team") {
               has_team = true;
@@ -484,7 +507,7 @@ class RegistryParser {
     }
   }
 
-  void ParseAliases(const YAML::Node& node, const std::string& path, const std::string& service,
+  void ParseAliases(const YamlNode& node, const std::string& path, const std::string& service,
                     std::vector<std::string>* out) {
     if (node.IsNull()) return;
     if (!node.IsSequence()) {
@@ -497,7 +520,8 @@ class RegistryParser {
                   std::to_string(kMaxAliases));
       return;
     }
-    for (const YAML::Node& item : node) {
+    for (size_t i = 0; i < node.size(); ++i) {
+      const YamlNode item = node.item(i);
       if (!Visit(item)) return;
       if (alias_decls_.size() >= kMaxTotalAliases) {
         if (!too_many_aliases_) {
