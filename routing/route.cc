@@ -48,6 +48,12 @@ Owner ResolveOwner(const Registry& registry, const std::string& service, bool is
   return {"", why + " and there is no default team: nobody to page"};
 }
 
+// "the trace", "any of the 3 traces", with an adjective and a tail.
+std::string Traces(int n, const std::string& adjective = "", const std::string& tail = "") {
+  if (n == 1) return "the " + adjective + "trace" + tail;
+  return "any of the " + std::to_string(n) + " " + adjective + "traces" + tail;
+}
+
 std::string ShareText(int votes, int of) {
   return std::to_string(votes) + " of " + std::to_string(of) + " trace" + (of == 1 ? "" : "s");
 }
@@ -237,15 +243,17 @@ Decision Route(const std::vector<Trace>& traces, const RouteRequest& request,
   if (traces.empty()) {
     fallback_reason = "no traces to walk";
   } else if (found == 0) {
-    fallback_reason = a.empty() ? "the traces have no spans"
-                                : "the alerting service " + a + " has no spans in any of the " +
-                                      std::to_string(traces.size()) + " traces";
+    fallback_reason = a.empty() ? std::string(traces.size() == 1 ? "the trace has no spans"
+                                                                 : "the traces have no spans")
+                                : "the alerting service " + a + " has no spans in " +
+                                      Traces(static_cast<int>(traces.size()));
   } else if (request.symptom == Symptom::kLatency) {
-    fallback_reason = "the critical path below " + a + " has no duration in any of the " +
-                      std::to_string(slowest) + " slowest traces";
+    fallback_reason =
+        "the critical path below " + a + " has no duration in " + Traces(slowest, "slowest ");
   } else {
-    fallback_reason = "nothing failed below " + a + " in any of the " + std::to_string(found) +
-                      " traces where it appears";
+    fallback_reason =
+        "nothing failed below " + a + " in " +
+        Traces(found, "", found < static_cast<int>(traces.size()) ? " where it appears" : "");
   }
 
   Tallied refined = Tally(d.traces, voting, false, registry, a, options);

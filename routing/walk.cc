@@ -465,9 +465,9 @@ class Walker {
   }
 
   void DropRetries(int32_t r) {
-    // Groups with a candidate: for each, the latest start of a successful call per
-    // (callee, operation). Built once per group, so a wide fan-out stays linear.
-    std::unordered_map<int32_t, std::unordered_map<std::string, int64_t>> latest_ok;
+    // Per group with a candidate: the starts of its successful calls per (callee, operation),
+    // sorted. Built once per group, so a wide fan-out stays linear (plus the sort).
+    std::unordered_map<int32_t, std::unordered_map<std::string, std::vector<int64_t>>> ok_starts;
     for (Dep& d : deps_) {
       // A slow dependency's call did not fail, so it is no failed attempt to be retried (and
       // it would otherwise count as its own successful retry).
@@ -475,28 +475,30 @@ class Walker {
       if (d.group < 0 || region_of_[static_cast<size_t>(d.group)] != r) continue;
       const int32_t service_id = N(d.caller).service;
       const std::string& service = S(d.caller).service;
-      auto [it, inserted] = latest_ok.try_emplace(d.group);
+      auto [it, inserted] = ok_starts.try_emplace(d.group);
       if (inserted) {
         for (int32_t k : tree_.children(d.group)) {
           const Node& kn = N(k);
           if (kn.service == service_id && !kn.call) continue;
           if (!CallSucceeded(k, service_id)) continue;
-          std::string key = CalleeOf(tree_, k, service) + '\0' + S(k).operation;
-          auto [slot, fresh] = it->second.try_emplace(std::move(key), kn.start);
-          if (!fresh) slot->second = std::max(slot->second, kn.start);
+          it->second[CalleeOf(tree_, k, service) + '\0' + S(k).operation].push_back(kn.start);
         }
+        for (auto& [key, starts] : it->second) std::sort(starts.begin(), starts.end());
       }
       if (it->second.empty()) continue;
       const Span& call = S(d.call);
       const std::string callee = CalleeOf(tree_, d.call, service);
       auto hit = it->second.find(callee + '\0' + call.operation);
-      if (hit == it->second.end() || hit->second < call.start_ns) continue;
+      if (hit == it->second.end()) continue;
+      // The first success at or after the failed attempt started is its retry.
+      auto retry = std::lower_bound(hit->second.begin(), hit->second.end(), call.start_ns);
+      if (retry == hit->second.end()) continue;
       d.dropped = true;
       Event(Refinement::kRetries, [&] {
         return service + "'s call " + call.operation + " to " +
                (callee.empty() ? std::string("its peer") : callee) + " failed at " +
                Offset(tree_, call.start_ns) + " and succeeded on a retry at " +
-               Offset(tree_, hit->second) + "; not a cause";
+               Offset(tree_, *retry) + "; not a cause";
       });
     }
   }
