@@ -141,7 +141,7 @@ Result<int64_t> ParseTimeArg(std::string_view text, int64_t now_ns) {
     }
     if (ok) return now_ns - total_s * 1'000'000'000;
   }
-  Result<int64_t> t = ParseRfc3339(text);
+  Result<int64_t> t = ParseAuditTime(text);
   if (t.ok()) return t;
   return Error::InvalidInput("\"" + std::string(text) +
                              "\": expected a duration before now (30m, 2h, 1d, 1w, 1h30m), "

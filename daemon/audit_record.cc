@@ -32,7 +32,7 @@ void KeyStr(JsonWriter& w, const char* key, std::string_view value) {
 void KeyTime(JsonWriter& w, const char* key, int64_t ns) {
   if (ns <= 0) return;
   w.Key(key);
-  Str(w, FormatRfc3339(ns));
+  Str(w, FormatAuditTime(ns));
 }
 
 void KeyMillis(JsonWriter& w, const char* key, std::chrono::microseconds us) {
@@ -164,7 +164,7 @@ Status GetTime(const Value& obj, const char* key, std::string_view path, int64_t
   std::string text;
   if (Status s = GetString(obj, key, path, &text); !s.ok()) return s;
   if (text.empty()) return OkStatus();
-  Result<int64_t> t = ParseRfc3339(text);
+  Result<int64_t> t = ParseAuditTime(text);
   if (!t.ok()) return Error::InvalidInput(std::string(path) + "." + key + ": " + t.error().message);
   *out = *t;
   return OkStatus();

@@ -165,10 +165,10 @@ Result<AuditRecord> ParseAuditRecord(std::string_view line);
 bool NaiveDisagrees(const routing::Decision& decision);
 
 // RFC 3339 UTC with microseconds, "2025-06-11T03:15:22.123456Z". REQUIRES: unix_ns >= 0.
-std::string FormatRfc3339(int64_t unix_ns);
+std::string FormatAuditTime(int64_t unix_ns);
 // Parses RFC 3339 ("2025-06-11T03:15:22Z", any fraction, "Z" or "+02:00"; a space instead of
 // "T"; a bare date "2025-06-11" means its midnight UTC). Returns Unix epoch nanoseconds.
-Result<int64_t> ParseRfc3339(std::string_view text);
+Result<int64_t> ParseAuditTime(std::string_view text);
 
 // "scheme://host[:port]" of `url`, with "/[redacted]" appended when the URL had a path or query.
 // Text that is not a URL becomes "[redacted]".

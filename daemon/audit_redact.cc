@@ -130,7 +130,7 @@ void ScrubAuthSchemes(std::string& text) {
 
 }  // namespace
 
-std::string FormatRfc3339(int64_t unix_ns) {
+std::string FormatAuditTime(int64_t unix_ns) {
   const int64_t secs = unix_ns / 1'000'000'000;
   const int64_t micros = (unix_ns % 1'000'000'000) / 1000;
   std::time_t t = static_cast<std::time_t>(secs);
@@ -143,7 +143,7 @@ std::string FormatRfc3339(int64_t unix_ns) {
   return buf;
 }
 
-Result<int64_t> ParseRfc3339(std::string_view text) {
+Result<int64_t> ParseAuditTime(std::string_view text) {
   auto bad = [&] {
     return Error::InvalidInput("\"" + std::string(text) +
                                "\" is not an RFC 3339 time (like 2025-06-11T03:15:22Z)");

@@ -23,7 +23,7 @@ void KeyStr(JsonWriter& w, const char* key, std::string_view v) {
 void KeyTimeOrNull(JsonWriter& w, const char* key, int64_t ns) {
   w.Key(key);
   if (ns > 0) {
-    Str(w, FormatRfc3339(ns));
+    Str(w, FormatAuditTime(ns));
   } else {
     w.Null();
   }
@@ -157,7 +157,7 @@ std::string Rate(double rate) {
 // "2025-06-11 03:15:22": a list column; the full RFC 3339 time is in show and JSON.
 std::string ShortTime(int64_t ns) {
   if (ns <= 0) return "-";
-  std::string t = FormatRfc3339(ns);
+  std::string t = FormatAuditTime(ns);
   return t.substr(0, 10) + " " + t.substr(11, 8);
 }
 
@@ -211,7 +211,7 @@ std::string CulpritCell(const DecisionSummary& d) {
 }
 
 std::string AttemptText(const AuditAttempt& a) {
-  std::string s = a.time_ns > 0 ? "at " + FormatRfc3339(a.time_ns) + ": " : "";
+  std::string s = a.time_ns > 0 ? "at " + FormatAuditTime(a.time_ns) + ": " : "";
   s += a.http_status > 0 ? "HTTP " + std::to_string(a.http_status) : "no HTTP answer";
   if (!a.error.empty()) s += ": " + a.error;
   if (!a.request_id.empty()) s += " (request " + a.request_id + ")";
@@ -305,7 +305,7 @@ std::string DetailToText(const AuditDecisionDetail& detail) {
   const DecisionAudit& r = detail.decision;
   const AuditAlert& a = r.alert;
   std::string out;
-  out += "decision " + r.id + "  at " + (r.time_ns > 0 ? FormatRfc3339(r.time_ns) : "?") + "\n";
+  out += "decision " + r.id + "  at " + (r.time_ns > 0 ? FormatAuditTime(r.time_ns) : "?") + "\n";
   out += routing::DecisionToText(r.decision);
   out += "\n";
   std::string alert = "alert    " + (a.name.empty() ? std::string("(no name)") : a.name);
@@ -314,8 +314,8 @@ std::string DetailToText(const AuditDecisionDetail& detail) {
   if (!a.identity.empty()) alert += ", identity " + a.identity;
   out += alert + "\n";
   if (a.received_ns > 0) {
-    out += "         received " + FormatRfc3339(a.received_ns);
-    if (a.starts_at_ns > 0) out += ", started " + FormatRfc3339(a.starts_at_ns);
+    out += "         received " + FormatAuditTime(a.received_ns);
+    if (a.starts_at_ns > 0) out += ", started " + FormatAuditTime(a.starts_at_ns);
     out += "\n";
   }
   if (!a.summary.empty()) out += "         summary: " + a.summary + "\n";
@@ -364,7 +364,7 @@ std::string DetailToText(const AuditDecisionDetail& detail) {
     if (!p.target.redacted.empty()) line += " (" + p.target.redacted + ")";
     line += ": " + std::string(DeliveryOutcomeName(p.outcome));
     if (p.outcome == DeliveryOutcome::kAccepted && p.accepted_ns > 0) {
-      line += " at " + FormatRfc3339(p.accepted_ns);
+      line += " at " + FormatAuditTime(p.accepted_ns);
       if (a.received_ns > 0 && p.accepted_ns >= a.received_ns) {
         line += ", " + HumanDuration(p.accepted_ns - a.received_ns) + " after the alert arrived";
       }
