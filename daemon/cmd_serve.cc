@@ -1,6 +1,5 @@
 // Placeholder until the 'serve' subcommand lands; it says so instead of pretending to work.
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 
 #include "daemon/commands.h"

@@ -1,6 +1,5 @@
 // tracepager: alert routing by trace. One binary, several subcommands (daemon/commands.h).
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 
 #include "daemon/build_info.h"

@@ -6,32 +6,46 @@ namespace tracepager::routing {
 
 const char* SpanKindName(SpanKind kind) {
   switch (kind) {
-    case SpanKind::kUnspecified: return "unspecified";
-    case SpanKind::kInternal: return "internal";
-    case SpanKind::kServer: return "server";
-    case SpanKind::kClient: return "client";
-    case SpanKind::kProducer: return "producer";
-    case SpanKind::kConsumer: return "consumer";
+    case SpanKind::kUnspecified:
+      return "unspecified";
+    case SpanKind::kInternal:
+      return "internal";
+    case SpanKind::kServer:
+      return "server";
+    case SpanKind::kClient:
+      return "client";
+    case SpanKind::kProducer:
+      return "producer";
+    case SpanKind::kConsumer:
+      return "consumer";
   }
   return "unspecified";
 }
 
 const char* StatusCodeName(StatusCode code) {
   switch (code) {
-    case StatusCode::kUnset: return "unset";
-    case StatusCode::kOk: return "ok";
-    case StatusCode::kError: return "error";
+    case StatusCode::kUnset:
+      return "unset";
+    case StatusCode::kOk:
+      return "ok";
+    case StatusCode::kError:
+      return "error";
   }
   return "unset";
 }
 
 const char* FailureSourceName(FailureSource source) {
   switch (source) {
-    case FailureSource::kNone: return "none";
-    case FailureSource::kOtlpStatus: return "status";
-    case FailureSource::kErrorTag: return "error_tag";
-    case FailureSource::kHttpStatus: return "http_status";
-    case FailureSource::kGrpcStatus: return "grpc_status";
+    case FailureSource::kNone:
+      return "none";
+    case FailureSource::kOtlpStatus:
+      return "status";
+    case FailureSource::kErrorTag:
+      return "error_tag";
+    case FailureSource::kHttpStatus:
+      return "http_status";
+    case FailureSource::kGrpcStatus:
+      return "grpc_status";
   }
   return "none";
 }

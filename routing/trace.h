@@ -18,10 +18,10 @@ enum class StatusCode { kUnset, kOk, kError };
 // The field that made a span count as failed (routing/failure.h has the rules).
 enum class FailureSource {
   kNone,
-  kOtlpStatus,        // OTLP status.code ERROR (or otel.status_code=ERROR tag)
-  kErrorTag,          // Jaeger/OpenTracing `error` tag true, or a Zipkin `error` tag
-  kHttpStatus,        // HTTP response status >= 500
-  kGrpcStatus,        // gRPC status that counts as a server failure
+  kOtlpStatus,  // OTLP status.code ERROR (or otel.status_code=ERROR tag)
+  kErrorTag,    // Jaeger/OpenTracing `error` tag true, or a Zipkin `error` tag
+  kHttpStatus,  // HTTP response status >= 500
+  kGrpcStatus,  // gRPC status that counts as a server failure
 };
 
 const char* SpanKindName(SpanKind kind);
@@ -45,32 +45,32 @@ struct ExceptionEvent {
 };
 
 struct Span {
-  uint64_t span_id = 0;         // never 0 in a loaded trace
-  uint64_t parent_id = 0;       // CHILD_OF parent; 0 for a root
+  uint64_t span_id = 0;            // never 0 in a loaded trace
+  uint64_t parent_id = 0;          // CHILD_OF parent; 0 for a root
   uint64_t missing_parent_id = 0;  // orphan: the parent the input named but the trace lacks
                                    // (parent_id is then 0; Trace::warnings says so)
-  std::vector<SpanRef> refs;    // FOLLOWS_FROM, further CHILD_OF, links
-  std::string service;          // service.name / process.serviceName / localEndpoint
-  std::string operation;        // span name / operationName
+  std::vector<SpanRef> refs;       // FOLLOWS_FROM, further CHILD_OF, links
+  std::string service;             // service.name / process.serviceName / localEndpoint
+  std::string operation;           // span name / operationName
   SpanKind kind = SpanKind::kUnspecified;
-  int64_t start_ns = 0;         // Unix epoch nanoseconds
-  int64_t duration_ns = 0;      // >= 0
+  int64_t start_ns = 0;     // Unix epoch nanoseconds
+  int64_t duration_ns = 0;  // >= 0
 
   StatusCode status = StatusCode::kUnset;
   std::string status_message;
 
   // Attributes routing needs, under old and new semantic-convention names.
-  std::optional<int> http_status;      // http.response.status_code | http.status_code
-  std::optional<int> grpc_code;        // rpc.grpc.status_code | rpc.response.status_code
-  std::optional<bool> error_tag;       // Jaeger/OpenTracing `error`; Zipkin `error` (any value)
-  std::string error_tag_value;         // Zipkin's error tag text (often a message or a code)
-  std::string peer_service;            // peer.service
-  std::string db_system;               // db.system | db.system.name | db.type
-  std::string db_name;                 // db.name | db.namespace | db.instance
-  std::string server_address;          // server.address | net.peer.name | peer.hostname |
-                                       // Zipkin remoteEndpoint.serviceName
-  std::string messaging_system;        // messaging.system
-  std::string messaging_destination;   // messaging.destination.name | messaging.destination
+  std::optional<int> http_status;     // http.response.status_code | http.status_code
+  std::optional<int> grpc_code;       // rpc.grpc.status_code | rpc.response.status_code
+  std::optional<bool> error_tag;      // Jaeger/OpenTracing `error`; Zipkin `error` (any value)
+  std::string error_tag_value;        // Zipkin's error tag text (often a message or a code)
+  std::string peer_service;           // peer.service
+  std::string db_system;              // db.system | db.system.name | db.type
+  std::string db_name;                // db.name | db.namespace | db.instance
+  std::string server_address;         // server.address | net.peer.name | peer.hostname |
+                                      // Zipkin remoteEndpoint.serviceName
+  std::string messaging_system;       // messaging.system
+  std::string messaging_destination;  // messaging.destination.name | messaging.destination
   std::vector<ExceptionEvent> exceptions;
 
   // Set by ClassifyFailure (routing/failure.h), which every reader calls.
@@ -86,8 +86,8 @@ struct Span {
 };
 
 struct Trace {
-  std::string trace_id;          // lowercase hex, left-padded with zeros to 32 digits
-  std::vector<Span> spans;       // in input order
+  std::string trace_id;     // lowercase hex, left-padded with zeros to 32 digits
+  std::vector<Span> spans;  // in input order
   // Gaps found while loading that did not stop it: orphan spans (missing parent), duplicate
   // span ids that were dropped, parent cycles that were broken, spans without timing.
   std::vector<std::string> warnings;
