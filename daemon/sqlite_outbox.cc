@@ -170,6 +170,7 @@ Result<std::vector<int64_t>> SqliteOutbox::Commit(const std::vector<OutboxEntry>
     e.last_http_status = u.last_http_status;
     e.last_error = u.last_error;
     e.request_id = u.request_id;
+    e.history = u.history;
     Stmt write(db_,
                "UPDATE outbox SET state = ?, resolved = ?, finished_ns = ?, doc = ? WHERE id = ?");
     if (!write.ok()) return fail(SqlError("prepare update"));

@@ -52,6 +52,8 @@ const char* DeliveryRecordKindName(DeliveryRecord::Kind kind) {
       return "retry";
     case DeliveryRecord::Kind::kFailed:
       return "failed";
+    case DeliveryRecord::Kind::kExpired:
+      return "expired";
     case DeliveryRecord::Kind::kNoTarget:
       return "no_target";
     case DeliveryRecord::Kind::kFallback:
@@ -264,7 +266,7 @@ Result<SubmitReport> Delivery::Submit(std::string_view submission, const std::ve
 Result<SubmitReport> Delivery::SubmitResolve(std::string_view submission,
                                              std::string_view alert_identity) {
   SubmitReport report;
-  std::vector<DeliveryRecord> records;
+  std::vector<std::pair<DeliveryRecord, std::optional<PagerTarget>>> records;
   {
     std::lock_guard lock(mu_);
     Result<bool> seen = outbox_->HasSubmission(submission);
@@ -293,7 +295,7 @@ Result<SubmitReport> Delivery::SubmitResolve(std::string_view submission,
         t.finished_ns = now;
         DeliveryRecord r = RecordFor(t, DeliveryRecord::Kind::kCancelled, now);
         r.detail = "the alert resolved before this page was delivered";
-        records.push_back(std::move(r));
+        records.emplace_back(std::move(r), t.target);
       }
       // In flight: the trigger stays pending and `resolved` stops its retries; the resolve
       // queued below waits for it (sends per dedup key and target are ordered).
@@ -319,7 +321,7 @@ Result<SubmitReport> Delivery::SubmitResolve(std::string_view submission,
       r.alert_identity = std::string(alert_identity);
       r.detail = "no unresolved page for this alert";
       r.at_ns = now;
-      records.push_back(std::move(r));
+      records.emplace_back(std::move(r), std::nullopt);
     }
     Result<std::vector<int64_t>> ids = outbox_->Commit(updates, adds);
     if (!ids.ok()) return ids.error();
@@ -341,7 +343,7 @@ Result<SubmitReport> Delivery::SubmitResolve(std::string_view submission,
       pending_[adds[i].id] = std::move(adds[i]);
     }
     report.entries = adds.size();
-    for (DeliveryRecord& r : records) Emit(std::move(r));
+    for (auto& [r, target] : records) Emit(std::move(r), target ? &*target : nullptr);
   }
   if (hooks_.test_point) hooks_.test_point("persisted");
   Wake();
@@ -364,11 +366,14 @@ DeliveryRecord Delivery::RecordFor(const OutboxEntry& e, DeliveryRecord::Kind ki
   r.http_status = e.last_http_status;
   r.request_id = e.request_id;
   r.detail = e.last_error;
+  if (e.hop > 0 && e.tried_teams.size() >= 2)
+    r.fallback_for = e.tried_teams[e.tried_teams.size() - 2];
+  r.attempt_log = e.history;
   r.at_ns = now;
   return r;
 }
 
-void Delivery::Emit(DeliveryRecord r) {
+void Delivery::Emit(DeliveryRecord r, const PagerTarget* target) {
   using Kind = DeliveryRecord::Kind;
   switch (r.kind) {
     case Kind::kSent:
@@ -385,10 +390,12 @@ void Delivery::Emit(DeliveryRecord r) {
           ActionName(r.action), TeamName(r.team), r.target_key, r.dedup_key, r.attempts, r.detail);
       break;
     case Kind::kFailed:
+    case Kind::kExpired:
       log_->error(
-          "page_failed action={} team={} target=\"{}\" dedup_key={} attempts={} "
+          "page_{} action={} team={} target=\"{}\" dedup_key={} attempts={} rerouted_to={} "
           "detail=\"{}\"",
-          ActionName(r.action), TeamName(r.team), r.target, r.dedup_key, r.attempts, r.detail);
+          DeliveryRecordKindName(r.kind), ActionName(r.action), TeamName(r.team), r.target,
+          r.dedup_key, r.attempts, r.rerouted_to.empty() ? "-" : r.rerouted_to, r.detail);
       break;
     case Kind::kNoTarget:
       log_->warn("page_no_target team={} alert={} detail=\"{}\"", TeamName(r.team),
@@ -411,7 +418,7 @@ void Delivery::Emit(DeliveryRecord r) {
       break;
   }
   if (hooks_.count) hooks_.count(DeliveryRecordKindName(r.kind), r.pager_kind);
-  if (hooks_.record) hooks_.record(r);
+  if (hooks_.record) hooks_.record(r, target);
 }
 
 std::chrono::milliseconds Delivery::Backoff(int attempts) {
@@ -445,21 +452,24 @@ bool Delivery::TakeToken(const std::string& kind, TargetState& t, int64_t now, i
   return false;
 }
 
-void Delivery::FinishFailed(OutboxEntry e, const std::string& why, int64_t now) {
+void Delivery::FinishFailed(OutboxEntry e, const std::string& why, bool expired, int64_t now) {
   e.state = EntryState::kFailed;
   e.finished_ns = now;
   e.last_error = why;
-  std::vector<DeliveryRecord> records = {RecordFor(e, DeliveryRecord::Kind::kFailed, now)};
+  std::vector<DeliveryRecord> records = {
+      RecordFor(e, expired ? DeliveryRecord::Kind::kExpired : DeliveryRecord::Kind::kFailed, now)};
   std::vector<OutboxEntry> adds;
+  auto keep_pending = [&] {
+    auto it = pending_.find(e.id);
+    if (it != pending_.end()) it->second.next_attempt_ns = now + kStoreRetryNs;
+  };
   if (IsTrigger(e) && !e.resolved) {
     // The team is unreachable only when every target of the group has ended without one
     // accepting. A sibling still trying (or one that got through) keeps the fallback away.
     Result<std::vector<OutboxEntry>> group = outbox_->LoadGroup(e.group);
     if (!group.ok()) {
       log_->error("outbox_read_failed group={} error=\"{}\"", e.group, group.error().message);
-      auto it = pending_.find(e.id);
-      if (it != pending_.end()) it->second.next_attempt_ns = now + kStoreRetryNs;
-      return;
+      return keep_pending();
     }
     bool reached = false, open = false;
     std::vector<std::string> reasons;
@@ -479,13 +489,17 @@ void Delivery::FinishFailed(OutboxEntry e, const std::string& why, int64_t now) 
                                          fmt::join(reasons, "; "));
       adds = ChainEntries(e.page, e.submission, e.tried_teams, e.hop + 1, team_why, now, &records,
                           &nobody);
+      for (const DeliveryRecord& r : records) {
+        if (r.kind == DeliveryRecord::Kind::kFallback) {
+          records[0].rerouted_to = r.fallback_team;
+          break;
+        }
+      }
       Result<size_t> dropped = DropOpen(&adds);
       if (!dropped.ok()) {
         log_->error("outbox_read_failed alert={} error=\"{}\"", e.page.alert_identity,
                     dropped.error().message);
-        auto it = pending_.find(e.id);
-        if (it != pending_.end()) it->second.next_attempt_ns = now + kStoreRetryNs;
-        return;
+        return keep_pending();
       }
     }
   }
@@ -494,16 +508,16 @@ void Delivery::FinishFailed(OutboxEntry e, const std::string& why, int64_t now) 
     // Nothing changed on disk; the entry stays pending and is tried again, so the failure
     // and its fallback are decided again later rather than lost.
     log_->error("outbox_write_failed id={} error=\"{}\"", e.id, ids.error().message);
-    auto it = pending_.find(e.id);
-    if (it != pending_.end()) it->second.next_attempt_ns = now + kStoreRetryNs;
-    return;
+    return keep_pending();
   }
   pending_.erase(e.id);
   for (size_t i = 0; i < adds.size(); ++i) {
     adds[i].id = (*ids)[i];
     pending_[adds[i].id] = std::move(adds[i]);
   }
-  for (DeliveryRecord& r : records) Emit(std::move(r));
+  for (size_t i = 0; i < records.size(); ++i) {
+    Emit(std::move(records[i]), i == 0 ? &e.target : nullptr);
+  }
 }
 
 void Delivery::Apply(const Completion& c, int64_t now) {
@@ -519,6 +533,8 @@ void Delivery::Apply(const Completion& c, int64_t now) {
   o.detail = Redact(o.detail, e.target.Secrets());
   o.request_id = Redact(o.request_id, e.target.Secrets());
   e.last_http_status = o.http_status;
+  e.history.push_back({now, o.http_status, o.accepted ? std::string() : o.detail, o.request_id});
+  if (e.history.size() > kMaxAttemptLog) e.history.erase(e.history.begin());
 
   if (o.accepted) {
     if (hooks_.test_point) hooks_.test_point("accepted");
@@ -534,14 +550,14 @@ void Delivery::Apply(const Completion& c, int64_t now) {
       return;
     }
     pending_.erase(it);
-    Emit(RecordFor(e, DeliveryRecord::Kind::kSent, now));
+    Emit(RecordFor(e, DeliveryRecord::Kind::kSent, now), &e.target);
     return;
   }
 
   e.last_error = o.detail;
   if (o.permanent) {
     e.permanent = true;
-    FinishFailed(std::move(e), o.detail, now);
+    FinishFailed(std::move(e), o.detail, /*expired=*/false, now);
     return;
   }
   if (IsTrigger(e) && e.resolved) {
@@ -550,7 +566,7 @@ void Delivery::Apply(const Completion& c, int64_t now) {
     e.finished_ns = now;
     if (outbox_->Commit({e}, {}).ok()) {
       pending_.erase(e.id);
-      Emit(RecordFor(e, DeliveryRecord::Kind::kCancelled, now));
+      Emit(RecordFor(e, DeliveryRecord::Kind::kCancelled, now), &e.target);
     } else {
       it->second.next_attempt_ns = now + kStoreRetryNs;
     }
@@ -562,18 +578,18 @@ void Delivery::Apply(const Completion& c, int64_t now) {
     // The service asked the whole integration to slow down, not just this page.
     ts.blocked_until_ns = std::max(ts.blocked_until_ns, now + wait);
     if (now + wait > e.deadline_ns) {
-      FinishFailed(
-          std::move(e),
-          fmt::format("{}; Retry-After {} is past the maximum age", o.detail, Duration(wait)), now);
+      std::string why =
+          fmt::format("{}; Retry-After {} is past the maximum age", o.detail, Duration(wait));
+      FinishFailed(std::move(e), why, /*expired=*/true, now);
       return;
     }
     next = now + wait;
   } else {
     if (now >= e.deadline_ns) {
-      FinishFailed(std::move(e),
-                   fmt::format("still failing after {} attempts at the maximum age ({}): {}",
-                               e.attempts, Duration(e.deadline_ns - e.created_ns), o.detail),
-                   now);
+      // (The message is built before `e` is moved: argument order is unspecified.)
+      std::string why = fmt::format("still failing after {} attempts at the maximum age ({}): {}",
+                                    e.attempts, Duration(e.deadline_ns - e.created_ns), o.detail);
+      FinishFailed(std::move(e), why, /*expired=*/true, now);
       return;
     }
     next = std::min(now + Ns(Backoff(e.attempts)), e.deadline_ns);
@@ -584,7 +600,7 @@ void Delivery::Apply(const Completion& c, int64_t now) {
   it->second = e;  // in memory either way: the retry time only needs to survive if it can
   DeliveryRecord r = RecordFor(e, DeliveryRecord::Kind::kRetry, now);
   r.detail = fmt::format("{}; next attempt in {}", o.detail, Duration(next - now));
-  Emit(std::move(r));
+  Emit(std::move(r), &e.target);
 }
 
 std::optional<int64_t> Delivery::Poll() {
@@ -665,12 +681,11 @@ std::optional<int64_t> Delivery::Poll() {
     for (int64_t id : expired) {
       auto it = pending_.find(id);
       if (it == pending_.end()) continue;
-      OutboxEntry e = it->second;
-      FinishFailed(std::move(e),
-                   fmt::format("not sent within the maximum age ({}){}",
-                               Duration(e.deadline_ns - e.created_ns),
-                               e.last_error.empty() ? "" : ": " + e.last_error),
-                   now);
+      const OutboxEntry& e = it->second;
+      std::string why = fmt::format("not sent within the maximum age ({}){}",
+                                    Duration(e.deadline_ns - e.created_ns),
+                                    e.last_error.empty() ? "" : ": " + e.last_error);
+      FinishFailed(e, why, /*expired=*/true, now);
     }
     if (!attempts.empty()) {
       // The attempt is on disk before the request leaves: a resolve must know that a trigger

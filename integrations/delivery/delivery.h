@@ -90,7 +90,8 @@ struct DeliveryRecord {
   enum class Kind {
     kSent,              // a pager accepted the page
     kRetry,             // an attempt failed and will be retried
-    kFailed,            // a target refused the page for good, or its trigger/resolve expired
+    kFailed,            // a target refused the page for good (a 4xx other than 408/429)
+    kExpired,           // a target was still failing at the maximum age
     kNoTarget,          // the team has no pager target; the chain moves on
     kFallback,          // the page went to a fallback team (fallback_team)
     kNobodyPaged,       // the chain ran out: nobody was paged for this alert
@@ -111,14 +112,21 @@ struct DeliveryRecord {
   std::string request_id;
   std::string detail;         // why: the pager's answer, "max age 10m0s reached", ...
   std::string fallback_team;  // kFallback: the team paged instead
+  // kFailed/kExpired: the team paged instead because this failure left the team unreached.
+  std::string rerouted_to;
+  // The page stands in for this team's (it was paged as a fallback); empty otherwise.
+  std::string fallback_for;
+  std::vector<AttemptLog> attempt_log;  // kSent/kFailed/kExpired: the attempts, oldest first
   int64_t at_ns = 0;
 };
 const char* DeliveryRecordKindName(DeliveryRecord::Kind kind);  // "sent", "retry", ...
 
 struct DeliveryHooks {
-  // Every record (the audit log). Called from the thread that caused it; must not call back
-  // into Delivery.
-  std::function<void(const DeliveryRecord&)> record;
+  // Every record (the audit log). `target` is the target involved (null when none) for a
+  // writer that fingerprints and scrubs with it (daemon/audit_record.h); it holds secrets and
+  // must not be stored or printed. Called from the thread that caused it, under Delivery's
+  // lock: it must not block for long and must not call back into Delivery.
+  std::function<void(const DeliveryRecord&, const PagerTarget* target)> record;
   // Counts by result for metrics: (DeliveryRecordKindName(kind), pager kind or "").
   std::function<void(std::string_view result, std::string_view pager_kind)> count;
   // Test seam: named points in a page's life ("persisted" after Submit's commit,
@@ -193,7 +201,7 @@ class Delivery {
   void Apply(const Completion& completion, int64_t now);
   // Entry `e` reached a final failure: persists it with what follows (a fallback group, or
   // nothing) in one transaction and emits the records.
-  void FinishFailed(OutboxEntry e, const std::string& why, int64_t now);
+  void FinishFailed(OutboxEntry e, const std::string& why, bool expired, int64_t now);
   // Builds the entries that page `page` to the next team(s) on the chain after `tried`,
   // emitting kNoTarget/kFallback/kNobodyPaged records. Empty when nobody is left.
   std::vector<OutboxEntry> ChainEntries(const Page& page, std::string_view submission,
@@ -209,7 +217,7 @@ class Delivery {
   OutboxEntry Latest(const OutboxEntry& stored) const;  // the in-memory version when pending
   bool TakeToken(const std::string& kind, TargetState& t, int64_t now, int64_t* ready_at);
   std::chrono::milliseconds Backoff(int attempts);
-  void Emit(DeliveryRecord record);
+  void Emit(DeliveryRecord record, const PagerTarget* target = nullptr);
   DeliveryRecord RecordFor(const OutboxEntry& e, DeliveryRecord::Kind kind, int64_t now) const;
 
   Outbox* outbox_;

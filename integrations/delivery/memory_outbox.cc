@@ -26,6 +26,7 @@ Result<std::vector<int64_t>> MemoryOutbox::Commit(const std::vector<OutboxEntry>
     e.last_http_status = u.last_http_status;
     e.last_error = u.last_error;
     e.request_id = u.request_id;
+    e.history = u.history;
   }
   std::vector<int64_t> ids;
   for (OutboxEntry a : adds) {

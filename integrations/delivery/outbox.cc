@@ -87,6 +87,21 @@ std::string EntryToJson(const OutboxEntry& e) {
   WriteString(w, e.last_error);
   w.Key("request_id");
   WriteString(w, e.request_id);
+  w.Key("history");
+  w.StartArray();
+  for (const AttemptLog& a : e.history) {
+    w.StartObject();
+    w.Key("time_ns");
+    w.Int64(a.time_ns);
+    w.Key("http_status");
+    w.Int64(a.http_status);
+    w.Key("error");
+    WriteString(w, a.error);
+    w.Key("request_id");
+    WriteString(w, a.request_id);
+    w.EndObject();
+  }
+  w.EndArray();
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
 }
@@ -133,6 +148,24 @@ Result<OutboxEntry> EntryFromJson(std::string_view text) {
   } else {
     return Error::InvalidInput(fmt::format("outbox entry {}: unknown state \"{}\"", e.id, state));
   }
+
+  if (const rapidjson::Value* history = r.Array("history"); history != nullptr) {
+    for (const rapidjson::Value& item : history->GetArray()) {
+      json::Reader a(item, fmt::format("outbox entry {} history", e.id));
+      AttemptLog log;
+      int64_t http_status = 0;
+      a.Int64("time_ns", &log.time_ns);
+      a.Int64("http_status", &http_status);
+      a.String("error", &log.error);
+      a.String("request_id", &log.request_id);
+      if (!item.IsObject() || !a.ok()) {
+        return Error::InvalidInput(fmt::format("outbox entry {}: bad \"history\"", e.id));
+      }
+      log.http_status = static_cast<int>(http_status);
+      e.history.push_back(std::move(log));
+    }
+  }
+  if (!r.ok()) return r.error();
 
   auto page = doc.FindMember("page");
   if (page == doc.MemberEnd() || !page->value.IsObject()) {

@@ -31,6 +31,18 @@ enum class EntryState {
 };
 const char* EntryStateName(EntryState state);  // "pending" | "sent" | "failed" | "cancelled"
 
+// One attempt to send an entry, for the audit trail.
+struct AttemptLog {
+  int64_t time_ns = 0;     // when its outcome arrived
+  int http_status = 0;     // 0 when there was no HTTP answer
+  std::string error;       // redacted; empty when accepted
+  std::string request_id;  // the pager's id for the request, when it gave one
+};
+
+// An entry keeps the outcomes of its last kMaxAttemptLog attempts (a target down for hours
+// should not grow its row without bound).
+inline constexpr size_t kMaxAttemptLog = 20;
+
 struct OutboxEntry {
   int64_t id = 0;          // assigned by Commit, increasing in insertion order
   std::string submission;  // the caller's idempotency key (a routing job), shared by its entries
@@ -52,8 +64,9 @@ struct OutboxEntry {
   int64_t next_attempt_ns = 0;  // not before this
   int64_t finished_ns = 0;      // when it reached a final state; 0 while pending
   int last_http_status = 0;
-  std::string last_error;  // redacted
-  std::string request_id;  // the pager's id for the accepted request
+  std::string last_error;           // redacted
+  std::string request_id;           // the pager's id for the accepted request
+  std::vector<AttemptLog> history;  // the last kMaxAttemptLog attempts, oldest first
 
   bool final() const { return state != EntryState::kPending; }
 };
@@ -63,7 +76,8 @@ class Outbox {
   virtual ~Outbox() = default;
 
   // In one transaction: writes the mutable fields (state, attempts, permanent, resolved,
-  // next_attempt_ns, finished_ns, last_http_status, last_error, request_id) of each entry in
+  // next_attempt_ns, finished_ns, last_http_status, last_error, request_id, history) of each
+  // entry in
   // `updates` (by id), then inserts `adds` and returns their new ids in order. All or nothing;
   // durable when it returns ok. kUnavailable when the store cannot write (disk full, I/O).
   virtual Result<std::vector<int64_t>> Commit(const std::vector<OutboxEntry>& updates,

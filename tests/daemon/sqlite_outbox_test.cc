@@ -86,6 +86,7 @@ TEST_P(OutboxContract, UpdatesChangeOnlyTheMutableFields) {
   u.finished_ns = 150;
   u.last_http_status = 202;
   u.request_id = "req-1";
+  u.history = {{140, 503, "HTTP 503", ""}, {150, 202, "", "req-1"}};
   ASSERT_TRUE(outbox_->Commit({u}, {}).ok());
   EXPECT_TRUE(outbox_->LoadPending()->empty());
   Result<std::vector<OutboxEntry>> group = outbox_->LoadGroup("j1#0:a");
@@ -94,6 +95,8 @@ TEST_P(OutboxContract, UpdatesChangeOnlyTheMutableFields) {
   EXPECT_EQ((*group)[0].state, EntryState::kSent);
   EXPECT_EQ((*group)[0].attempts, 2);
   EXPECT_EQ((*group)[0].request_id, "req-1");
+  ASSERT_EQ((*group)[0].history.size(), 2u);
+  EXPECT_EQ((*group)[0].history[0].http_status, 503);
   EXPECT_EQ((*group)[0].page.summary, "orders-db: errors");
 }
 

@@ -130,7 +130,16 @@ class DeliveryTest : public ::testing::Test {
 
   void Make() {
     DeliveryHooks hooks;
-    hooks.record = [this](const DeliveryRecord& r) { records_.push_back(r); };
+    hooks.record = [this](const DeliveryRecord& r, const PagerTarget* target) {
+      records_.push_back(r);
+      // The target comes with every record that concerns one, and only then.
+      if (!r.target_key.empty()) {
+        EXPECT_NE(target, nullptr) << DeliveryRecordKindName(r.kind);
+        if (target != nullptr) {
+          EXPECT_EQ(target->Key(), r.target_key);
+        }
+      }
+    };
     hooks.count = [this](std::string_view result, std::string_view kind) {
       counts_[std::string(result) + "/" + std::string(kind)]++;
     };
@@ -255,6 +264,14 @@ TEST_F(DeliveryTest, RetriesServerErrorsWithGrowingJitteredBackoff) {
   }
   EXPECT_EQ(Count(DeliveryRecord::Kind::kRetry), 4u);
   EXPECT_EQ(Count(DeliveryRecord::Kind::kSent), 2u);  // pagerduty at last, slack at once
+  for (const DeliveryRecord& r : records_) {
+    if (r.kind != DeliveryRecord::Kind::kSent || r.pager_kind != "pagerduty") continue;
+    ASSERT_EQ(r.attempt_log.size(), 5u);
+    EXPECT_EQ(r.attempt_log[0].http_status, 500);
+    EXPECT_EQ(r.attempt_log[2].error, "timeout");
+    EXPECT_EQ(r.attempt_log[4].error, "");
+    EXPECT_LT(r.attempt_log[0].time_ns, r.attempt_log[4].time_ns);
+  }
 }
 
 TEST_F(DeliveryTest, HonoursRetryAfterForTheWholeTarget) {
@@ -284,6 +301,18 @@ TEST_F(DeliveryTest, PermanentRefusalEverywhereFallsBackToTheFallbackTeam) {
   EXPECT_NE(fb.fallback_reason.find("invalid event"), std::string::npos) << fb.fallback_reason;
   EXPECT_EQ(Count(DeliveryRecord::Kind::kFailed), 2u);
   ASSERT_EQ(Count(DeliveryRecord::Kind::kFallback), 1u);
+  // The failure that left the team unreached names where the page went instead, and the
+  // fallback page's own record names whom it stands in for.
+  size_t rerouted = 0;
+  for (const DeliveryRecord& r : records_) {
+    if (r.kind == DeliveryRecord::Kind::kFailed && r.rerouted_to == "sre") ++rerouted;
+    if (r.kind == DeliveryRecord::Kind::kSent && r.team == "sre") {
+      EXPECT_EQ(r.fallback_for, "payments-data");
+      ASSERT_EQ(r.attempt_log.size(), 1u);
+      EXPECT_EQ(r.attempt_log[0].http_status, 202);
+    }
+  }
+  EXPECT_EQ(rerouted, 1u);
   for (const DeliveryRecord& r : records_) {
     if (r.kind == DeliveryRecord::Kind::kFallback) {
       EXPECT_EQ(r.fallback_team, "sre");
@@ -310,6 +339,8 @@ TEST_F(DeliveryTest, StillFailingAtMaxAgeFallsBack) {
   Run(seconds(2), seconds(1));
   EXPECT_EQ(pd_.SentTo(kSrePd).size(), 1u);
   EXPECT_EQ(Count(DeliveryRecord::Kind::kFallback), 1u);
+  EXPECT_EQ(Count(DeliveryRecord::Kind::kExpired), 2u);
+  EXPECT_EQ(Count(DeliveryRecord::Kind::kFailed), 0u);
   // Backoff capped at max_backoff (2 min): a handful of attempts in 10 minutes, not hundreds.
   EXPECT_LE(pd_.SentTo(kDataPd).size(), 20u);
   EXPECT_GE(pd_.SentTo(kDataPd).size(), 6u);
@@ -549,9 +580,12 @@ TEST(OutboxEntryJson, RoundTripsEveryField) {
   e.last_http_status = 400;
   e.last_error = "HTTP 400";
   e.request_id = "r";
+  e.history = {{10, 500, "HTTP 500", ""}, {20, 400, "HTTP 400", "r"}};
   Result<OutboxEntry> back = EntryFromJson(EntryToJson(e));
   ASSERT_TRUE(back.ok()) << back.error().message;
   EXPECT_EQ(EntryToJson(*back), EntryToJson(e));
+  ASSERT_EQ(back->history.size(), 2u);
+  EXPECT_EQ(back->history[1].request_id, "r");
   EXPECT_EQ(back->target.credential.Reveal(), kSrePd);
   EXPECT_EQ(back->target.credential.origin(), "env TP_KEY_sre");
   EXPECT_FALSE(EntryFromJson(R"({"state":"lost"})").ok());
