@@ -224,7 +224,12 @@ class Session final : public SessionBase {
         std::string_view(req[http::field::authorization].data(),
                          req[http::field::authorization].size()));
     if (auto* rejection = std::get_if<Rejection>(&checked)) {
-      return Refuse(std::move(*rejection));
+      if (!parser_->is_done()) return Refuse(std::move(*rejection));
+      // No body follows (a GET to a wrong path): the connection can stay open.
+      keep_alive_ = req.keep_alive();
+      version_ = req.version();
+      parser_.reset();
+      return Respond(std::move(rejection->response), false);
     }
     route_ = std::get<std::shared_ptr<const RouteEntry>>(std::move(checked));
     if (parser_->is_done()) return OnBody({}, 0);

@@ -39,7 +39,7 @@ class TempDir {
   fs::path path_;
 };
 
-int Run(const std::string& command) { return std::system((command + " >/dev/null 2>&1").c_str()); }
+int RunShell(const std::string& command) { return std::system((command + " >/dev/null 2>&1").c_str()); }
 
 // Writes ca.crt, server.crt and server.key into `dir`; false if openssl is missing or failed.
 bool MakeCertificates(const fs::path& dir) {
@@ -49,11 +49,11 @@ bool MakeCertificates(const fs::path& dir) {
                                        "extendedKeyUsage=serverAuth\n"
                                        "subjectAltName=IP:127.0.0.1\n";
   const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes ";
-  return Run("openssl req -x509" + ec + "-keyout " + d + "/ca.key -out " + d +
+  return RunShell("openssl req -x509" + ec + "-keyout " + d + "/ca.key -out " + d +
              "/ca.crt -days 2 -subj /CN=tracepager-test-ca") == 0 &&
-         Run("openssl req" + ec + "-keyout " + d + "/server.key -out " + d +
+         RunShell("openssl req" + ec + "-keyout " + d + "/server.key -out " + d +
              "/server.csr -subj /CN=127.0.0.1") == 0 &&
-         Run("openssl x509 -req -in " + d + "/server.csr -CA " + d + "/ca.crt -CAkey " + d +
+         RunShell("openssl x509 -req -in " + d + "/server.csr -CA " + d + "/ca.crt -CAkey " + d +
              "/ca.key -CAcreateserial -days 2 -extfile " + d + "/server.ext -out " + d +
              "/server.crt") == 0;
 }
@@ -61,7 +61,7 @@ bool MakeCertificates(const fs::path& dir) {
 class HttpServerTlsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (Run("openssl version") != 0) GTEST_SKIP() << "openssl CLI not available";
+    if (RunShell("openssl version") != 0) GTEST_SKIP() << "openssl CLI not available";
     ASSERT_FALSE(dir_.path().empty());
     ASSERT_TRUE(MakeCertificates(dir_.path()));
     HttpServerOptions o;
