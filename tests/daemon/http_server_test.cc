@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <fstream>
@@ -151,8 +152,8 @@ class HttpServerTest : public ::testing::Test {
   std::mutex mu_;
   std::map<HttpRejectReason, int> rejects_;
   ResponderQueue queue_;
-  bool first_send_ = false;
-  bool second_send_ = true;
+  std::atomic<bool> first_send_{false};
+  std::atomic<bool> second_send_{true};
   std::unique_ptr<HttpServer> server_;
   uint16_t port_ = 0;
 };

@@ -39,7 +39,9 @@ class TempDir {
   fs::path path_;
 };
 
-int RunShell(const std::string& command) { return std::system((command + " >/dev/null 2>&1").c_str()); }
+int RunShell(const std::string& command) {
+  return std::system((command + " >/dev/null 2>&1").c_str());
+}
 
 // Writes ca.crt, server.crt and server.key into `dir`; false if openssl is missing or failed.
 bool MakeCertificates(const fs::path& dir) {
@@ -50,12 +52,12 @@ bool MakeCertificates(const fs::path& dir) {
                                        "subjectAltName=IP:127.0.0.1\n";
   const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes ";
   return RunShell("openssl req -x509" + ec + "-keyout " + d + "/ca.key -out " + d +
-             "/ca.crt -days 2 -subj /CN=tracepager-test-ca") == 0 &&
+                  "/ca.crt -days 2 -subj /CN=tracepager-test-ca") == 0 &&
          RunShell("openssl req" + ec + "-keyout " + d + "/server.key -out " + d +
-             "/server.csr -subj /CN=127.0.0.1") == 0 &&
+                  "/server.csr -subj /CN=127.0.0.1") == 0 &&
          RunShell("openssl x509 -req -in " + d + "/server.csr -CA " + d + "/ca.crt -CAkey " + d +
-             "/ca.key -CAcreateserial -days 2 -extfile " + d + "/server.ext -out " + d +
-             "/server.crt") == 0;
+                  "/ca.key -CAcreateserial -days 2 -extfile " + d + "/server.ext -out " + d +
+                  "/server.crt") == 0;
 }
 
 class HttpServerTlsTest : public ::testing::Test {

@@ -4,9 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <map>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -27,43 +27,83 @@ struct Exposition {
   std::vector<std::string> errors;
 };
 
+bool IsNameStart(char c) {
+  return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || c == ':';
+}
+bool IsNameChar(char c) { return IsNameStart(c) || std::isdigit(static_cast<unsigned char>(c)); }
+
+// Reads a metric name at `pos`; empty if there is none.
+std::string ReadName(const std::string& line, std::size_t& pos) {
+  const std::size_t start = pos;
+  if (pos < line.size() && IsNameStart(line[pos])) {
+    while (pos < line.size() && IsNameChar(line[pos])) ++pos;
+  }
+  return line.substr(start, pos - start);
+}
+
+// Reads `{name="value",...}` at `pos` (escapes \\, \" and \n); false if malformed.
+bool ReadLabels(const std::string& line, std::size_t& pos) {
+  if (pos >= line.size() || line[pos] != '{') return true;  // no labels
+  ++pos;
+  while (pos < line.size() && line[pos] != '}') {
+    if (ReadName(line, pos).empty() || line.compare(pos, 2, "=\"") != 0) return false;
+    pos += 2;
+    while (pos < line.size() && line[pos] != '"') pos += line[pos] == '\\' ? 2 : 1;
+    if (pos >= line.size()) return false;
+    ++pos;
+    if (pos < line.size() && line[pos] == ',') ++pos;
+  }
+  if (pos >= line.size()) return false;
+  ++pos;
+  return true;
+}
+
 // A strict reader of the text format: every line is HELP, TYPE or a sample, every sample
 // belongs to a family with a TYPE, and every value parses as a number.
 Exposition Parse(const std::string& text) {
   Exposition out;
-  static const std::regex kHelp(R"(^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) .*$)");
-  static const std::regex kType(
-      R"(^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$)");
-  static const std::regex kSample(
-      R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? (\S+)( -?[0-9]+)?$)");
+  static const std::set<std::string> kTypes = {"counter", "gauge", "histogram", "summary",
+                                               "untyped"};
   std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
-    std::smatch m;
     if (line.empty()) continue;
-    if (std::regex_match(line, m, kHelp)) {
-      out.helps.insert(m[1]);
-    } else if (std::regex_match(line, m, kType)) {
-      out.types[m[1]] = m[2];
-    } else if (std::regex_match(line, m, kSample)) {
-      std::string name = m[1];
-      std::string family = name;
-      for (const char* suffix : {"_bucket", "_sum", "_count"}) {
-        const std::string s = suffix;
-        if (!out.types.count(family) && family.size() > s.size() &&
-            family.compare(family.size() - s.size(), s.size(), s) == 0) {
-          family = family.substr(0, family.size() - s.size());
-        }
+    if (line.rfind("# HELP ", 0) == 0 || line.rfind("# TYPE ", 0) == 0) {
+      std::size_t pos = 7;
+      std::string name = ReadName(line, pos);
+      if (name.empty() || pos >= line.size() || line[pos] != ' ') {
+        out.errors.push_back("bad comment: " + line);
+      } else if (line[2] == 'H') {
+        out.helps.insert(name);
+      } else if (!kTypes.count(line.substr(pos + 1))) {
+        out.errors.push_back("bad type: " + line);
+      } else {
+        out.types[name] = line.substr(pos + 1);
       }
-      if (!out.types.count(family)) out.errors.push_back("sample without TYPE: " + line);
-      const std::string value = m[5];
-      char* end = nullptr;
-      double v = std::strtod(value.c_str(), &end);
-      if (end == value.c_str() || *end != '\0') out.errors.push_back("bad value: " + line);
-      out.samples[name + std::string(m[2])] = v;
-    } else {
-      out.errors.push_back("unparsable line: " + line);
+      continue;
     }
+    std::size_t pos = 0;
+    std::string name = ReadName(line, pos);
+    const std::size_t labels_start = pos;
+    if (name.empty() || !ReadLabels(line, pos) || pos >= line.size() || line[pos] != ' ') {
+      out.errors.push_back("unparsable line: " + line);
+      continue;
+    }
+    const std::string labels = line.substr(labels_start, pos - labels_start);
+    std::string family = name;
+    for (const std::string suffix : {"_bucket", "_sum", "_count"}) {
+      if (!out.types.count(family) && family.size() > suffix.size() &&
+          family.compare(family.size() - suffix.size(), suffix.size(), suffix) == 0) {
+        family = family.substr(0, family.size() - suffix.size());
+      }
+    }
+    if (!out.types.count(family)) out.errors.push_back("sample without TYPE: " + line);
+    std::string value = line.substr(pos + 1);
+    value = value.substr(0, value.find(' '));  // an optional timestamp follows
+    char* end = nullptr;
+    double v = std::strtod(value.c_str(), &end);
+    if (value.empty() || *end != '\0') out.errors.push_back("bad value: " + line);
+    out.samples[name + labels] = v;
   }
   return out;
 }
