@@ -2,7 +2,8 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+
+#include "integrations/crypto.h"
 
 namespace tracepager::daemon {
 namespace {
@@ -70,23 +71,6 @@ std::optional<std::string_view> ParseBearerAuthorization(std::string_view header
   return token;
 }
 
-std::string HmacSha256Hex(std::string_view key, std::string_view data) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-           reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac,
-           &len) == nullptr) {
-    return {};
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(len * 2, '0');
-  for (unsigned int i = 0; i < len; ++i) {
-    out[2 * i] = kHex[mac[i] >> 4];
-    out[2 * i + 1] = kHex[mac[i] & 0xf];
-  }
-  return out;
-}
-
 bool VerifyHmacSha256Hex(std::string_view key, std::string_view signed_data,
                          std::string_view signature, bool allow_sha256_prefix) {
   std::string_view sig = Trim(signature);
@@ -95,7 +79,7 @@ bool VerifyHmacSha256Hex(std::string_view key, std::string_view signed_data,
       EqualsIgnoreCase(sig.substr(0, kPrefix.size()), kPrefix)) {
     sig.remove_prefix(kPrefix.size());
   }
-  const std::string expected = HmacSha256Hex(key, signed_data);
+  const std::string expected = integrations::HmacSha256Hex(key, signed_data);
   // The length of a valid signature is public (64), so a length mismatch may return early.
   if (expected.empty() || sig.size() != expected.size()) return false;
   std::string presented(sig);

@@ -39,10 +39,8 @@ class BearerTokenSet {
 // empty token or a token containing spaces.
 std::optional<std::string_view> ParseBearerAuthorization(std::string_view header_value);
 
-// Lowercase hex HMAC-SHA256 of `data` under `key`.
-std::string HmacSha256Hex(std::string_view key, std::string_view data);
-
-// True if `signature` is the hex HMAC-SHA256 of `signed_data` under `key`. Hex digits may be
+// True if `signature` is the hex HMAC-SHA256 of `signed_data` under `key` (computed with
+// integrations::HmacSha256Hex). Hex digits may be
 // upper or lower case; with `allow_sha256_prefix`, a leading "sha256=" (GitHub's form) is
 // accepted too. Constant time in the content of `signature`.
 bool VerifyHmacSha256Hex(std::string_view key, std::string_view signed_data,

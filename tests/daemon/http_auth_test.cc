@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "integrations/crypto.h"
+
 namespace tracepager::daemon {
 namespace {
 
@@ -42,10 +44,10 @@ TEST(ParseBearerAuthorization, ExtractsTheToken) {
 
 TEST(HmacSha256, MatchesRfc4231TestVectors) {
   // RFC 4231 test case 2.
-  EXPECT_EQ(HmacSha256Hex("Jefe", "what do ya want for nothing?"),
+  EXPECT_EQ(integrations::HmacSha256Hex("Jefe", "what do ya want for nothing?"),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
   // RFC 4231 test case 1: key 0x0b * 20, data "Hi There".
-  EXPECT_EQ(HmacSha256Hex(std::string(20, '\x0b'), "Hi There"),
+  EXPECT_EQ(integrations::HmacSha256Hex(std::string(20, '\x0b'), "Hi There"),
             "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
 }
 

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "daemon/http_auth.h"
+#include "integrations/crypto.h"
 #include "tests/daemon/http_test_client.h"
 
 namespace tracepager::daemon {
@@ -321,7 +322,7 @@ TEST_F(HttpServerTest, RouteRequiringAuthFailsClosedWithoutTokens) {
 TEST_F(HttpServerTest, VerifiesHmacSignaturesOfTheRawBody) {
   Start(Options());
   const std::string body = ReadFixture("alertmanager-captured/firing.raw.json");
-  const std::string sig = HmacSha256Hex(kSecret, body);
+  const std::string sig = integrations::HmacSha256Hex(kSecret, body);
   struct Case {
     const char* name;
     std::optional<std::string> signature;
@@ -338,8 +339,8 @@ TEST_F(HttpServerTest, VerifiesHmacSignaturesOfTheRawBody) {
       {"one digit wrong", flipped, 401},
       {"truncated", sig.substr(0, 63), 401},
       {"missing", std::nullopt, 401},
-      {"signature of another body", HmacSha256Hex(kSecret, body + " "), 401},
-      {"signature under another key", HmacSha256Hex("other", body), 401},
+      {"signature of another body", integrations::HmacSha256Hex(kSecret, body + " "), 401},
+      {"signature under another key", integrations::HmacSha256Hex("other", body), 401},
   };
   TestClient c("127.0.0.1", port_);  // 401 here comes after the body: keep-alive continues
   int rejected = 0;
@@ -375,15 +376,15 @@ TEST_F(HttpServerTest, HmacWithTimestampSignsTimestampColonBodyWithinTheWindow) 
     return res ? static_cast<int>(res->result_int()) : -1;
   };
   const std::string fresh = "1800000000";
-  EXPECT_EQ(send(fresh, HmacSha256Hex(kSecret, fresh + ":" + body)), 200);
+  EXPECT_EQ(send(fresh, integrations::HmacSha256Hex(kSecret, fresh + ":" + body)), 200);
   const std::string recent = "1799999760";  // 4 minutes old: inside the 5 minute window
-  EXPECT_EQ(send(recent, HmacSha256Hex(kSecret, recent + ":" + body)), 200);
+  EXPECT_EQ(send(recent, integrations::HmacSha256Hex(kSecret, recent + ":" + body)), 200);
   const std::string old = "1799999000";  // replayed 1000 s later
-  EXPECT_EQ(send(old, HmacSha256Hex(kSecret, old + ":" + body)), 401);
-  EXPECT_EQ(send(fresh, HmacSha256Hex(kSecret, body)), 401);  // timestamp not signed
-  EXPECT_EQ(send("12abc", HmacSha256Hex(kSecret, "12abc:" + body)), 401);
+  EXPECT_EQ(send(old, integrations::HmacSha256Hex(kSecret, old + ":" + body)), 401);
+  EXPECT_EQ(send(fresh, integrations::HmacSha256Hex(kSecret, body)), 401);  // timestamp not signed
+  EXPECT_EQ(send("12abc", integrations::HmacSha256Hex(kSecret, "12abc:" + body)), 401);
   // allow_sha256_prefix is off on this route.
-  EXPECT_EQ(send(fresh, "sha256=" + HmacSha256Hex(kSecret, fresh + ":" + body)), 401);
+  EXPECT_EQ(send(fresh, "sha256=" + integrations::HmacSha256Hex(kSecret, fresh + ":" + body)), 401);
   EXPECT_EQ(Rejects(HttpRejectReason::kBadSignature), 4);
 }
 
