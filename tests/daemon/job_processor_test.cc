@@ -322,7 +322,7 @@ TEST_F(JobProcessorTest, AlertWithoutTraceIdsSearchesTheWindow) {
   EXPECT_EQ(source_->searches.load(), 1);
   EXPECT_EQ(source_->last_query.service, "checkout");
   EXPECT_EQ(source_->last_query.order, integrations::TraceQuery::Order::kSlowestFirst);
-  EXPECT_EQ(source_->last_query.start_ns, *ParseRfc3339("2026-11-26T20:45:00Z"));
+  EXPECT_EQ(source_->last_query.start_ns, *ParseAlertTime("2026-11-26T20:45:00Z"));
   EXPECT_EQ(source_->last_query.end_ns, clock_.NowNs());
   EXPECT_EQ(Pages().size(), 1u);
 }
