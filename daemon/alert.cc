@@ -99,7 +99,7 @@ class Parser {
   Status OptTime(const Value& obj, const char* key, const std::string& path, int64_t* out) const {
     std::string text;
     if (Status s = OptString(obj, key, path, &text); !s.ok()) return s;
-    Result<int64_t> t = ParseRfc3339(text);
+    Result<int64_t> t = ParseAlertTime(text);
     if (!t.ok()) return Fail(Join(path, key), t.error().message);
     *out = *t;
     return OkStatus();
@@ -260,7 +260,7 @@ Result<AlertBatch> ParseGroup(const Value& root, AlertFormat format, const Alert
 
 Result<int64_t> GenericTime(const Parser& p, const Value& v, const std::string& path) {
   if (v.IsString()) {
-    Result<int64_t> t = ParseRfc3339(std::string_view(v.GetString(), v.GetStringLength()));
+    Result<int64_t> t = ParseAlertTime(std::string_view(v.GetString(), v.GetStringLength()));
     if (!t.ok()) return p.Fail(path, t.error().message);
     return *t;
   }
@@ -470,7 +470,7 @@ Result<AlertBatch> ParseAlertBatch(std::string_view body, AlertFormat format,
   return ParseGroup(doc, format, limits);
 }
 
-Result<int64_t> ParseRfc3339(std::string_view s) {
+Result<int64_t> ParseAlertTime(std::string_view s) {
   if (s.empty() || s == "0001-01-01T00:00:00Z") return int64_t{0};
   auto bad = [&](const char* what) {
     return Error::InvalidInput("\"" + std::string(s.substr(0, 64)) +
@@ -521,7 +521,7 @@ Result<int64_t> ParseRfc3339(std::string_view s) {
   return secs * 1'000'000'000 + frac_ns;
 }
 
-std::string FormatRfc3339(int64_t unix_ns) {
+std::string FormatAlertTime(int64_t unix_ns) {
   int64_t secs = unix_ns / 1'000'000'000;
   int64_t frac = unix_ns % 1'000'000'000;
   if (frac < 0) {

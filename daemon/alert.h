@@ -161,10 +161,11 @@ std::optional<std::string> NormalizeTraceId(std::string_view text);
 // Trace ids found in links inside `text`: after "/trace/", "/traces/", "traceid=",
 // "trace_id=", "traceid:" (any case, also URL-encoded "%2Ftrace%2F"); appended to *out if new.
 void ScanTraceLinks(std::string_view text, std::vector<std::string>* out);
-// RFC 3339 with optional fraction (up to 9 digits) and Z or +hh:mm offset -> Unix ns. Go's
-// zero time "0001-01-01T00:00:00Z" and "" give 0. Years outside 1678..2261 (int64 ns) fail.
-Result<int64_t> ParseRfc3339(std::string_view text);
+// An alert time: RFC 3339 with optional fraction (up to 9 digits) and Z or +hh:mm offset ->
+// Unix ns. Go's zero time "0001-01-01T00:00:00Z" and "" give 0 ("not set", as Alertmanager
+// means them). Years outside 1678..2261 (int64 ns) fail.
+Result<int64_t> ParseAlertTime(std::string_view text);
 // Unix ns -> "2026-11-26T21:22:58.885Z" (fraction trimmed of trailing zeros).
-std::string FormatRfc3339(int64_t unix_ns);
+std::string FormatAlertTime(int64_t unix_ns);
 
 }  // namespace tracepager::daemon

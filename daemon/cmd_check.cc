@@ -21,16 +21,18 @@ int RunCheck(const std::string& config_path) {
     return 1;
   }
   const Config& config = *load.config;
-  Result<std::shared_ptr<const routing::Registry>> registry = LoadRegistry(config.registry);
+  Result<LoadedRegistry> registry = LoadRegistry(config.registry, PagerNeedsSecrets(config.pager));
   if (!registry.ok()) {
     std::fprintf(stderr, "%s\n", registry.error().message.c_str());
     std::fprintf(stderr, "tracepager check: the registry %s has problems\n",
                  config.registry.path.c_str());
     return 1;
   }
+  // Backstage findings do not fail the check (local entries win), but a person should see them.
+  for (const std::string& note : registry->notes) std::fprintf(stderr, "note: %s\n", note.c_str());
   std::printf("tracepager check: OK: %s (registry %s: %zu teams, %zu services)\n",
-              config_path.c_str(), config.registry.path.c_str(), (*registry)->teams().size(),
-              (*registry)->services().size());
+              config_path.c_str(), config.registry.path.c_str(), registry->registry->teams().size(),
+              registry->registry->services().size());
   return 0;
 }
 

@@ -1,21 +1,39 @@
 #include "daemon/registry_loader.h"
 
+#include "daemon/backstage_loader.h"
 #include "daemon/file_util.h"
+#include "daemon/secrets.h"
+#include "routing/backstage.h"
 
 namespace tracepager::daemon {
 
-Result<std::shared_ptr<const routing::Registry>> LoadRegistry(const RegistryConfig& config) {
-  if (!config.backstage_path.empty()) {
-    // A config that names a catalog expects its owners to be used; ignoring it would page the
-    // default team for every service the catalog knows.
-    return Error::InvalidInput("registry.backstage_path: " + config.backstage_path +
-                               ": Backstage import is not available in this build");
-  }
+bool PagerNeedsSecrets(const PagerConfig& pager) { return pager.type != "log"; }
+
+Result<LoadedRegistry> LoadRegistry(const RegistryConfig& config, bool resolve_secrets) {
   Result<std::string> text = ReadFileCapped(config.path, routing::kMaxRegistryBytes);
   if (!text.ok()) return Error::InvalidInput("registry: " + text.error().message);
-  Result<routing::Registry> registry = routing::Registry::FromYaml(*text, config.path);
+  routing::RegistryLoadOptions options;
+  if (resolve_secrets) options.resolve_secret = SystemSecretResolver();
+  Result<routing::Registry> registry = routing::Registry::FromYaml(*text, config.path, options);
   if (!registry.ok()) return registry.error();
-  return std::make_shared<const routing::Registry>(std::move(*registry));
+  LoadedRegistry out;
+  if (config.backstage_path.empty()) {
+    out.registry = std::make_shared<const routing::Registry>(std::move(*registry));
+    return out;
+  }
+  Result<routing::BackstageCatalog> catalog = LoadBackstageCatalog(config.backstage_path);
+  if (!catalog.ok()) {
+    return Error::InvalidInput("registry.backstage_path: " + catalog.error().message);
+  }
+  routing::BackstageMerge merged = routing::MergeBackstage(*registry, *catalog);
+  for (const routing::RegistryProblem& p : catalog->problems) out.notes.push_back(p.ToString());
+  for (const routing::MergeConflict& c : merged.conflicts) out.notes.push_back(c.ToString());
+  for (const routing::RegistryProblem& p : merged.dangling) out.notes.push_back(p.ToString());
+  for (const routing::RegistryProblem& p : merged.catalog_conflicts) {
+    out.notes.push_back(p.ToString());
+  }
+  out.registry = std::make_shared<const routing::Registry>(std::move(merged.registry));
+  return out;
 }
 
 }  // namespace tracepager::daemon

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "daemon/config.h"
 #include "routing/registry.h"
@@ -10,10 +12,22 @@
 
 namespace tracepager::daemon {
 
-// Reads and validates the registry at config.path. Fails with kInvalidInput carrying
-// routing::Registry::FromYaml's messages (one problem per line, each naming file and line), or
-// naming the file when it cannot be read. A backstage_path is refused until Backstage import
-// exists, rather than silently ignored.
-Result<std::shared_ptr<const routing::Registry>> LoadRegistry(const RegistryConfig& config);
+struct LoadedRegistry {
+  std::shared_ptr<const routing::Registry> registry;
+  // Backstage merge findings (conflicts with local entries, dangling owners), one line each.
+  // Not errors: local entries win and the daemon runs; `check` and the log show them.
+  std::vector<std::string> notes;
+};
+
+// Reads and validates the registry at config.path, then merges the Backstage catalog at
+// config.backstage_path when set (local entries win). With `resolve_secrets`, pager target
+// secrets ({file:}/{env:}) are read now and one that does not resolve is an error; without, they
+// are checked for shape only (the `log` pager pages no real target). Fails with kInvalidInput
+// carrying every problem, one per line, each naming file and line.
+Result<LoadedRegistry> LoadRegistry(const RegistryConfig& config, bool resolve_secrets);
+
+// Whether the configured pager sends to the registry's real targets (so their secrets must
+// resolve): every pager type but "log".
+bool PagerNeedsSecrets(const PagerConfig& pager);
 
 }  // namespace tracepager::daemon

@@ -17,7 +17,7 @@ using testing::ReadFile;
 
 constexpr int64_t kSecond = 1'000'000'000;
 // 2026-11-26T21:30:00Z, a little after the captured alerts started.
-const int64_t kNow = *ParseRfc3339("2026-11-26T21:30:00Z");
+const int64_t kNow = *ParseAlertTime("2026-11-26T21:30:00Z");
 
 std::vector<RoutingJob> Jobs(const std::string& body, AlertFormat format = AlertFormat::kAuto,
                              const AlertRules& rules = DefaultAlertRules()) {
@@ -127,7 +127,7 @@ TEST(AlertDerive, CapturedFiringBecomesTwoRoutingJobs) {
   EXPECT_EQ(checkout.trace_ids, std::vector<std::string>{"4bf92f3577b34da6a3ce929d0e0e4736"});
   EXPECT_EQ(checkout.summary, "Checkout error rate is high");
   EXPECT_EQ(checkout.severity, "page");
-  EXPECT_EQ(checkout.starts_at_ns, *ParseRfc3339("2026-11-26T21:22:58.885Z"));
+  EXPECT_EQ(checkout.starts_at_ns, *ParseAlertTime("2026-11-26T21:22:58.885Z"));
   EXPECT_EQ(checkout.window_start_ns, checkout.starts_at_ns - 15 * 60 * kSecond);
   EXPECT_EQ(checkout.window_end_ns, kNow);
   EXPECT_EQ(checkout.received_ns, kNow);
@@ -219,7 +219,7 @@ TEST(AlertDerive, AlertWithoutServiceStillBecomesAJob) {
   EXPECT_EQ(jobs[0].alerting_service, "");
   EXPECT_EQ(jobs[0].storm_key, "alert|" + jobs[0].identity);
   // A -05:00 offset.
-  EXPECT_EQ(jobs[0].starts_at_ns, *ParseRfc3339("2018-03-07T11:33:21.873077559Z"));
+  EXPECT_EQ(jobs[0].starts_at_ns, *ParseAlertTime("2018-03-07T11:33:21.873077559Z"));
 }
 
 TEST(AlertDerive, TruncatedAlertsAreRecordedOnEveryJob) {
@@ -298,7 +298,7 @@ TEST(AlertDerive, GenericForms) {
   EXPECT_EQ(m[0].identity, "generic:x1");
   EXPECT_EQ(m[0].window_start_ns, kNow - 15 * 60 * kSecond);  // no start: now - lookback
   EXPECT_EQ(m[1].kind, JobKind::kResolve);
-  EXPECT_EQ(m[1].ends_at_ns, *ParseRfc3339("2026-11-26T21:10:00Z"));
+  EXPECT_EQ(m[1].ends_at_ns, *ParseAlertTime("2026-11-26T21:10:00Z"));
 
   const char* wrapped = R"({"alerts":[{"service":"a"},{"service":"b"}]})";
   EXPECT_EQ(Jobs(wrapped, AlertFormat::kGeneric).size(), 2u);
@@ -465,21 +465,21 @@ TEST(AlertHelpers, ScanTraceLinks) {
 }
 
 TEST(AlertHelpers, Rfc3339) {
-  EXPECT_EQ(*ParseRfc3339("1970-01-01T00:00:00Z"), 0);
-  EXPECT_EQ(*ParseRfc3339("0001-01-01T00:00:00Z"), 0);  // Go's zero time: unset
-  EXPECT_EQ(*ParseRfc3339(""), 0);
-  EXPECT_EQ(*ParseRfc3339("2026-11-26T21:22:58.885Z"), 1795728178885000000);
-  EXPECT_EQ(*ParseRfc3339("2018-11-04T22:43:58.283995108+01:00"), 1541367838283995108);
-  EXPECT_EQ(*ParseRfc3339("2018-03-07T06:33:21.873077559-05:00"),
-            *ParseRfc3339("2018-03-07T11:33:21.873077559Z"));
-  EXPECT_EQ(*ParseRfc3339("2026-11-26T21:22:58.1234567891Z"), 1795728178123456789);
-  EXPECT_EQ(FormatRfc3339(1795728178885000000), "2026-11-26T21:22:58.885Z");
-  EXPECT_EQ(FormatRfc3339(0), "1970-01-01T00:00:00Z");
-  EXPECT_EQ(FormatRfc3339(-1), "1969-12-31T23:59:59.999999999Z");
+  EXPECT_EQ(*ParseAlertTime("1970-01-01T00:00:00Z"), 0);
+  EXPECT_EQ(*ParseAlertTime("0001-01-01T00:00:00Z"), 0);  // Go's zero time: unset
+  EXPECT_EQ(*ParseAlertTime(""), 0);
+  EXPECT_EQ(*ParseAlertTime("2026-11-26T21:22:58.885Z"), 1795728178885000000);
+  EXPECT_EQ(*ParseAlertTime("2018-11-04T22:43:58.283995108+01:00"), 1541367838283995108);
+  EXPECT_EQ(*ParseAlertTime("2018-03-07T06:33:21.873077559-05:00"),
+            *ParseAlertTime("2018-03-07T11:33:21.873077559Z"));
+  EXPECT_EQ(*ParseAlertTime("2026-11-26T21:22:58.1234567891Z"), 1795728178123456789);
+  EXPECT_EQ(FormatAlertTime(1795728178885000000), "2026-11-26T21:22:58.885Z");
+  EXPECT_EQ(FormatAlertTime(0), "1970-01-01T00:00:00Z");
+  EXPECT_EQ(FormatAlertTime(-1), "1969-12-31T23:59:59.999999999Z");
   for (const char* bad :
        {"2026-11-26", "2026-11-26T21:22:58", "2026-13-01T00:00:00Z", "2026-11-26T21:22:58.Z",
         "2026-11-26T21:22:58+0100", "0001-01-01T00:00:01Z", "2026-11-26T21:22:58Zjunk"}) {
-    EXPECT_FALSE(ParseRfc3339(bad).ok()) << bad;
+    EXPECT_FALSE(ParseAlertTime(bad).ok()) << bad;
   }
 }
 

@@ -1,0 +1,457 @@
+// JobProcessor: see the header for the behaviour; this file explains the choices.
+//
+// Trace fetching blocks the worker (each worker handles one claim at a time, and the source's
+// own deadline bounds the wait), which keeps the flow readable: fetch, route, submit, complete.
+// Sources answer through callbacks; Await turns one call into a bounded wait.
+#include "daemon/job_processor.h"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+
+#include "routing/decision_format.h"
+
+namespace tracepager::daemon {
+namespace {
+
+using integrations::TraceSource;
+using SteadyClock = std::chrono::steady_clock;
+
+// Runs `start` (which hands its callback to an asynchronous source) and waits for the answer
+// until `deadline`. The state is shared so a source answering after the deadline writes into
+// memory that is still alive.
+template <typename T>
+Result<T> Await(const std::function<void(std::function<void(Result<T>)>)>& start,
+                SteadyClock::time_point deadline) {
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<Result<T>> result;
+  };
+  auto state = std::make_shared<State>();
+  start([state](Result<T> r) {
+    std::lock_guard<std::mutex> lk(state->mu);
+    if (!state->result) state->result.emplace(std::move(r));
+    state->cv.notify_all();
+  });
+  std::unique_lock<std::mutex> lk(state->mu);
+  if (!state->cv.wait_until(lk, deadline, [&] { return state->result.has_value(); })) {
+    return Error::Timeout("trace source: no answer before the deadline");
+  }
+  return std::move(*state->result);
+}
+
+struct Collected {
+  std::vector<routing::Trace> traces;
+  std::vector<std::string> asked;
+  std::vector<std::string> errors;
+  bool expected = false;      // there was something to ask for (ids or a service)
+  bool all_not_found = true;  // every miss was "not (yet) there", nothing failed for good
+};
+
+Collected CollectTraces(const std::vector<const ClaimedJob*>& run, const RoutingSnapshot& snap,
+                        const std::string& service, routing::Symptom symptom) {
+  Collected out;
+  TraceSource* source = snap.trace_source.get();
+  const Config& config = *snap.config;
+  size_t max_traces = config.routing.max_traces;
+  SteadyClock::time_point deadline = SteadyClock::now() + config.trace_source.timeout;
+  std::set<std::string> seen;
+  auto note_error = [&](const std::string& what, const Error& e) {
+    out.errors.push_back(what + ": " + e.message);
+    if (e.code != ErrorCode::kNotFound) out.all_not_found = false;
+  };
+  // 1. Trace ids the alerts carry, in job order.
+  for (const ClaimedJob* cj : run) {
+    for (const std::string& id : cj->job.trace_ids) {
+      if (out.traces.size() >= max_traces || seen.count(id) != 0) continue;
+      seen.insert(id);
+      out.asked.push_back(id);
+      out.expected = true;
+      if (source == nullptr) continue;
+      Result<std::vector<routing::Trace>> r = Await<std::vector<routing::Trace>>(
+          [&](auto done) { source->FetchTrace(id, deadline, std::move(done)); }, deadline);
+      if (!r.ok()) {
+        note_error(id, r.error());
+      } else {
+        for (routing::Trace& t : *r) out.traces.push_back(std::move(t));
+      }
+    }
+  }
+  // 2. Nothing came back: search the alerting service's traces in the alerts' window.
+  if (out.traces.empty() && !service.empty() && source != nullptr) {
+    out.expected = true;
+    integrations::TraceQuery q;
+    q.service = service;
+    q.start_ns = run.front()->job.window_start_ns;
+    q.end_ns = run.front()->job.window_end_ns;
+    for (const ClaimedJob* cj : run) {
+      q.start_ns = std::min(q.start_ns, cj->job.window_start_ns);
+      q.end_ns = std::max(q.end_ns, cj->job.window_end_ns);
+    }
+    q.order = symptom == routing::Symptom::kLatency ? integrations::TraceQuery::Order::kSlowestFirst
+                                                    : integrations::TraceQuery::Order::kErrorsFirst;
+    q.limit = max_traces;
+    Result<std::vector<integrations::SearchHit>> hits = Await<std::vector<integrations::SearchHit>>(
+        [&](auto done) { source->SearchTraces(q, deadline, std::move(done)); }, deadline);
+    if (!hits.ok()) {
+      note_error("search " + service, hits.error());
+    } else {
+      for (integrations::SearchHit& h : *hits) {
+        if (out.traces.size() >= max_traces || seen.count(h.trace_id) != 0) continue;
+        seen.insert(h.trace_id);
+        out.asked.push_back(h.trace_id);
+        if (h.trace) {
+          out.traces.push_back(std::move(*h.trace));
+          continue;
+        }
+        Result<std::vector<routing::Trace>> r = Await<std::vector<routing::Trace>>(
+            [&](auto done) { source->FetchTrace(h.trace_id, deadline, std::move(done)); },
+            deadline);
+        if (!r.ok()) {
+          note_error(h.trace_id, r.error());
+        } else {
+          for (routing::Trace& t : *r) out.traces.push_back(std::move(t));
+        }
+      }
+    }
+  }
+  return out;
+}
+
+void WriteStrings(rapidjson::Writer<rapidjson::StringBuffer>& w, const char* key,
+                  const std::vector<std::string>& values) {
+  w.Key(key);
+  w.StartArray();
+  for (const std::string& v : values)
+    w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+  w.EndArray();
+}
+
+// The record the store keeps with the completed jobs (and the audit log can use).
+std::string RecordJson(const DecisionEvent& e, const std::vector<const ClaimedJob*>& run) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("decision_id");
+  w.String(e.decision_id.c_str());
+  w.Key("kind");
+  w.String(e.kind.c_str());
+  w.Key("storm_key");
+  w.String(e.storm_key.c_str());
+  w.Key("alerting_service");
+  w.String(e.alerting_service.c_str());
+  w.Key("symptom");
+  w.String(e.symptom.c_str());
+  w.Key("jobs");
+  w.StartArray();
+  for (const ClaimedJob* cj : run) {
+    w.StartObject();
+    w.Key("id");
+    w.Int64(cj->id);
+    w.Key("identity");
+    w.String(cj->job.identity.c_str());
+    w.Key("source");
+    w.String(cj->job.source.c_str());
+    w.Key("alertname");
+    w.String(cj->job.alertname.c_str());
+    w.Key("received_ns");
+    w.Int64(cj->job.received_ns);
+    w.Key("claims");
+    w.Uint(cj->claims);
+    w.EndObject();
+  }
+  w.EndArray();
+  WriteStrings(w, "teams", e.teams);
+  WriteStrings(w, "traces_asked", e.traces_asked);
+  WriteStrings(w, "traces_used", e.traces_used);
+  WriteStrings(w, "fetch_errors", e.fetch_errors);
+  w.Key("fetch_seconds");
+  w.Double(e.fetch_seconds);
+  w.Key("route_seconds");
+  w.Double(e.route_seconds);
+  w.Key("queue_wait_ns");
+  w.Int64(e.queue_wait_ns);
+  if (e.decision != nullptr) {
+    std::string decision = routing::DecisionToJson(*e.decision);
+    w.Key("decision");
+    w.RawValue(decision.data(), decision.size(), rapidjson::kObjectType);
+  }
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+std::string TriggerIdentityJson(const std::string& identity) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("trigger_identity");
+  w.String(identity.data(), static_cast<rapidjson::SizeType>(identity.size()));
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+// The identity a page was triggered under (delivery resolves by it).
+std::string TriggerIdentity(const PageRecord& page) {
+  const std::string key = "\"trigger_identity\":\"";
+  size_t at = page.payload_json.find(key);
+  if (at == std::string::npos)
+    return page.firing_identities.empty() ? "" : page.firing_identities[0];
+  size_t start = at + key.size();
+  size_t end = page.payload_json.find('"', start);
+  return page.payload_json.substr(start, end - start);
+}
+
+double Seconds(SteadyClock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+}  // namespace
+
+JobProcessor::JobProcessor(Store* store, integrations::delivery::Delivery* delivery,
+                           std::function<int64_t()> now_ns, ProcessorHooks hooks)
+    : store_(store), delivery_(delivery), now_ns_(std::move(now_ns)), hooks_(std::move(hooks)) {}
+
+Result<ProcessOutcome> JobProcessor::Process(const Claim& claim, const RoutingSnapshot& snapshot) {
+  ProcessOutcome total;
+  size_t i = 0;
+  while (i < claim.jobs.size()) {
+    std::vector<const ClaimedJob*> run;
+    JobKind kind = claim.jobs[i].job.kind;
+    while (i < claim.jobs.size() && claim.jobs[i].job.kind == kind) run.push_back(&claim.jobs[i++]);
+    Result<ProcessOutcome> r = kind == JobKind::kRoute ? ProcessRoutes(claim, run, snapshot)
+                                                       : ProcessResolves(claim, run, snapshot);
+    if (r.ok()) {
+      total.completed += r->completed;
+      total.released += r->released;
+    }
+    bool stop = !r.ok() || r->released > 0;
+    if (stop) {
+      // Later runs must not overtake this one (a resolve before its trigger): they wait too.
+      std::vector<const ClaimedJob*> rest;
+      for (size_t j = i; j < claim.jobs.size(); ++j) rest.push_back(&claim.jobs[j]);
+      if (!rest.empty()) {
+        int64_t not_before = now_ns_() + std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                             snapshot.config->workers.retry_delay)
+                                             .count();
+        Status st = store_->Release(
+            [&] {
+              std::vector<int64_t> ids;
+              for (const ClaimedJob* cj : rest) ids.push_back(cj->id);
+              return ids;
+            }(),
+            not_before);
+        if (st.ok()) total.released += rest.size();
+      }
+      if (!r.ok()) return r.error();
+      break;
+    }
+  }
+  return total;
+}
+
+Result<ProcessOutcome> JobProcessor::ReleaseRun(const std::vector<const ClaimedJob*>& run,
+                                                int64_t not_before, const Error& why) {
+  std::vector<int64_t> ids;
+  for (const ClaimedJob* cj : run) ids.push_back(cj->id);
+  Status st = store_->Release(ids, not_before);
+  if (!st.ok()) return st.error();
+  if (why.code != ErrorCode::kNotFound) return why;  // a failure the caller reports
+  ProcessOutcome out;
+  out.released = ids.size();
+  return out;
+}
+
+Result<ProcessOutcome> JobProcessor::Finish(Completion completion, DecisionEvent event) {
+  Result<CompletionOutcome> done = store_->Complete(completion);
+  if (!done.ok()) return done.error();
+  if (hooks_.on_decision) hooks_.on_decision(event);
+  ProcessOutcome out;
+  out.completed = completion.job_ids.size();
+  return out;
+}
+
+Result<ProcessOutcome> JobProcessor::ProcessRoutes(const Claim& claim,
+                                                   std::vector<const ClaimedJob*> run,
+                                                   const RoutingSnapshot& snap) {
+  const Config& config = *snap.config;
+  const int64_t now = now_ns_();
+  const RoutingJob& first = run.front()->job;
+  DecisionEvent event;
+  event.decision_id = "d-" + std::to_string(run.front()->id);
+  event.storm_key = claim.storm_key;
+  event.alerting_service = first.alerting_service;
+  event.symptom = SymptomText(first.symptom);
+  for (const ClaimedJob* cj : run) {
+    event.queue_wait_ns = std::max(event.queue_wait_ns, now - cj->enqueued_ns);
+  }
+  Completion completion;
+  completion.storm_key = claim.storm_key;
+  completion.now_ns = now;
+  for (const ClaimedJob* cj : run) completion.job_ids.push_back(cj->id);
+
+  // Repeats: alerts that already have an open page.
+  std::vector<const ClaimedJob*> fresh;
+  for (const ClaimedJob* cj : run) {
+    Result<std::vector<PageRecord>> open = store_->OpenPagesForIdentity(cj->job.identity);
+    if (!open.ok()) return open.error();
+    if (open->empty()) {
+      fresh.push_back(cj);
+    } else {
+      for (const PageRecord& p : *open) event.teams.push_back(p.team);
+    }
+  }
+  if (fresh.empty()) {
+    event.kind = "repeat";
+    for (const ClaimedJob* cj : run) event.identities.push_back(cj->job.identity);
+    completion.decision_kind = event.kind;
+    completion.decision_json = event.record_json = RecordJson(event, run);
+    return Finish(std::move(completion), std::move(event));
+  }
+  for (const ClaimedJob* cj : fresh) event.identities.push_back(cj->job.identity);
+
+  // Storm: an open page of this storm key, young enough, takes the new alerts in.
+  const int64_t storm_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(config.alerts.storm_window).count();
+  if (storm_ns > 0) {
+    Result<std::vector<PageRecord>> storm =
+        store_->OpenPagesForStorm(claim.storm_key, now - storm_ns);
+    if (!storm.ok()) return storm.error();
+    if (!storm->empty()) {
+      event.kind = "storm";
+      // Join every team page of the newest storm decision.
+      int64_t decision = storm->front().decision_id;
+      for (const PageRecord& p : *storm) {
+        if (p.decision_id != decision) continue;
+        event.teams.push_back(p.team);
+        for (const ClaimedJob* cj : fresh) completion.attach.emplace_back(p.id, cj->job.identity);
+      }
+      completion.decision_kind = event.kind;
+      completion.decision_json = event.record_json = RecordJson(event, run);
+      return Finish(std::move(completion), std::move(event));
+    }
+  }
+
+  // A new incident: fetch, route, page.
+  SteadyClock::time_point t0 = SteadyClock::now();
+  Collected traces = CollectTraces(fresh, snap, first.alerting_service, first.symptom);
+  SteadyClock::time_point t1 = SteadyClock::now();
+  event.fetch_seconds = Seconds(t1 - t0);
+  event.traces_asked = traces.asked;
+  event.fetch_errors = traces.errors;
+  uint32_t claims = run.front()->claims;
+  if (traces.traces.empty() && traces.expected && traces.all_not_found &&
+      claims < config.workers.max_attempts) {
+    // Traces reach backends late; the alert may be faster. Ask again later.
+    int64_t not_before =
+        now +
+        std::chrono::duration_cast<std::chrono::nanoseconds>(config.workers.retry_delay).count();
+    return ReleaseRun(run, not_before, Error::NotFound("no trace yet"));
+  }
+  for (const routing::Trace& t : traces.traces) event.traces_used.push_back(t.trace_id);
+
+  routing::RouteRequest request;
+  request.alerting_service = first.alerting_service;
+  request.symptom = first.symptom;
+  routing::Decision decision =
+      routing::Route(traces.traces, request, *snap.registry, config.routing.walk);
+  event.route_seconds = Seconds(SteadyClock::now() - t1);
+  event.decision = &decision;
+  event.teams = decision.teams;
+  event.kind = decision.teams.empty() ? "unrouted" : routing::DecisionKindName(decision.kind);
+
+  integrations::AlertInfo alert;
+  alert.identity = first.identity;
+  alert.alertname = first.alertname;
+  alert.summary = first.summary;
+  alert.severity = first.severity;
+  alert.labels = std::map<std::string, std::string>(first.labels.begin(), first.labels.end());
+  alert.trace_ids = event.traces_used.empty() ? first.trace_ids : event.traces_used;
+  alert.generator_url = first.generator_url;
+  if (auto it = first.annotations.find("runbook_url"); it != first.annotations.end()) {
+    alert.runbook_url = it->second;
+  }
+  std::vector<integrations::Page> pages =
+      integrations::BuildPages(decision, alert, snap.page_options, event.decision_id, now);
+  if (!pages.empty()) {
+    Result<integrations::delivery::SubmitReport> submitted =
+        delivery_->Submit("route-" + std::to_string(run.front()->id), pages);
+    if (!submitted.ok()) {
+      int64_t not_before =
+          now +
+          std::chrono::duration_cast<std::chrono::nanoseconds>(config.workers.retry_delay).count();
+      return ReleaseRun(run, not_before, submitted.error());
+    }
+  }
+  for (const integrations::Page& page : pages) {
+    NewPage np;
+    np.team = page.team;
+    np.pager = "delivery";
+    np.dedup_key = page.dedup_key;
+    np.payload_json = TriggerIdentityJson(first.identity);
+    for (const ClaimedJob* cj : fresh) np.identities.push_back(cj->job.identity);
+    completion.new_pages.push_back(std::move(np));
+  }
+  completion.decision_kind = event.kind;
+  completion.decision_json = event.record_json = RecordJson(event, run);
+  return Finish(std::move(completion), std::move(event));
+}
+
+Result<ProcessOutcome> JobProcessor::ProcessResolves(const Claim& claim,
+                                                     const std::vector<const ClaimedJob*>& run,
+                                                     const RoutingSnapshot& snap) {
+  (void)snap;
+  const int64_t now = now_ns_();
+  DecisionEvent event;
+  event.decision_id = "d-" + std::to_string(run.front()->id);
+  event.kind = "resolve";
+  event.storm_key = claim.storm_key;
+  event.alerting_service = run.front()->job.alerting_service;
+  event.symptom = SymptomText(run.front()->job.symptom);
+  Completion completion;
+  completion.storm_key = claim.storm_key;
+  completion.now_ns = now;
+  std::set<std::string> resolving;
+  for (const ClaimedJob* cj : run) {
+    completion.job_ids.push_back(cj->id);
+    if (resolving.insert(cj->job.identity).second) {
+      completion.resolved_identities.push_back(cj->job.identity);
+      event.identities.push_back(cj->job.identity);
+    }
+  }
+  // Pages whose every firing alert resolves now are resolved through delivery, once per
+  // identity they were triggered under.
+  std::map<int64_t, PageRecord> pages;
+  for (const std::string& identity : completion.resolved_identities) {
+    Result<std::vector<PageRecord>> open = store_->OpenPagesForIdentity(identity);
+    if (!open.ok()) return open.error();
+    for (PageRecord& p : *open) pages.emplace(p.id, std::move(p));
+  }
+  std::set<std::string> triggers;
+  for (const auto& [id, page] : pages) {
+    bool all = std::all_of(page.firing_identities.begin(), page.firing_identities.end(),
+                           [&](const std::string& i) { return resolving.count(i) != 0; });
+    if (!all) continue;
+    completion.resolved_pages.push_back(id);
+    event.teams.push_back(page.team);
+    triggers.insert(TriggerIdentity(page));
+  }
+  for (const std::string& trigger : triggers) {
+    Result<integrations::delivery::SubmitReport> r = delivery_->SubmitResolve(
+        "resolve-" + std::to_string(run.front()->id) + "-" + trigger, trigger);
+    if (!r.ok()) {
+      int64_t not_before = now + std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     snap.config->workers.retry_delay)
+                                     .count();
+      return ReleaseRun(run, not_before, r.error());
+    }
+  }
+  completion.decision_kind = event.kind;
+  completion.decision_json = event.record_json = RecordJson(event, run);
+  return Finish(std::move(completion), std::move(event));
+}
+
+}  // namespace tracepager::daemon

@@ -1,0 +1,109 @@
+// JobProcessor: what a daemon worker does with one claim (daemon/store.h): from queued routing
+// jobs to pages handed to delivery and a decision recorded, or back to the queue for later.
+//
+// A claim holds the ready jobs of one storm key (one alerting service and symptom), oldest
+// first. They are handled in runs of consecutive jobs of one kind:
+//   route runs
+//     - repeat: a job whose alert identity already has an open page pages nobody again;
+//     - storm: when the storm key has an open page younger than the storm window, the new
+//       alerts join it (page memory) without a trace fetch or a new decision;
+//     - otherwise one decision for the whole run: the traces the alerts carry (then a search of
+//       the alerting service's failing or slowest traces in the alerts' window) are fetched
+//       from the trace source, routing::Route decides, integrations::BuildPages makes one page
+//       per team, and delivery persists them in its outbox (Submit) before the jobs complete.
+//       When traces were expected but none came back yet, the run goes back to the queue for
+//       workers.retry_delay, up to workers.max_attempts claims; then it routes on what there is
+//       (the decision is then a fallback to the alerting service's owner).
+//   resolve runs: each alert is marked resolved on its open pages; a page whose alerts have all
+//     resolved is resolved through delivery (SubmitResolve for the identity it was triggered by).
+// A run completes (store Complete) only after delivery accepted its pages or resolves, so a
+// crash in between re-runs it; delivery's submission keys ("route-<job id>") make that re-run
+// page nobody twice.
+//
+// Thread-safe: several workers may call Process at once (the store never hands one storm key to
+// two of them).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "daemon/config.h"
+#include "daemon/store.h"
+#include "integrations/delivery/delivery.h"
+#include "integrations/page_builder.h"
+#include "integrations/trace_source.h"
+#include "routing/registry.h"
+#include "routing/route.h"
+
+namespace tracepager::daemon {
+
+// What one claim is routed with. A reload builds a new one; work in flight keeps the old.
+struct RoutingSnapshot {
+  std::shared_ptr<const Config> config;
+  std::shared_ptr<const routing::Registry> registry;
+  std::shared_ptr<integrations::TraceSource> trace_source;
+  integrations::PageOptions page_options;
+};
+
+// One decision, for the log, metrics and the audit trail.
+struct DecisionEvent {
+  std::string decision_id;  // "d-<first job id of the run>"
+  std::string kind;         // routed | fallback | storm | repeat | resolve | unrouted
+  std::string storm_key;
+  std::string alerting_service;
+  std::string symptom;
+  std::vector<std::string> identities;          // the alerts decided on
+  std::vector<std::string> teams;               // teams paged (or resolved, or joined)
+  const routing::Decision* decision = nullptr;  // routed/fallback/unrouted only
+  std::vector<std::string> traces_asked;        // carried ids, then searched ids
+  std::vector<std::string> traces_used;
+  std::vector<std::string> fetch_errors;  // "<id or search>: <reason>"
+  double fetch_seconds = 0;
+  double route_seconds = 0;
+  int64_t queue_wait_ns = 0;  // oldest job's time in the queue
+  std::string record_json;    // what the store keeps for this decision
+};
+
+struct ProcessorHooks {
+  // Called once per decision, after its jobs completed. Must not block for long.
+  std::function<void(const DecisionEvent&)> on_decision;
+};
+
+// What Process did with a claim.
+struct ProcessOutcome {
+  size_t completed = 0;  // jobs finished
+  size_t released = 0;   // jobs put back for a later attempt
+};
+
+class JobProcessor {
+ public:
+  // `store` and `delivery` must outlive the processor. `now_ns` is the wall clock.
+  JobProcessor(Store* store, integrations::delivery::Delivery* delivery,
+               std::function<int64_t()> now_ns, ProcessorHooks hooks = {});
+
+  // Handles every job of `claim` (see above). Errors (the store or delivery refusing) release
+  // the affected jobs for a retry and are returned after being applied; the claim is never left
+  // half-held unless the store itself cannot be written.
+  Result<ProcessOutcome> Process(const Claim& claim, const RoutingSnapshot& snapshot);
+
+ private:
+  Result<ProcessOutcome> ProcessRoutes(const Claim& claim, std::vector<const ClaimedJob*> run,
+                                       const RoutingSnapshot& snapshot);
+  Result<ProcessOutcome> ProcessResolves(const Claim& claim,
+                                         const std::vector<const ClaimedJob*>& run,
+                                         const RoutingSnapshot& snapshot);
+  Result<ProcessOutcome> Finish(Completion completion, DecisionEvent event);
+  Result<ProcessOutcome> ReleaseRun(const std::vector<const ClaimedJob*>& run, int64_t not_before,
+                                    const Error& why);
+
+  Store* store_;
+  integrations::delivery::Delivery* delivery_;
+  std::function<int64_t()> now_ns_;
+  ProcessorHooks hooks_;
+};
+
+}  // namespace tracepager::daemon

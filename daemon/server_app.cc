@@ -1,0 +1,667 @@
+// ServerApp: see the header for the lifecycle; this file explains the choices.
+//
+// Threads: the main thread owns signals (blocked everywhere, taken with sigtimedwait, so no
+// async-signal-safety puzzles) and housekeeping; the HTTP server has its own io threads; each
+// worker is a thread that claims and routes; the store has its writer; delivery has its runner;
+// reloads run on one control thread so that POST /-/reload can answer with the outcome without
+// blocking an io thread, and SIGHUP reloads queue behind it.
+#include "daemon/server_app.h"
+
+#include <signal.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "daemon/alert.h"
+#include "daemon/build_info.h"
+#include "daemon/delivery_setup.h"
+#include "daemon/http_server.h"
+#include "daemon/job_processor.h"
+#include "daemon/metrics.h"
+#include "daemon/registry_loader.h"
+#include "daemon/sqlite_outbox.h"
+#include "daemon/store.h"
+#include "daemon/systemd_notify.h"
+#include "integrations/delivery/delivery.h"
+#include "integrations/file/file_trace_source.h"
+#include "integrations/log/log_pager.h"
+
+namespace tracepager::daemon {
+namespace {
+
+using integrations::delivery::Delivery;
+using integrations::delivery::DeliveryRunner;
+using integrations::delivery::SystemClock;
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t Ns(std::chrono::milliseconds d) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+}
+
+spdlog::level::level_enum SpdLevel(LogLevel level) {
+  switch (level) {
+    case LogLevel::kTrace:
+      return spdlog::level::trace;
+    case LogLevel::kDebug:
+      return spdlog::level::debug;
+    case LogLevel::kInfo:
+      return spdlog::level::info;
+    case LogLevel::kWarn:
+      return spdlog::level::warn;
+    case LogLevel::kError:
+      return spdlog::level::err;
+    case LogLevel::kCritical:
+      return spdlog::level::critical;
+    case LogLevel::kOff:
+      return spdlog::level::off;
+  }
+  return spdlog::level::info;
+}
+
+std::string Join(const std::vector<std::string>& v, const char* sep = ",") {
+  std::string out;
+  for (const std::string& s : v) {
+    if (!out.empty()) out += sep;
+    out += s;
+  }
+  return out;
+}
+
+// Loads what a config names and can be swapped at runtime: registry and trace source.
+struct Loaded {
+  std::shared_ptr<const Config> config;
+  LoadedRegistry registry;
+  std::shared_ptr<integrations::TraceSource> source;
+};
+
+Result<std::shared_ptr<integrations::TraceSource>> MakeTraceSource(const TraceSourceConfig& ts) {
+  if (const auto* file = std::get_if<FileTraceSourceConfig>(&ts.settings);
+      file != nullptr && ts.type == "file") {
+    Result<std::shared_ptr<integrations::FileTraceSource>> s =
+        integrations::FileTraceSource::Load({file->dir, file->max_file_bytes});
+    if (!s.ok()) return s.error();
+    for (const std::string& w : (*s)->warnings()) {
+      spdlog::warn("trace_file_skipped dir={} reason=\"{}\"", file->dir, w);
+    }
+    spdlog::info("trace_source_loaded type=file dir={} traces={}", file->dir, (*s)->size());
+    return std::shared_ptr<integrations::TraceSource>(std::move(*s));
+  }
+  return Error::InvalidInput("trace_source.type \"" + ts.type + "\" is not available");
+}
+
+Result<Loaded> LoadAll(const std::string& path) {
+  ConfigLoad load = LoadConfigFile(path, ConfigEnvironment::Process());
+  if (!load.config) {
+    std::string message;
+    for (const ConfigProblem& p : load.problems) {
+      if (!message.empty()) message += '\n';
+      message += p.ToString();
+    }
+    return Error::InvalidInput(message);
+  }
+  Loaded out;
+  out.config = std::make_shared<const Config>(std::move(*load.config));
+  Result<LoadedRegistry> reg =
+      LoadRegistry(out.config->registry, PagerNeedsSecrets(out.config->pager));
+  if (!reg.ok()) return reg.error();
+  out.registry = std::move(*reg);
+  Result<std::shared_ptr<integrations::TraceSource>> source =
+      MakeTraceSource(out.config->trace_source);
+  if (!source.ok()) return source.error();
+  out.source = std::move(*source);
+  return out;
+}
+
+}  // namespace
+
+struct ServerApp::Impl {
+  std::string config_path;
+  SystemdNotifier notifier;
+  SystemClock clock;
+  std::shared_ptr<Metrics> metrics;
+
+  std::mutex snap_mu;
+  std::shared_ptr<const RoutingSnapshot> snapshot;
+
+  std::unique_ptr<Store> store;
+  std::unique_ptr<SqliteOutbox> outbox;
+  std::unique_ptr<integrations::LogPager> log_pager;
+  std::unique_ptr<Delivery> delivery;
+  std::unique_ptr<DeliveryRunner> delivery_runner;
+  std::unique_ptr<JobProcessor> processor;
+  std::unique_ptr<HttpServer> http;
+
+  std::atomic<bool> stopping{false};
+  std::vector<std::thread> workers;
+  std::mutex workers_mu;
+  std::condition_variable workers_cv;
+  size_t workers_running = 0;
+
+  // Reloads, serialized on one thread.
+  std::thread control;
+  std::mutex control_mu;
+  std::condition_variable control_cv;
+  std::deque<std::function<void(Status)>> reload_requests;
+  bool control_stop = false;
+
+  std::shared_ptr<const RoutingSnapshot> Snapshot() {
+    std::lock_guard<std::mutex> lk(snap_mu);
+    return snapshot;
+  }
+
+  // ---- HTTP ----
+
+  HttpRouteOptions RouteOptions(const Config& c, bool open, bool hmac_applies) const {
+    HttpRouteOptions o;
+    // With no token configured the routes are open (the config refuses that on non-loopback
+    // addresses unless allow_unauthenticated); HttpServer fails closed otherwise.
+    o.require_auth = !c.server.auth.bearer_tokens.empty() && !open;
+    if (hmac_applies && c.server.auth.hmac) {
+      HttpHmacOptions h;
+      h.secret = c.server.auth.hmac->secret.Reveal();
+      h.header = c.server.auth.hmac->header;
+      h.timestamp_header = c.server.auth.hmac->timestamp_header;
+      h.max_skew = c.server.auth.hmac->max_skew;
+      o.hmac = std::move(h);
+    }
+    return o;
+  }
+
+  struct Route {
+    const char* method;
+    const char* path;
+    enum Kind { kAlerts, kHealth, kMetrics, kReload } kind;
+    AlertFormat format = AlertFormat::kAuto;
+  };
+  static const std::vector<Route>& Routes() {
+    static const std::vector<Route> routes = {
+        {"POST", "/api/v1/alerts/alertmanager", Route::kAlerts, AlertFormat::kAlertmanager},
+        {"POST", "/api/v1/alerts/grafana", Route::kAlerts, AlertFormat::kGrafana},
+        {"POST", "/api/v1/alerts", Route::kAlerts, AlertFormat::kGeneric},
+        {"GET", "/healthz", Route::kHealth},
+        {"GET", "/readyz", Route::kHealth},
+        {"GET", "/metrics", Route::kMetrics},
+        {"POST", "/-/reload", Route::kReload},
+    };
+    return routes;
+  }
+  HttpRouteOptions OptionsFor(const Route& r, const Config& c) const {
+    switch (r.kind) {
+      case Route::kAlerts: {
+        bool hmac = c.server.auth.hmac &&
+                    ((r.format == AlertFormat::kGeneric && c.server.auth.hmac->generic) ||
+                     (r.format == AlertFormat::kGrafana && c.server.auth.hmac->grafana));
+        return RouteOptions(c, false, hmac);
+      }
+      case Route::kHealth:
+        return RouteOptions(c, c.server.auth.open_health, false);
+      case Route::kMetrics:
+        return RouteOptions(c, c.server.auth.open_metrics, false);
+      case Route::kReload:
+        return RouteOptions(c, false, false);
+    }
+    return RouteOptions(c, false, false);
+  }
+
+  static std::vector<std::string> Tokens(const Config& c) {
+    std::vector<std::string> tokens;
+    for (const Secret& s : c.server.auth.bearer_tokens) tokens.push_back(s.Reveal());
+    return tokens;
+  }
+
+  void HandleAlerts(AlertFormat format, const HttpRequest& req, HttpResponder responder) {
+    std::shared_ptr<const RoutingSnapshot> snap = Snapshot();
+    const Config& c = *snap->config;
+    const char* endpoint = AlertFormatName(format);
+    int64_t now = NowNs();
+    AlertParseLimits limits;
+    limits.max_bytes = c.server.body_limit_bytes;
+    limits.max_depth = c.server.json_max_depth;
+    Result<std::vector<RoutingJob>> jobs = JobsFromWebhook(req.body, format, limits, c.alerts, now);
+    if (!jobs.ok()) {
+      metrics->Rejected("invalid_payload");
+      spdlog::warn("alert_rejected endpoint={} remote={} status=400 reason=\"{}\"", endpoint,
+                   req.remote_address, jobs.error().message);
+      responder.Send(HttpResponse::JsonError(400, "invalid_payload", jobs.error().message));
+      return;
+    }
+    size_t alerts = jobs->size();
+    std::shared_ptr<Metrics> m = metrics;
+    store->EnqueueAsync(
+        std::move(*jobs), now, Ns(c.alerts.dedup_window),
+        [m, responder, alerts, endpoint](Result<EnqueueOutcome> r) {
+          if (!r.ok()) {
+            m->Rejected("store_unavailable");
+            spdlog::error("alert_not_queued endpoint={} status=503 reason=\"{}\"", endpoint,
+                          r.error().message);
+            responder.Send(HttpResponse::JsonError(503, "store_unavailable", r.error().message));
+            return;
+          }
+          m->AlertsReceived(endpoint, alerts);
+          spdlog::info("alerts_queued endpoint={} alerts={} queued={} duplicates={}", endpoint,
+                       alerts, r->job_ids.size(), r->duplicates);
+          HttpResponse ok;
+          ok.body = "{\"status\":\"accepted\",\"alerts\":" + std::to_string(alerts) +
+                    ",\"queued\":" + std::to_string(r->job_ids.size()) +
+                    ",\"duplicates\":" + std::to_string(r->duplicates) + "}";
+          responder.Send(std::move(ok));
+        });
+  }
+
+  void HandleHealth(const HttpRequest& req, HttpResponder responder) {
+    if (req.path == "/healthz") {
+      responder.Send({200, "application/json", "{\"status\":\"ok\"}", {}});
+      return;
+    }
+    StoreStats st = store->stats();
+    std::shared_ptr<const RoutingSnapshot> snap = Snapshot();
+    std::string why;
+    if (stopping) {
+      why = "shutting down";
+    } else if (!st.last_commit_ok) {
+      why = "the store's last commit failed";
+    } else if (st.queued >= snap->config->store.max_queued_jobs) {
+      why = "the queue is full";
+    }
+    if (!why.empty()) {
+      responder.Send(HttpResponse::JsonError(503, "not_ready", why));
+      return;
+    }
+    responder.Send({200,
+                    "application/json",
+                    "{\"status\":\"ready\",\"queued\":" + std::to_string(st.queued) + "}",
+                    {}});
+  }
+
+  void HandleReload(HttpResponder responder) {
+    std::lock_guard<std::mutex> lk(control_mu);
+    reload_requests.push_back([responder](Status st) {
+      if (st.ok()) {
+        responder.Send({200, "application/json", "{\"status\":\"reloaded\"}", {}});
+      } else {
+        responder.Send(HttpResponse::JsonError(400, "reload_failed", st.error().message));
+      }
+    });
+    control_cv.notify_one();
+  }
+
+  // ---- reload ----
+
+  Status Reload() {
+    (void)notifier.Reloading();
+    Result<Loaded> loaded = LoadAll(config_path);
+    if (!loaded.ok()) {
+      metrics->ConfigReload(false, std::chrono::system_clock::now());
+      spdlog::error("reload_failed config={} keeping=previous reason=\"{}\"", config_path,
+                    loaded.error().message);
+      (void)notifier.Ready("reload failed; running the previous config");
+      return loaded.error();
+    }
+    std::shared_ptr<const RoutingSnapshot> old = Snapshot();
+    const Config& was = *old->config;
+    const Config& now = *loaded->config;
+    std::vector<std::string> restart;
+    auto listen_text = [](const Config& c) {
+      std::vector<std::string> v;
+      for (const ListenAddress& a : c.server.listen) v.push_back(a.text);
+      return v;
+    };
+    if (listen_text(was) != listen_text(now)) restart.push_back("server.listen");
+    if (was.server.tls.has_value() != now.server.tls.has_value()) restart.push_back("server.tls");
+    if (was.state_dir != now.state_dir) restart.push_back("state_dir");
+    if (was.workers.count != now.workers.count) restart.push_back("workers.count");
+    if (was.pager.type != now.pager.type) restart.push_back("pager");
+    if (!restart.empty()) {
+      spdlog::warn("reload_needs_restart keys={} (kept as they were)", Join(restart));
+    }
+    for (const std::string& note : loaded->registry.notes) {
+      spdlog::warn("registry_note {}", note);
+    }
+    auto snap = std::make_shared<RoutingSnapshot>();
+    snap->config = loaded->config;
+    snap->registry = loaded->registry.registry;
+    snap->trace_source = loaded->source;
+    std::vector<std::string> problems;
+    delivery->SetDirectory(std::make_shared<const integrations::delivery::TargetDirectory>(
+        BuildTargetDirectory(now.pager, *snap->registry, &problems)));
+    for (const std::string& p : problems) spdlog::warn("pager_target_unusable {}", p);
+    http->SetBearerTokens(Tokens(now));
+    for (const Route& r : Routes()) http->SetRouteOptions(r.method, r.path, OptionsFor(r, now));
+    spdlog::set_level(SpdLevel(now.log_level));
+    {
+      std::lock_guard<std::mutex> lk(snap_mu);
+      snapshot = std::move(snap);
+    }
+    metrics->ConfigReload(true, std::chrono::system_clock::now());
+    spdlog::info("reloaded config={} registry={} teams={} services={}", config_path,
+                 now.registry.path, loaded->registry.registry->teams().size(),
+                 loaded->registry.registry->services().size());
+    (void)notifier.Ready("reloaded");
+    return OkStatus();
+  }
+
+  void ControlLoop() {
+    std::unique_lock<std::mutex> lk(control_mu);
+    for (;;) {
+      control_cv.wait(lk, [&] { return control_stop || !reload_requests.empty(); });
+      if (control_stop) return;
+      std::function<void(Status)> done = std::move(reload_requests.front());
+      reload_requests.pop_front();
+      lk.unlock();
+      Status st = Reload();
+      if (done) done(st);
+      lk.lock();
+    }
+  }
+
+  // ---- workers ----
+
+  void WorkerLoop(int index) {
+    for (;;) {
+      uint64_t epoch = store->WorkEpoch();
+      if (stopping) break;
+      std::shared_ptr<const RoutingSnapshot> snap = Snapshot();
+      Result<std::optional<Claim>> claim =
+          store->ClaimNext(NowNs(), snap->config->workers.max_group);
+      if (!claim.ok()) {
+        spdlog::error("claim_failed worker={} reason=\"{}\"", index, claim.error().message);
+        store->WaitForWork(epoch, std::chrono::seconds(1));
+        continue;
+      }
+      if (!claim->has_value()) {
+        // Released jobs become ready at their not_before without a commit to wake us: poll.
+        store->WaitForWork(epoch, std::chrono::seconds(1));
+        continue;
+      }
+      const Claim& c = **claim;
+      Result<ProcessOutcome> r = Error::Internal("not run");
+      try {
+        r = processor->Process(c, *snap);
+      } catch (const std::exception& e) {
+        r = Error::Internal(std::string("exception: ") + e.what());
+        std::vector<int64_t> ids;
+        for (const ClaimedJob& j : c.jobs) ids.push_back(j.id);
+        (void)store->Release(ids, NowNs() + Ns(snap->config->workers.retry_delay));
+      }
+      if (!r.ok()) {
+        metrics->Decision(DecisionOutcome::kError);
+        spdlog::error("routing_failed worker={} storm_key=\"{}\" jobs={} reason=\"{}\"", index,
+                      c.storm_key, c.jobs.size(), r.error().message);
+      }
+    }
+    std::lock_guard<std::mutex> lk(workers_mu);
+    --workers_running;
+    workers_cv.notify_all();
+  }
+
+  void OnDecision(const DecisionEvent& e) {
+    if (e.kind == "routed") metrics->Decision(DecisionOutcome::kRouted);
+    if (e.kind == "fallback") metrics->Decision(DecisionOutcome::kFallback);
+    if (e.kind == "unrouted") metrics->Decision(DecisionOutcome::kError);
+    if (e.decision != nullptr) {
+      metrics->ObserveTraceFetch(std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::duration<double>(e.fetch_seconds)));
+      metrics->ObserveRouting(std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::duration<double>(e.route_seconds)));
+    }
+    if (e.kind == "unrouted") {
+      spdlog::error(
+          "nobody_paged decision={} service={} symptom={} alerts={} reason=\"no team found: "
+          "the registry knows no owner and has no default_team\"",
+          e.decision_id, e.alerting_service, e.symptom, e.identities.size());
+      return;
+    }
+    spdlog::info(
+        "decision id={} kind={} service={} symptom={} teams={} alerts={} traces_used={} "
+        "traces_asked={} fetch_ms={:.1f} route_ms={:.1f} queue_wait_ms={:.1f}{}",
+        e.decision_id, e.kind, e.alerting_service, e.symptom, Join(e.teams), e.identities.size(),
+        e.traces_used.size(), e.traces_asked.size(), e.fetch_seconds * 1e3, e.route_seconds * 1e3,
+        static_cast<double>(e.queue_wait_ns) / 1e6,
+        e.fetch_errors.empty() ? std::string()
+                               : " fetch_errors=\"" + Join(e.fetch_errors, "; ") + "\"");
+  }
+};
+
+ServerApp::ServerApp(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+ServerApp::~ServerApp() {
+  Impl& a = *impl_;
+  a.stopping = true;
+  if (a.http) a.http->Abort();
+  if (a.store) a.store->Shutdown();
+  for (std::thread& t : a.workers) {
+    if (t.joinable()) t.join();
+  }
+  {
+    std::lock_guard<std::mutex> lk(a.control_mu);
+    a.control_stop = true;
+    a.control_cv.notify_all();
+  }
+  if (a.control.joinable()) a.control.join();
+  a.http.reset();
+  a.delivery_runner.reset();
+  a.processor.reset();
+  a.delivery.reset();
+}
+
+void ServerApp::RequestStop() { ::kill(::getpid(), SIGTERM); }
+
+Result<std::unique_ptr<ServerApp>> ServerApp::Start(const std::string& config_path) {
+  // Every thread created from here on inherits the blocked set; Run takes them synchronously.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  auto impl = std::make_unique<Impl>();
+  Impl& a = *impl;
+  a.config_path = config_path;
+  a.metrics = std::make_shared<Metrics>(TRACEPAGER_VERSION);
+
+  Result<Loaded> loaded = LoadAll(config_path);
+  if (!loaded.ok()) return loaded.error();
+  const Config& c = *loaded->config;
+  spdlog::set_level(SpdLevel(c.log_level));
+  for (const std::string& note : loaded->registry.notes) spdlog::warn("registry_note {}", note);
+
+  StoreOptions so;
+  so.dir = c.state_dir;
+  so.max_queued_jobs = c.store.max_queued_jobs;
+  so.max_bytes = c.store.max_bytes;
+  so.commit_max_batch = c.store.commit_max_batch;
+  so.commit_max_delay = c.store.commit_max_delay;
+  so.busy_timeout = c.store.busy_timeout;
+  Result<std::unique_ptr<Store>> store = Store::Open(so);
+  if (!store.ok()) return store.error();
+  a.store = std::move(*store);
+  StoreStats st = a.store->stats();
+  spdlog::info("store_opened path={} queued={} resumed={}", a.store->path(), st.queued,
+               st.resumed_at_open);
+
+  Result<std::unique_ptr<SqliteOutbox>> outbox =
+      SqliteOutbox::Open((std::filesystem::path(c.state_dir) / "outbox.db").string());
+  if (!outbox.ok()) return outbox.error();
+  a.outbox = std::move(*outbox);
+
+  std::map<std::string, integrations::Pager*, std::less<>> pagers;
+  if (const auto* log = std::get_if<LogPagerConfig>(&c.pager.settings); log != nullptr) {
+    Result<std::unique_ptr<integrations::LogPager>> pager = integrations::LogPager::Open(log->path);
+    if (!pager.ok()) return pager.error();
+    a.log_pager = std::move(*pager);
+    pagers["log"] = a.log_pager.get();
+  }
+  std::vector<std::string> problems;
+  auto directory = std::make_shared<const integrations::delivery::TargetDirectory>(
+      BuildTargetDirectory(c.pager, *loaded->registry.registry, &problems));
+  for (const std::string& p : problems) spdlog::warn("pager_target_unusable {}", p);
+  integrations::delivery::DeliveryHooks hooks;
+  std::shared_ptr<Metrics> metrics = a.metrics;
+  hooks.count = [metrics](std::string_view result, std::string_view) { metrics->Page(result); };
+  a.delivery = std::make_unique<Delivery>(a.outbox.get(), pagers, directory,
+                                          integrations::delivery::DeliveryOptions{}, &a.clock,
+                                          std::move(hooks));
+  if (Status rs = a.delivery->Recover(); !rs.ok()) return rs.error();
+  a.delivery_runner = std::make_unique<DeliveryRunner>(a.delivery.get(), &a.clock);
+
+  auto snap = std::make_shared<RoutingSnapshot>();
+  snap->config = loaded->config;
+  snap->registry = loaded->registry.registry;
+  snap->trace_source = loaded->source;
+  a.snapshot = snap;
+  Impl* raw = impl.get();
+  a.processor = std::make_unique<JobProcessor>(
+      a.store.get(), a.delivery.get(), NowNs,
+      ProcessorHooks{[raw](const DecisionEvent& e) { raw->OnDecision(e); }});
+
+  a.workers_running = c.workers.count;
+  for (uint32_t i = 0; i < c.workers.count; ++i) {
+    a.workers.emplace_back([raw, i] { raw->WorkerLoop(static_cast<int>(i)); });
+  }
+  a.control = std::thread([raw] { raw->ControlLoop(); });
+
+  HttpServerOptions ho;
+  for (const ListenAddress& l : c.server.listen) {
+    ho.listeners.push_back({l.host, l.port, c.server.tls.has_value()});
+  }
+  if (c.server.tls) ho.tls = HttpTlsFiles{c.server.tls->cert_file, c.server.tls->key_file};
+  ho.body_limit = c.server.body_limit_bytes;
+  ho.header_timeout = c.server.header_timeout;
+  ho.body_timeout = c.server.body_timeout;
+  ho.idle_timeout = c.server.idle_timeout;
+  ho.max_connections = c.server.max_connections;
+  ho.io_threads = 2;
+  ho.bearer_tokens = Impl::Tokens(c);
+  ho.on_reject = [metrics](HttpRejectReason reason) { metrics->Rejected(reason); };
+  a.http = std::make_unique<HttpServer>(std::move(ho));
+  for (const Impl::Route& r : Impl::Routes()) {
+    HttpHandler handler;
+    switch (r.kind) {
+      case Impl::Route::kAlerts: {
+        AlertFormat format = r.format;
+        handler = [raw, format](const HttpRequest& req, HttpResponder resp) {
+          raw->HandleAlerts(format, req, std::move(resp));
+        };
+        break;
+      }
+      case Impl::Route::kHealth:
+        handler = [raw](const HttpRequest& req, HttpResponder resp) {
+          raw->HandleHealth(req, std::move(resp));
+        };
+        break;
+      case Impl::Route::kMetrics:
+        handler = MetricsHttpHandler(a.metrics);
+        break;
+      case Impl::Route::kReload:
+        handler = [raw](const HttpRequest&, HttpResponder resp) {
+          raw->HandleReload(std::move(resp));
+        };
+        break;
+    }
+    a.http->Handle(r.method, r.path, a.OptionsFor(r, c), std::move(handler));
+  }
+  if (Status hs = a.http->Start(); !hs.ok()) return hs.error();
+  std::vector<std::string> bound;
+  for (const HttpBoundListener& l : a.http->BoundListeners()) {
+    bool v6 = l.host.find(':') != std::string::npos;
+    bound.push_back((v6 ? "[" + l.host + "]" : l.host) + ":" + std::to_string(l.port));
+  }
+  a.metrics->ConfigReload(true, std::chrono::system_clock::now());
+  spdlog::info("serve_ready listen={} config={} state_dir={} workers={} trace_source={} pager={}",
+               Join(bound), config_path, c.state_dir, c.workers.count, c.trace_source.type,
+               c.pager.type);
+  (void)a.notifier.Ready("serving on " + Join(bound, " "));
+  return std::unique_ptr<ServerApp>(new ServerApp(std::move(impl)));
+}
+
+int ServerApp::Run() {
+  Impl& a = *impl_;
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  std::optional<std::chrono::microseconds> watchdog = a.notifier.WatchdogInterval();
+  std::chrono::milliseconds tick(1000);
+  if (watchdog) {
+    tick = std::min(tick, std::chrono::duration_cast<std::chrono::milliseconds>(*watchdog / 2));
+  }
+  auto last_maintenance = std::chrono::steady_clock::now();
+  for (;;) {
+    timespec ts{static_cast<time_t>(tick.count() / 1000),
+                static_cast<long>((tick.count() % 1000) * 1'000'000)};
+    int sig = ::sigtimedwait(&set, nullptr, &ts);
+    if (sig == SIGTERM || sig == SIGINT) {
+      spdlog::info("stopping signal={}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      break;
+    }
+    if (sig == SIGHUP) {
+      spdlog::info("reload_requested by=SIGHUP");
+      std::lock_guard<std::mutex> lk(a.control_mu);
+      a.reload_requests.push_back(nullptr);
+      a.control_cv.notify_one();
+    }
+    // Housekeeping on every wake-up: gauges, the watchdog, and now and then the store.
+    StoreStats st = a.store->stats();
+    a.metrics->SetJobsQueued(static_cast<int64_t>(st.queued - st.claimed));
+    a.metrics->SetJobsInFlight(static_cast<int64_t>(st.claimed));
+    if (watchdog) (void)a.notifier.Watchdog();
+    if (std::chrono::steady_clock::now() - last_maintenance > std::chrono::minutes(1)) {
+      last_maintenance = std::chrono::steady_clock::now();
+      std::shared_ptr<const RoutingSnapshot> snap = a.Snapshot();
+      int64_t now = NowNs();
+      Status m = a.store->Maintain(now - Ns(snap->config->alerts.dedup_window),
+                                   now - Ns(snap->config->store.decision_retention));
+      if (!m.ok()) spdlog::warn("store_maintenance_failed reason=\"{}\"", m.error().message);
+    }
+  }
+
+  // Drain: stop intake, let the workers finish what they hold, up to the deadline.
+  a.stopping = true;
+  std::shared_ptr<const RoutingSnapshot> snap = a.Snapshot();
+  auto deadline = std::chrono::steady_clock::now() + snap->config->workers.drain_deadline;
+  (void)a.notifier.Stopping("draining");
+  a.http->Stop();
+  a.store->Shutdown();
+  bool drained;
+  {
+    std::unique_lock<std::mutex> lk(a.workers_mu);
+    drained = a.workers_cv.wait_until(lk, deadline, [&] { return a.workers_running == 0; });
+  }
+  // Pages already handed to delivery get the rest of the deadline to go out; what does not is
+  // in the outbox and is sent at the next start.
+  // (The runner thread polls; this only watches, so a short fixed interval is fine.)
+  while (drained && a.delivery->pending() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  auto left = deadline - std::chrono::steady_clock::now();
+  (void)a.http->WaitDrained(std::max(std::chrono::milliseconds(0),
+                                     std::chrono::duration_cast<std::chrono::milliseconds>(left)));
+  StoreStats st = a.store->stats();
+  if (!drained) {
+    // Workers still inside a claim (a slow trace backend): their jobs stay claimed in the
+    // store and are resumed at the next start. Nothing durable is pending in this process.
+    spdlog::warn("drain_deadline_reached jobs_left={} claimed={} (resumed at next start)",
+                 st.queued, st.claimed);
+    spdlog::default_logger()->flush();
+    std::_Exit(0);
+  }
+  spdlog::info("stopped jobs_left={} pages_pending={}", st.queued, a.delivery->pending());
+  return 0;
+}
+
+}  // namespace tracepager::daemon

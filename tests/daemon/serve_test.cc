@@ -1,0 +1,457 @@
+// `tracepager serve` as a real process over real loopback HTTP: the webhook endpoints with the
+// captured payloads, auth, bad input, reload with a bad config, SIGTERM with work in flight,
+// and kill -9 with work queued. The daemon is synchronised with through its log lines (each
+// read as it is written) and its answers; no test sleeps.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "tests/support/process.h"
+
+extern char** environ;
+
+namespace tracepager::daemon {
+namespace {
+
+using testing::FixturePath;
+using testing::ReadFile;
+using testing::TempDir;
+
+constexpr auto kWait = std::chrono::seconds(60);  // safety cap on every wait, never a delay
+const char* kCapturedTrace = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+struct HttpAnswer {
+  int status = 0;  // 0: no answer (connection failed or closed)
+  std::string body;
+};
+
+// One request on a fresh connection (Connection: close), answer read to EOF.
+HttpAnswer Request(uint16_t port, const std::string& method, const std::string& path,
+                   const std::string& body = "", const std::vector<std::string>& headers = {}) {
+  HttpAnswer out;
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return out;
+  }
+  timeval tv{60, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  if (!body.empty() || method == "POST") {
+    req +=
+        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  for (const std::string& h : headers) req += h + "\r\n";
+  req += "Connection: close\r\n\r\n" + body;
+  size_t sent = 0;
+  while (sent < req.size()) {
+    ssize_t n = ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;
+    sent += static_cast<size_t>(n);
+  }
+  std::string resp;
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    resp.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  if (resp.rfind("HTTP/1.1 ", 0) != 0) return out;
+  out.status = std::atoi(resp.c_str() + 9);
+  size_t split = resp.find("\r\n\r\n");
+  if (split != std::string::npos) out.body = resp.substr(split + 4);
+  return out;
+}
+
+// The daemon as a child process, its stderr read line by line as it comes.
+class Daemon {
+ public:
+  Daemon(const std::string& config) {
+    int err[2];
+    EXPECT_EQ(::pipe2(err, O_CLOEXEC), 0);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&actions, err[1], 2);
+    std::vector<std::string> args = {TRACEPAGER_BINARY, "serve", "--config", config};
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int rc = ::posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(err[1]);
+    EXPECT_EQ(rc, 0);
+    reader_ = std::thread([this, fd = err[0]] {
+      char buf[8192];
+      for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        std::lock_guard<std::mutex> lk(mu_);
+        if (n <= 0) {
+          eof_ = true;
+          cv_.notify_all();
+          break;
+        }
+        log_.append(buf, static_cast<size_t>(n));
+        cv_.notify_all();
+      }
+      ::close(fd);
+    });
+  }
+
+  ~Daemon() {
+    if (pid_ > 0 && !reaped_) {
+      ::kill(pid_, SIGKILL);
+      Wait();
+    }
+    if (reader_.joinable()) reader_.join();
+  }
+
+  // Waits until the log satisfies `pred` (or the process ended, or the cap passed).
+  bool WaitLog(const std::function<bool(const std::string&)>& pred) {
+    std::unique_lock<std::mutex> lk(mu_);
+    return cv_.wait_for(lk, kWait, [&] { return pred(log_) || eof_; }) && pred(log_);
+  }
+  bool WaitFor(const std::string& needle, size_t count = 1) {
+    return WaitLog([&](const std::string& log) { return Count(log, needle) >= count; });
+  }
+  static size_t Count(const std::string& log, const std::string& needle) {
+    size_t n = 0;
+    for (size_t at = log.find(needle); at != std::string::npos; at = log.find(needle, at + 1)) ++n;
+    return n;
+  }
+  std::string log() {
+    std::lock_guard<std::mutex> lk(mu_);
+    return log_;
+  }
+
+  // The port of the first listener, from the `serve_ready listen=...` line; 0 if it never came.
+  uint16_t Port() {
+    if (!WaitFor("serve_ready listen=")) return 0;
+    std::smatch m;
+    std::string l = log();
+    if (!std::regex_search(l, m, std::regex("serve_ready listen=127\\.0\\.0\\.1:([0-9]+)"))) {
+      return 0;
+    }
+    return static_cast<uint16_t>(std::stoi(m[1]));
+  }
+
+  void Signal(int sig) { ::kill(pid_, sig); }
+  // The exit code, or 128 + signal.
+  int Wait() {
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    reaped_ = true;
+    if (reader_.joinable()) reader_.join();
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+ private:
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  std::thread reader_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::string log_;
+  bool eof_ = false;
+};
+
+// A daemon's files in a temp dir: registry, traces, config.
+class ServeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_.Write("registry.yaml", R"(default_team: platform
+teams:
+  platform: {}
+  web: {}
+  checkout: {}
+  payments: {}
+services:
+  frontend: {team: web}
+  checkout: {team: checkout}
+  payment: {team: payments}
+  postgresql/payments: {team: platform}
+)");
+    // The example trace (frontend -> checkout -> payment -> its database), under the trace id
+    // the captured alerts carry.
+    std::string trace =
+        ReadFile(testing::SourcePath("etc/examples/traces/checkout-payment-db.otlp.json"));
+    for (size_t at = trace.find("5b8efff798038103d269b633813fc60c"); at != std::string::npos;
+         at = trace.find("5b8efff798038103d269b633813fc60c", at)) {
+      trace.replace(at, 32, kCapturedTrace);
+    }
+    dir_.Write("traces/checkout.json", trace);
+  }
+
+  std::string Config(const std::string& extra_server = "", const std::string& extra = "") {
+    return dir_.Write("tracepager.yaml", "server:\n  listen: [\"127.0.0.1:0\"]\n" + extra_server +
+                                             "state_dir: state\n"
+                                             "registry: {path: registry.yaml}\n"
+                                             "trace_source: {type: file, dir: traces}\n"
+                                             "pager: {type: log, path: pages.jsonl}\n" +
+                                             extra);
+  }
+
+  std::vector<std::string> PageLines() {
+    std::ifstream in(dir_.path() + "/pages.jsonl");
+    std::vector<std::string> out;
+    for (std::string line; std::getline(in, line);) out.push_back(line);
+    return out;
+  }
+
+  std::set<std::string> PagedIdentities() {
+    std::set<std::string> out;
+    std::regex re("\"alert_identity\":\"([^\"]+)\"");
+    for (const std::string& line : PageLines()) {
+      std::smatch m;
+      if (std::regex_search(line, m, re)) out.insert(m[1]);
+    }
+    return out;
+  }
+
+  TempDir dir_;
+};
+
+TEST_F(ServeTest, EveryEndpointAcceptsItsCapturedPayloadAndPages) {
+  Daemon d(Config());
+  uint16_t port = d.Port();
+  ASSERT_NE(port, 0) << d.log();
+  HttpAnswer am = Request(port, "POST", "/api/v1/alerts/alertmanager",
+                          ReadFile(FixturePath("alertmanager-captured/firing.raw.json")));
+  EXPECT_EQ(am.status, 200) << am.body;
+  EXPECT_EQ(am.body, R"({"status":"accepted","alerts":2,"queued":2,"duplicates":0})");
+  HttpAnswer grafana =
+      Request(port, "POST", "/api/v1/alerts/grafana",
+              ReadFile(FixturePath("grafana/from-docs/webhook_unified_firing_written.json")));
+  EXPECT_EQ(grafana.status, 200) << grafana.body;
+  HttpAnswer generic = Request(port, "POST", "/api/v1/alerts",
+                               R"({"service":"frontend","id":"generic-1","trace_ids":[")" +
+                                   std::string(kCapturedTrace) + R"("]})");
+  EXPECT_EQ(generic.status, 200) << generic.body;
+  // Every legacy Alertmanager fixture is accepted too.
+  for (const char* f : {"alertmanager/alertmanager-bot_firing.json",
+                        "alertmanager/prometheus_bot_production_example_legacy.json",
+                        "alertmanager/notification-manager_alert.json"}) {
+    EXPECT_EQ(Request(port, "POST", "/api/v1/alerts/alertmanager", ReadFile(FixturePath(f))).status,
+              200)
+        << f;
+  }
+  // The captured checkout alert is paged to the database's owner (platform), from the trace;
+  // Grafana's alert for the same service and symptom joins that page (a storm), and the
+  // generic one (frontend, errors) is an incident of its own.
+  ASSERT_TRUE(d.WaitLog([&](const std::string& log) {
+    std::set<std::string> paged = PagedIdentities();
+    return log.find("kind=storm service=checkout symptom=errors") != std::string::npos &&
+           paged.count("am:891fd0d54ed75b69") && paged.count("am:296e4179fd3a5b54") &&
+           paged.count("generic:generic-1");
+  })) << d.log();
+  std::string pages;
+  for (const std::string& l : PageLines()) pages += l + "\n";
+  EXPECT_NE(pages.find(R"("team":"platform","dedup_key")"), std::string::npos) << pages;
+  EXPECT_NE(pages.find("am:891fd0d54ed75b69"), std::string::npos) << pages;
+  EXPECT_EQ(Request(port, "GET", "/healthz").status, 200);
+  HttpAnswer ready = Request(port, "GET", "/readyz");
+  EXPECT_EQ(ready.status, 200) << ready.body;
+  HttpAnswer metrics = Request(port, "GET", "/metrics");
+  EXPECT_EQ(metrics.status, 200);  // open_metrics is false, but no token is configured at all
+  EXPECT_NE(metrics.body.find("tracepager_alerts_received_total{endpoint=\"alertmanager\"}"),
+            std::string::npos);
+  d.Signal(SIGTERM);
+  EXPECT_EQ(d.Wait(), 0) << d.log();
+}
+
+TEST_F(ServeTest, MalformedAndOversizeBodiesAreRefusedWithTheReason) {
+  Daemon d(Config("  body_limit: 4KiB\n"));
+  uint16_t port = d.Port();
+  ASSERT_NE(port, 0) << d.log();
+  HttpAnswer bad = Request(port, "POST", "/api/v1/alerts/alertmanager", R"({"receiver":"x"})");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.body, R"({"error":"invalid_payload","reason":"alertmanager alerts: missing"})");
+  HttpAnswer not_json = Request(port, "POST", "/api/v1/alerts", "{nope");
+  EXPECT_EQ(not_json.status, 400);
+  EXPECT_NE(not_json.body.find("invalid JSON"), std::string::npos);
+  HttpAnswer typed = Request(port, "POST", "/api/v1/alerts/grafana",
+                             R"({"version":"1","alerts":[{"labels":{"a":["x"]}}]})");
+  EXPECT_EQ(typed.status, 400);
+  EXPECT_NE(typed.body.find("grafana alerts[0].labels.a: expected a string"), std::string::npos);
+  HttpAnswer big = Request(port, "POST", "/api/v1/alerts", std::string(8192, ' ') + "{}");
+  EXPECT_EQ(big.status, 413);
+  HttpAnswer metrics = Request(port, "GET", "/metrics");
+  EXPECT_NE(metrics.body.find("tracepager_requests_rejected_total{reason=\"invalid_payload\"} 3"),
+            std::string::npos)
+      << metrics.body;
+}
+
+TEST_F(ServeTest, BearerTokensGuardTheEndpoints) {
+  dir_.Write("token", "s3cret-token\n");
+  Daemon d(Config("  auth:\n    bearer_tokens: [{file: token}]\n    open_health: true\n"));
+  uint16_t port = d.Port();
+  ASSERT_NE(port, 0) << d.log();
+  std::string body = R"({"service":"checkout","id":"x"})";
+  EXPECT_EQ(Request(port, "POST", "/api/v1/alerts", body).status, 401);
+  EXPECT_EQ(Request(port, "POST", "/api/v1/alerts", body, {"Authorization: Bearer wrong"}).status,
+            401);
+  EXPECT_EQ(
+      Request(port, "POST", "/api/v1/alerts", body, {"Authorization: Bearer s3cret-token"}).status,
+      200);
+  EXPECT_EQ(Request(port, "GET", "/healthz").status, 200);
+  EXPECT_EQ(Request(port, "GET", "/metrics").status, 401);
+  EXPECT_EQ(Request(port, "POST", "/-/reload").status, 401);
+  EXPECT_EQ(d.log().find("s3cret-token"), std::string::npos);  // never logged
+}
+
+TEST_F(ServeTest, ABadReloadKeepsTheRunningConfig) {
+  std::string config = Config();
+  Daemon d(config);
+  uint16_t port = d.Port();
+  ASSERT_NE(port, 0) << d.log();
+  std::string good = ReadFile(config);
+  dir_.Write("tracepager.yaml", good + "routng: {}\n");
+  HttpAnswer reload = Request(port, "POST", "/-/reload");
+  EXPECT_EQ(reload.status, 400);
+  EXPECT_NE(reload.body.find("config error at routng: unknown key"), std::string::npos)
+      << reload.body;
+  EXPECT_TRUE(d.WaitFor("reload_failed")) << d.log();
+  // Still serving with the old config.
+  EXPECT_EQ(Request(port, "POST", "/api/v1/alerts", R"({"service":"checkout","id":"a"})").status,
+            200);
+  HttpAnswer metrics = Request(port, "GET", "/metrics");
+  EXPECT_NE(metrics.body.find("tracepager_config_reloads_total{result=\"failed\"} 1"),
+            std::string::npos);
+  EXPECT_NE(metrics.body.find("tracepager_config_last_reload_successful 0"), std::string::npos);
+  // A fixed file reloads on SIGHUP.
+  dir_.Write("tracepager.yaml", good);
+  d.Signal(SIGHUP);
+  EXPECT_TRUE(d.WaitFor("reloaded config=")) << d.log();
+  metrics = Request(port, "GET", "/metrics");
+  EXPECT_NE(metrics.body.find("tracepager_config_last_reload_successful 1"), std::string::npos);
+  d.Signal(SIGTERM);
+  EXPECT_EQ(d.Wait(), 0);
+}
+
+// Posts one generic alert per identity (distinct services, so each is its own decision and
+// page), each carrying `trace`; returns the identities acknowledged with 200.
+std::vector<std::string> PostMany(uint16_t port, const std::string& prefix, int n,
+                                  const std::string& trace,
+                                  const std::function<void(int)>& after_each = nullptr) {
+  std::vector<std::string> acked;
+  for (int i = 0; i < n; ++i) {
+    std::string id = prefix + std::to_string(i);
+    HttpAnswer a = Request(
+        port, "POST", "/api/v1/alerts",
+        R"({"service":"svc-)" + id + R"(","id":")" + id + R"(","trace_ids":[")" + trace + R"("]})");
+    if (a.status == 200) acked.push_back("generic:" + id);
+    if (after_each) after_each(i);
+  }
+  return acked;
+}
+
+// The alerts below carry a trace that is not in the trace directory yet: workers put them back
+// for workers.retry_delay (the traces-arrive-late path), so they are certainly still queued when
+// the daemon is stopped. The restarted daemon finds the trace and must route every one of them.
+constexpr const char* kLateTrace = "0af7651916cd43dd8448eb211c80319c";
+constexpr const char* kLateWorkers = "workers: {count: 1, max_attempts: 5, retry_delay: 3s}\n";
+
+void AddLateTrace(TempDir& dir) {
+  std::string trace = ReadFile(dir.path() + "/traces/checkout.json");
+  for (size_t at = trace.find(kCapturedTrace); at != std::string::npos;
+       at = trace.find(kCapturedTrace, at)) {
+    trace.replace(at, 32, kLateTrace);
+  }
+  dir.Write("traces/late.json", trace);
+}
+
+TEST_F(ServeTest, EveryAcknowledgedAlertIsRoutedAfterKill9) {
+  std::string config = Config("", kLateWorkers);
+  std::vector<std::string> acked;
+  {
+    Daemon d(config);
+    uint16_t port = d.Port();
+    ASSERT_NE(port, 0) << d.log();
+    acked = PostMany(port, "k", 40, kLateTrace, [&](int i) {
+      if (i == 29) d.Signal(SIGKILL);  // mid-stream, with every acknowledged alert queued
+    });
+    EXPECT_EQ(d.Wait(), 128 + SIGKILL);
+  }
+  ASSERT_GE(acked.size(), 30u);
+  EXPECT_TRUE(PageLines().empty());
+  AddLateTrace(dir_);
+  Daemon again(config);
+  ASSERT_NE(again.Port(), 0) << again.log();
+  EXPECT_NE(again.log().find("resumed="), std::string::npos);
+  EXPECT_TRUE(again.WaitLog([&](const std::string&) {
+    std::set<std::string> paged = PagedIdentities();
+    for (const std::string& id : acked) {
+      if (!paged.count(id)) return false;
+    }
+    return true;
+  })) << again.log();
+  again.Signal(SIGTERM);
+  EXPECT_EQ(again.Wait(), 0);
+  EXPECT_EQ(PageLines().size(), acked.size());
+}
+
+TEST_F(ServeTest, SigtermDrainsAndLeavesTheRestQueued) {
+  std::string config = Config("", kLateWorkers);
+  std::vector<std::string> acked;
+  {
+    Daemon d(config);
+    uint16_t port = d.Port();
+    ASSERT_NE(port, 0) << d.log();
+    acked = PostMany(port, "t", 30, kLateTrace);
+    d.Signal(SIGTERM);
+    EXPECT_EQ(d.Wait(), 0) << d.log();
+    EXPECT_NE(d.log().find("stopped jobs_left=30 "), std::string::npos) << d.log();
+  }
+  EXPECT_EQ(acked.size(), 30u);
+  AddLateTrace(dir_);
+  Daemon again(config);
+  ASSERT_NE(again.Port(), 0) << again.log();
+  EXPECT_NE(again.log().find("queued=30 "), std::string::npos) << again.log();
+  EXPECT_TRUE(again.WaitLog([&](const std::string&) {
+    std::set<std::string> paged = PagedIdentities();
+    for (const std::string& id : acked) {
+      if (!paged.count(id)) return false;
+    }
+    return true;
+  })) << again.log();
+  again.Signal(SIGTERM);
+  EXPECT_EQ(again.Wait(), 0);
+  // Every alert paged exactly once across the restart, on the late trace.
+  EXPECT_EQ(PageLines().size(), acked.size());
+  EXPECT_NE(PageLines()[0].find(kLateTrace), std::string::npos) << PageLines()[0];
+}
+
+TEST_F(ServeTest, StartupFailsClearlyOnABadConfig) {
+  std::string config = dir_.Write("bad.yaml", "server: {listen: [\"localhost:1\"]}\n");
+  testing::ProcessResult r = testing::RunTracepager({"serve", "--config", config});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find(config + ":1: config error at server.listen[0]"), std::string::npos)
+      << r.err;
+}
+
+}  // namespace
+}  // namespace tracepager::daemon
