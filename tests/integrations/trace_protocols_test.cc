@@ -147,7 +147,9 @@ TEST(JaegerProtocol, ReadsV1TracesIncludingTheShortIdForm) {
       v1.ParseFetch(Id("83a9efd15c1c98a977e0711cc93ee28b"),
                     Answer(Fixture("jaeger-v1/api_traces_response_otlp2jaeger-out.json")), &kind);
   ASSERT_TRUE(t.ok()) << t.error().message;
-  EXPECT_EQ(t->spans.size(), 2u);
+  // The recorded answer lists the same span id twice; the reader keeps the first and warns.
+  EXPECT_EQ(t->spans.size(), 1u);
+  EXPECT_FALSE(t->warnings.empty());
   EXPECT_EQ(t->spans[0].service, "telemetrygen");
 
   // Jaeger v1 drops the leading zero: asked as 32 digits, answered as 31.
