@@ -451,6 +451,11 @@ bool SetTimingFromMicros(Span& span, const RawTime& start, const RawTime& durati
   if (start.state == RawTime::State::kMissing ||
       (start.state == RawTime::State::kOk && start.value == 0)) {
     problems->push_back("no start time; timing unknown");
+    // A Zipkin piece without a timestamp may still say how long it ran.
+    if (duration.state == RawTime::State::kOk && duration.value >= 0 &&
+        duration.value <= kMaxMicros) {
+      span.duration_ns = duration.value * 1000;
+    }
     return false;
   }
   if (start.state == RawTime::State::kOutOfRange || start.value < 0 || start.value > kMaxMicros) {

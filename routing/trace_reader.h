@@ -44,10 +44,11 @@
 //   - parent cycle: broken by making the cycle's earliest-starting span a root.
 //   - times: a start that is missing, zero, negative or beyond int64 nanoseconds (after
 //     2262, e.g. a year-3000 clock) makes the span's timing unknown: it gets its nearest timed
-//     ancestor's start (else the trace's earliest) and duration 0. A negative duration or an
-//     end before the start becomes duration 0; a duration running past 2262 is clamped. No
-//     span is dropped or refused for its times: routing works on structure first, and a bad
-//     clock in one service must not hide the trace.
+//     ancestor's start (else the trace's earliest) and duration 0 (a Jaeger/Zipkin span
+//     whose start alone is missing keeps its duration). A negative duration or an end before
+//     the start becomes duration 0; a duration running past 2262 is clamped. No span is
+//     dropped or refused for its times: routing works on structure first, and a bad clock in
+//     one service must not hide the trace.
 //   - a span that names no service gets "unknown_service" (OpenTelemetry's default).
 // Not warned: a missing Zipkin/Jaeger duration (0; Zipkin allows it), unknown reference types.
 //

@@ -623,6 +623,14 @@ TEST(HostileInput, AbsurdTimesAreRepairedWithAWarning) {
   EXPECT_EQ(Find(t, 3)->duration_ns, 0);
   EXPECT_TRUE(AnyWarning(t, "start time 32503680000000000 us is out of range"));
 
+  // Zipkin: a span without a timestamp keeps its duration and borrows its parent's start.
+  ReadResult z = MustRead(R"([{"traceId":"1","id":"1","timestamp":1700000000000000,"duration":50},
+      {"traceId":"1","id":"2","parentId":"1","duration":20}])");
+  const Trace& zt = z.traces.at(0);
+  EXPECT_EQ(Find(zt, 2)->start_ns, 1700000000000000000);
+  EXPECT_EQ(Find(zt, 2)->duration_ns, 20000);
+  EXPECT_TRUE(AnyWarning(zt, "no start time; timing unknown"));
+
   // OTLP: end before start; a year-3000 start in nanoseconds (overflows uint64 too).
   ReadResult o = MustRead(OtlpDoc(
       OtlpSpan("0000000000000001") + "," +
