@@ -638,6 +638,7 @@ std::vector<TraceCulprit> Materialize(const SpanTree& tree, const RunResult& run
   std::vector<TraceCulprit> out;
   out.reserve(picks.size());
   size_t budget = kPathBudget;
+  std::vector<int32_t> spans;
   for (const Pick& p : picks) {
     const Found& f = run.found[p.found];
     TraceCulprit c;
@@ -649,19 +650,30 @@ std::vector<TraceCulprit> Materialize(const SpanTree& tree, const RunResult& run
     if (c.is_virtual) c.caller = tree.span(reg.entry).service;
     c.why = RegionWhy(tree, run, f);
 
-    // Path, built backwards from the culprit to the starting region.
-    std::vector<PathStep>& path = c.path;
-    if (f.span != reg.entry) path.push_back(MakeStep(tree, f.span));
+    // Path, as span indices built backwards from the culprit to the starting region; only the
+    // steps kept (both ends of a long path) are written out.
+    spans.clear();
+    if (f.span != reg.entry) spans.push_back(f.span);
     for (int32_t cur = f.region; cur >= 0;) {
       const Region& rg = run.regions[static_cast<size_t>(cur)];
-      path.push_back(MakeStep(tree, rg.entry));
+      spans.push_back(rg.entry);
       if (rg.from >= 0 && rg.caller != run.regions[static_cast<size_t>(rg.from)].entry) {
-        path.push_back(MakeStep(tree, rg.caller));
+        spans.push_back(rg.caller);
       }
       cur = rg.from;
     }
-    std::reverse(path.begin(), path.end());
-    walk_internal::BoundPath(path, std::max(kMinPathSteps, std::min(kMaxPathSteps, budget)));
+    std::reverse(spans.begin(), spans.end());
+    const size_t keep = std::max(kMinPathSteps, std::min(kMaxPathSteps, budget));
+    std::vector<PathStep>& path = c.path;
+    if (spans.size() <= keep) {
+      for (int32_t i : spans) path.push_back(MakeStep(tree, i));
+    } else {
+      const size_t head = keep / 2;
+      for (size_t i = 0; i < head; ++i) path.push_back(MakeStep(tree, spans[i]));
+      for (size_t i = spans.size() - (keep - head); i < spans.size(); ++i) {
+        path.push_back(MakeStep(tree, spans[i]));
+      }
+    }
     budget -= std::min(budget, path.size());
     out.push_back(std::move(c));
   }

@@ -482,6 +482,39 @@ TEST(Walk, TimedOutLeafCallBlamesThePeerItWaitedOn) {
   EXPECT_EQ(Describe(WalkErrors(t, "a", neither).culprits), Names{"a"});
 }
 
+TEST(Walk, WhatReadsAsATimeout) {
+  struct Case {
+    const char* name;
+    std::function<void(TraceBuilder::SpanHandle&)> tag;
+    bool timeout;
+  };
+  const std::vector<Case> cases = {
+      {"grpc deadline", [](auto& s) { s.Grpc(4).Fail("gRPC DEADLINE_EXCEEDED"); }, true},
+      {"http 504", [](auto& s) { s.Http(504).Fail("HTTP 504"); }, true},
+      {"http 408", [](auto& s) { s.Http(408).Fail("HTTP 408"); }, true},
+      {"message", [](auto& s) { s.Fail("read timed out after 30s"); }, true},
+      {"exception",
+       [](auto& s) {
+         s.Fail("error");
+         s.span().exceptions.push_back({0, "java.net.SocketTimeoutException", "Read timed out"});
+       },
+       true},
+      {"refused", [](auto& s) { s.Fail("connection refused"); }, false},
+      {"http 503", [](auto& s) { s.Http(503).Fail("HTTP 503"); }, false},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    TraceBuilder b;
+    auto a = b.Root("a", "GET /").Server().At(0, 100).Fail();
+    auto call = b.Child(a, "a", "call").Client().At(5, 90).Peer("ledger");
+    c.tag(call);
+    WalkOptions only_timeout;
+    only_timeout.uninstrumented = false;
+    const TraceVerdict v = WalkErrors(b.Build(), "a", only_timeout);
+    EXPECT_EQ(Describe(v.culprits), c.timeout ? Names{"ledger (virtual)"} : Names{"a"});
+  }
+}
+
 TEST(Walk, VirtualPeerNamesFollowTheDocumentedOrder) {
   struct Case {
     std::function<void(TraceBuilder::SpanHandle&)> tag;
