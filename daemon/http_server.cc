@@ -70,7 +70,7 @@ bool IsQuietClose(const error_code& ec) {
 }
 
 enum class Phase { kHandshake, kIdle, kHeader, kBody, kHandling, kWriting, kClosing, kClosed };
-enum class Deadline { kNone, kIdle, kFirstIdle, kHeader, kBody };
+enum class Deadline { kNone, kIdle, kFirstIdle, kHeader, kBody, kHandler };
 
 template <class Stream>
 class Session final : public SessionBase {
@@ -97,9 +97,9 @@ class Session final : public SessionBase {
     asio::dispatch(executor_, beast::bind_front_handler(&Session::OnStart, Self()));
   }
 
-  void Deliver(HttpResponse response) override {
-    asio::post(executor_,
-               beast::bind_front_handler(&Session::OnDeliver, Self(), std::move(response)));
+  void Deliver(uint64_t request_seq, HttpResponse response) override {
+    asio::post(executor_, beast::bind_front_handler(&Session::OnDeliver, Self(), request_seq,
+                                                    std::move(response)));
   }
   void OnServerStop() override {
     asio::post(executor_, beast::bind_front_handler(&Session::OnStop, Self()));
@@ -161,6 +161,7 @@ class Session final : public SessionBase {
   void OnDeadline(uint64_t generation, error_code ec) {
     if (ec || generation != deadline_generation_ || phase_ == Phase::kClosed) return;
     fired_ = deadline_;
+    if (deadline_ == Deadline::kHandler) return OnHandlerTimeout();
     error_code ignored;
     Socket().cancel(ignored);  // the pending read completes with operation_aborted
   }
@@ -326,9 +327,13 @@ class Session final : public SessionBase {
     if (auto rejection = state_->CheckBody(*route_, request)) {
       return Respond(std::move(rejection->response), false);  // body read: keep-alive is fine
     }
+    ++request_seq_;
     auto responder_state = std::make_shared<http_detail::ResponderState>(
-        state_, this->weak_from_this(), std::move(request));
+        state_, this->weak_from_this(), request_seq_, std::move(request));
     state_->HoldPending(id_, Self());
+    if (state_->options().handler_timeout.count() > 0) {
+      ArmDeadline(Deadline::kHandler, state_->options().handler_timeout);
+    }
     auto route = std::move(route_);
     try {
       (*route->handler)(responder_state->request(),
@@ -342,10 +347,24 @@ class Session final : public SessionBase {
     }
   }
 
-  void OnDeliver(HttpResponse response) {
+  void OnDeliver(uint64_t request_seq, HttpResponse response) {
+    // A stale sequence number is an answer that lost to handler_timeout: by now this
+    // connection may be handling its next request, which must not get that answer.
+    if (request_seq != request_seq_ || phase_ != Phase::kHandling) return;
+    DisarmDeadline();
     state_->ReleasePending(id_);
-    if (phase_ != Phase::kHandling) return;  // closed (Abort) meanwhile
     Respond(std::move(response), false);
+  }
+
+  void OnHandlerTimeout() {
+    if (phase_ != Phase::kHandling) return;
+    ++request_seq_;  // the handler's own answer, if it ever comes, is dropped
+    state_->ReleasePending(id_);
+    auto rejection = state_->Reject(HttpRejectReason::kHandlerTimeout,
+                                    "not answered within " +
+                                        std::to_string(state_->options().handler_timeout.count()) +
+                                        " ms; retry later");
+    Respond(std::move(rejection.response), false);
   }
 
   // ---- writing ----
@@ -442,6 +461,7 @@ class Session final : public SessionBase {
   std::string remote_address_;
   uint16_t remote_port_ = 0;
   uint64_t id_ = 0;
+  uint64_t request_seq_ = 0;  // of the request being handled; see OnDeliver
   Phase phase_ = Phase::kIdle;
   Deadline deadline_ = Deadline::kNone;
   Deadline fired_ = Deadline::kNone;

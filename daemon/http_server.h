@@ -68,6 +68,7 @@ enum class HttpRejectReason {
   kBodyTooLarge,      // 413 "body_too_large"
   kHeaderTooLarge,    // 431 "header_too_large"
   kConnectionLimit,   // 503 "connection_limit": max_connections reached
+  kHandlerTimeout,    // 503 "handler_timeout": the handler did not answer within handler_timeout
   kTlsHandshake,      // (no answer possible) "tls_handshake": handshake failed or timed out
 };
 const char* HttpRejectReasonName(HttpRejectReason reason);
@@ -116,6 +117,9 @@ struct HttpServerOptions {
   std::chrono::milliseconds body_timeout{std::chrono::seconds(30)};
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};  // between keep-alive requests
   std::chrono::milliseconds write_timeout{std::chrono::seconds(10)};
+  // A handler that has not answered by then gets 503 sent for it (Alertmanager retries 5xx);
+  // its responder's later Send() is dropped. Zero: wait forever.
+  std::chrono::milliseconds handler_timeout{std::chrono::seconds(30)};
   std::size_t max_connections = 512;
   int io_threads = 1;  // only for the server-owned io_context
   // Accepted bearer tokens (any one). Replace at runtime with SetBearerTokens().
@@ -160,9 +164,10 @@ struct HttpResponse {
 // that responder exists.
 class HttpResponder {
  public:
-  // Returns true if this call answered the request and the connection was still there to take
-  // it (the bytes are written asynchronously; a client may still vanish before reading them).
-  // Returns false if the request was answered already, or the connection or server is gone.
+  // Returns true if this call was the first and the connection was still there to take it.
+  // True is best effort: the bytes are written asynchronously, the client may vanish first, and
+  // a handler_timeout answer may have raced it. Returns false if the request was answered
+  // already, or the connection or server is gone.
   bool Send(HttpResponse response) const;
   // True once Send() was called on any copy.
   bool answered() const;

@@ -37,6 +37,7 @@ constexpr ReasonInfo kReasons[] = {
     {HttpRejectReason::kBodyTooLarge, "body_too_large", 413},
     {HttpRejectReason::kHeaderTooLarge, "header_too_large", 431},
     {HttpRejectReason::kConnectionLimit, "connection_limit", 503},
+    {HttpRejectReason::kHandlerTimeout, "handler_timeout", 503},
     {HttpRejectReason::kTlsHandshake, "tls_handshake", 400},
 };
 
@@ -340,14 +341,15 @@ void ServerState::Shutdown() {
   // `released` dies here, outside sessions_mu_: a session's destructor unregisters itself.
 }
 
-bool ServerState::DeliverTo(const std::weak_ptr<SessionBase>& session, HttpResponse response) {
+bool ServerState::DeliverTo(const std::weak_ptr<SessionBase>& session, uint64_t request_seq,
+                            HttpResponse response) {
   // Holding deliver_mu_ across the post means Shutdown() cannot complete while a post into the
   // io_context is under way, so nothing is posted into an io_context that is being destroyed.
   std::lock_guard lock(deliver_mu_);
   if (!alive_) return false;
   auto s = session.lock();
   if (!s) return false;
-  s->Deliver(std::move(response));
+  s->Deliver(request_seq, std::move(response));
   return true;
 }
 
@@ -359,7 +361,7 @@ ResponderState::~ResponderState() {
 
 bool ResponderState::Send(HttpResponse response) {
   if (answered_.exchange(true, std::memory_order_acq_rel)) return false;
-  return server_->DeliverTo(session_, std::move(response));
+  return server_->DeliverTo(session_, request_seq_, std::move(response));
 }
 
 }  // namespace http_detail

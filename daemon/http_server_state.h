@@ -31,8 +31,9 @@ namespace tracepager::daemon::http_detail {
 class SessionBase : public std::enable_shared_from_this<SessionBase> {
  public:
   virtual ~SessionBase() = default;
-  // Writes `response` as the answer to the request being handled, if there still is one.
-  virtual void Deliver(HttpResponse response) = 0;
+  // Writes `response` as the answer to request number `request_seq` of this connection, if that
+  // request is still waiting for one.
+  virtual void Deliver(uint64_t request_seq, HttpResponse response) = 0;
   // Server stopping: close if idle, else finish the current request and close.
   virtual void OnServerStop() = 0;
   // Close now.
@@ -97,7 +98,8 @@ class ServerState {
 
   // ---- responders ----
   // Hands `response` to the connection if the server is alive and the connection exists.
-  bool DeliverTo(const std::weak_ptr<SessionBase>& session, HttpResponse response);
+  bool DeliverTo(const std::weak_ptr<SessionBase>& session, uint64_t request_seq,
+                 HttpResponse response);
 
  private:
   std::shared_ptr<const std::vector<std::shared_ptr<const RouteEntry>>> Routes() const;
@@ -127,8 +129,11 @@ class ServerState {
 class ResponderState {
  public:
   ResponderState(std::shared_ptr<ServerState> server, std::weak_ptr<SessionBase> session,
-                 HttpRequest request)
-      : server_(std::move(server)), session_(std::move(session)), request_(std::move(request)) {}
+                 uint64_t request_seq, HttpRequest request)
+      : server_(std::move(server)),
+        session_(std::move(session)),
+        request_seq_(request_seq),
+        request_(std::move(request)) {}
   // Answers 500 if nobody did.
   ~ResponderState();
 
@@ -143,6 +148,7 @@ class ResponderState {
  private:
   std::shared_ptr<ServerState> server_;
   std::weak_ptr<SessionBase> session_;
+  uint64_t request_seq_;
   HttpRequest request_;
   std::atomic<bool> answered_{false};
 };

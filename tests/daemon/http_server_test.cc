@@ -595,6 +595,29 @@ TEST_F(HttpServerTest, UnansweredThrowingAndDoubleAnswersAreSafe) {
   EXPECT_EQ(TotalRejects(), 0);  // handler answers are not server rejections
 }
 
+TEST_F(HttpServerTest, AnswersForASlowHandlerAndDropsItsLateAnswer) {
+  auto o = Options();
+  o.handler_timeout = std::chrono::milliseconds(300);
+  Start(std::move(o));
+  TestClient c("127.0.0.1", port_);
+  auto res = c.Send(MakeRequest(http::verb::post, "/async", "{\"n\":1}"));
+  ASSERT_TRUE(res);
+  ExpectJsonError(*res, 503, "handler_timeout");  // Alertmanager retries a 503
+  EXPECT_TRUE(res->keep_alive());
+  EXPECT_EQ(Rejects(HttpRejectReason::kHandlerTimeout), 1);
+  auto [stale_request, stale] = queue_.Pop();
+
+  // The next request on the same connection gets its own answer, never the stale one.
+  ASSERT_FALSE(c.Write("POST /async HTTP/1.1\r\nHost: a\r\nContent-Length: 7\r\n\r\n{\"n\":2}"));
+  auto [request, responder] = queue_.Pop();
+  EXPECT_EQ(request->body, "{\"n\":2}");
+  stale.Send(HttpResponse{200, "application/json", R"({"answer":"stale"})", {}});
+  EXPECT_TRUE(responder.Send(HttpResponse{200, "application/json", R"({"answer":"fresh"})", {}}));
+  res = c.Read();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->body(), R"({"answer":"fresh"})");
+}
+
 TEST_F(HttpServerTest, StopFinishesInFlightRequestsAndClosesIdleOnes) {
   Start(Options());
   TestClient idle("127.0.0.1", port_);
