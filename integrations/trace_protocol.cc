@@ -24,7 +24,7 @@ bool LooksLikeHtml(std::string_view body) {
 
 }  // namespace
 
-std::string BodyExcerpt(std::string_view body) {
+std::string AnswerExcerpt(std::string_view body) {
   std::string_view text = body;
   const std::string lower = Lower(body.substr(0, 64 * 1024));
   auto open = lower.find("<title>");
@@ -51,7 +51,7 @@ Result<std::string_view> JsonBody(std::string_view what, const http::Response& a
                                   ErrorKind* kind) {
   const int status = answer.status;
   if (status < 200 || status > 299) {
-    const std::string excerpt = BodyExcerpt(answer.body);
+    const std::string excerpt = AnswerExcerpt(answer.body);
     const std::string tail = excerpt.empty() ? "" : ": " + excerpt;
     if (status == 404) {
       *kind = ErrorKind::kNotFound;
@@ -81,7 +81,7 @@ Result<std::string_view> JsonBody(std::string_view what, const http::Response& a
           "{}: the answer is {} (Content-Type {}), not JSON; is base_url pointing at the "
           "backend's API and not at a proxy or login page?{}",
           what, html ? "an HTML page" : "not JSON", *type,
-          answer.body.empty() ? "" : ": " + BodyExcerpt(answer.body)));
+          answer.body.empty() ? "" : ": " + AnswerExcerpt(answer.body)));
     }
   }
   if (answer.body.empty()) {
@@ -99,7 +99,7 @@ Result<std::vector<routing::Trace>> ReadTraceDocument(std::string_view what, std
     *kind = e.code == ErrorCode::kNotFound ? ErrorKind::kNotFound : ErrorKind::kBadBody;
     std::string message =
         fmt::format("{}: the answer is not a readable trace: {}", what, e.message);
-    if (LooksLikeHtml(json)) message += " (it is an HTML page: " + BodyExcerpt(json) + ")";
+    if (LooksLikeHtml(json)) message += " (it is an HTML page: " + AnswerExcerpt(json) + ")";
     return Error{e.code, std::move(message)};
   }
   return std::move(read->traces);

@@ -62,7 +62,7 @@ Result<std::string_view> JsonBody(std::string_view what, const http::Response& a
 
 // A short, printable excerpt of `body` for an error message: an HTML page's <title> when it
 // has one, else the first 120 characters with control characters replaced.
-std::string BodyExcerpt(std::string_view body);
+std::string AnswerExcerpt(std::string_view body);
 
 // Reads `json` with routing::ReadTraces. Errors keep the reader's code (kNotFound for a
 // backend's 404 error body) and are prefixed with `what`; *kind is kBadBody (or kNotFound).

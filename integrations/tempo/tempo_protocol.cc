@@ -90,7 +90,7 @@ Result<std::vector<SearchHit>> TempoProtocol::ParseSearch(const TraceQuery& quer
   *kind = ErrorKind::kBadBody;
   if (doc.HasParseError()) {
     return Error::InvalidInput(fmt::format("{}: the answer is not valid JSON (at byte {}): {}",
-                                           what, doc.GetErrorOffset(), BodyExcerpt(*body)));
+                                           what, doc.GetErrorOffset(), AnswerExcerpt(*body)));
   }
   if (!doc.IsObject() || !doc.HasMember("traces")) {
     return Error::InvalidInput(fmt::format("{}: the answer has no \"traces\" list", what));
