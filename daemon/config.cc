@@ -738,6 +738,43 @@ void LoadPager(Loader& l, const YAML::Node& node, PagerConfig* pager) {
             "unknown type " + Quote(type) + " (known: " + Joined(kTypes) + ")");
 }
 
+void LoadAudit(Loader& l, const YAML::Node& node, AuditConfig* a) {
+  MapReader m(l, node, "audit",
+              {"path", "sync", "sync_interval", "sync_every_records", "max_file_size", "max_files",
+               "max_total_size"});
+  if (!m.valid()) return;
+  if (std::string p; l.NonEmptyString(m.Get("path"), m.Path("path"), &p) && !p.empty()) {
+    a->path = l.ResolvePath(p);
+  }
+  std::string sync;
+  if (l.String(m.Get("sync"), m.Path("sync"), &sync) && !sync.empty()) {
+    if (sync == "every_record") {
+      a->sync_every_record = true;
+    } else if (sync == "batched") {
+      a->sync_every_record = false;
+    } else {
+      l.Problem(m.Get("sync"), m.Path("sync"),
+                "expected every_record or batched, got " + Quote(sync));
+    }
+  }
+  l.Duration(m.Get("sync_interval"), m.Path("sync_interval"), Millis(1), std::chrono::minutes(10),
+             &a->sync_interval);
+  l.Unsigned32(m.Get("sync_every_records"), m.Path("sync_every_records"), 1, 1'000'000,
+               &a->sync_every_records);
+  l.Size(m.Get("max_file_size"), m.Path("max_file_size"), 0, uint64_t{1} << 40, &a->max_file_bytes);
+  if (a->max_file_bytes != 0 && a->max_file_bytes < 4096) {
+    l.Problem(m.Get("max_file_size"), m.Path("max_file_size"), "must be 0 or at least 4KiB");
+  }
+  l.Unsigned32(m.Get("max_files"), m.Path("max_files"), 0, 100'000, &a->max_files);
+  l.Size(m.Get("max_total_size"), m.Path("max_total_size"), 0, uint64_t{1} << 50,
+         &a->max_total_bytes);
+  if (a->max_total_bytes != 0 &&
+      (a->max_file_bytes == 0 || a->max_total_bytes < a->max_file_bytes)) {
+    l.Problem(m.Get("max_total_size"), m.Path("max_total_size"),
+              "must be 0, or at least max_file_size (which must then be set)");
+  }
+}
+
 }  // namespace
 
 const char* LogLevelName(LogLevel level) {
@@ -936,7 +973,7 @@ ConfigLoad ParseConfig(std::string_view yaml, std::string_view source,
   c.alerts = DefaultAlertRules();
   MapReader top(l, root, "",
                 {"server", "state_dir", "store", "workers", "log", "alerts", "routing", "registry",
-                 "trace_source", "pager"});
+                 "trace_source", "pager", "audit"});
   if (!root.IsDefined() || root.IsNull()) {
     l.ProblemAtLine(1, "", "the file is empty");
   } else if (top.valid()) {
@@ -965,6 +1002,10 @@ ConfigLoad ParseConfig(std::string_view yaml, std::string_view source,
     LoadRegistry(l, top.Get("registry"), &c.registry);
     LoadTraceSource(l, top.Get("trace_source"), &c.trace_source);
     LoadPager(l, top.Get("pager"), &c.pager);
+    LoadAudit(l, top.Get("audit"), &c.audit);
+    if (c.audit.path.empty()) {
+      c.audit.path = (fs::path(c.state_dir) / "audit.jsonl").lexically_normal().string();
+    }
     if (auto* log = std::get_if<LogPagerConfig>(&c.pager.settings);
         log != nullptr && log->path.empty() && c.pager.type == "log") {
       log->path = (fs::path(c.state_dir) / "pages.jsonl").lexically_normal().string();

@@ -131,6 +131,17 @@ struct PagerConfig {
   std::variant<LogPagerConfig> settings;
 };
 
+// The audit log (daemon/audit_log.h): one JSON line per routing decision and per page delivery.
+struct AuditConfig {
+  std::string path;               // default <state_dir>/audit.jsonl
+  bool sync_every_record = true;  // false: batched (sync_interval / sync_every_records)
+  Millis sync_interval{1000};
+  uint32_t sync_every_records = 256;
+  uint64_t max_file_bytes = 64u << 20;  // rotate past this; 0: never rotate
+  uint32_t max_files = 16;              // rotated files kept; 0: no count limit
+  uint64_t max_total_bytes = 0;         // all files together; 0: no byte limit
+};
+
 struct Config {
   std::string source;  // the file it was loaded from
   ServerConfig server;
@@ -143,6 +154,7 @@ struct Config {
   RegistryConfig registry;
   TraceSourceConfig trace_source;
   PagerConfig pager;
+  AuditConfig audit;
 };
 
 // One problem found while loading. ToString() gives `FILE:LINE: config error at PATH: MESSAGE`.

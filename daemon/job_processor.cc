@@ -50,6 +50,8 @@ struct Collected {
   std::vector<routing::Trace> traces;
   std::vector<std::string> asked;
   std::vector<std::string> errors;
+  std::vector<TraceNote> notes;
+  std::optional<SearchNote> search;
   bool expected = false;      // there was something to ask for (ids or a service)
   bool all_not_found = true;  // every miss was "not (yet) there", nothing failed for good
 };
@@ -66,6 +68,14 @@ Collected CollectTraces(const std::vector<const ClaimedJob*>& run, const Routing
     out.errors.push_back(what + ": " + e.message);
     if (e.code != ErrorCode::kNotFound) out.all_not_found = false;
   };
+  auto note = [&](const std::string& id, const char* origin, const std::string& error) {
+    TraceNote n;
+    n.trace_id = id;
+    n.origin = origin;
+    n.used = error.empty();
+    n.error = error;
+    out.notes.push_back(std::move(n));
+  };
   // 1. Trace ids the alerts carry, in job order.
   for (const ClaimedJob* cj : run) {
     for (const std::string& id : cj->job.trace_ids) {
@@ -78,8 +88,10 @@ Collected CollectTraces(const std::vector<const ClaimedJob*>& run, const Routing
           [&](auto done) { source->FetchTrace(id, deadline, std::move(done)); }, deadline);
       if (!r.ok()) {
         note_error(id, r.error());
+        note(id, "alert", r.error().message);
       } else {
         for (routing::Trace& t : *r) out.traces.push_back(std::move(t));
+        note(id, "alert", "");
       }
     }
   }
@@ -108,6 +120,7 @@ Collected CollectTraces(const std::vector<const ClaimedJob*>& run, const Routing
         out.asked.push_back(h.trace_id);
         if (h.trace) {
           out.traces.push_back(std::move(*h.trace));
+          note(h.trace_id, "search", "");
           continue;
         }
         Result<std::vector<routing::Trace>> r = Await<std::vector<routing::Trace>>(
@@ -115,8 +128,10 @@ Collected CollectTraces(const std::vector<const ClaimedJob*>& run, const Routing
             deadline);
         if (!r.ok()) {
           note_error(h.trace_id, r.error());
+          note(h.trace_id, "search", r.error().message);
         } else {
           for (routing::Trace& t : *r) out.traces.push_back(std::move(t));
+          note(h.trace_id, "search", "");
         }
       }
     }
@@ -281,7 +296,9 @@ Result<ProcessOutcome> JobProcessor::ProcessRoutes(const Claim& claim,
   const int64_t now = now_ns_();
   const RoutingJob& first = run.front()->job;
   DecisionEvent event;
-  event.decision_id = "d-" + std::to_string(run.front()->id);
+  event.decision_id =
+      hooks_.decision_id ? hooks_.decision_id(now) : "d-" + std::to_string(run.front()->id);
+  event.time_ns = now;
   event.storm_key = claim.storm_key;
   event.alerting_service = first.alerting_service;
   event.symptom = SymptomText(first.symptom);
@@ -312,6 +329,7 @@ Result<ProcessOutcome> JobProcessor::ProcessRoutes(const Claim& claim,
     return Finish(std::move(completion), std::move(event));
   }
   for (const ClaimedJob* cj : fresh) event.identities.push_back(cj->job.identity);
+  event.alert = fresh.front()->job;
 
   // Storm: an open page of this storm key, young enough, takes the new alerts in.
   const int64_t storm_ns =
@@ -342,6 +360,9 @@ Result<ProcessOutcome> JobProcessor::ProcessRoutes(const Claim& claim,
   event.fetch_seconds = Seconds(t1 - t0);
   event.traces_asked = traces.asked;
   event.fetch_errors = traces.errors;
+  event.traces = traces.notes;
+  event.search = traces.search;
+  event.trace_source = snap.trace_source ? std::string(snap.trace_source->kind()) : "";
   uint32_t claims = run.front()->claims;
   if (traces.traces.empty() && traces.expected && traces.all_not_found &&
       claims < config.workers.max_attempts) {
@@ -387,6 +408,7 @@ Result<ProcessOutcome> JobProcessor::ProcessRoutes(const Claim& claim,
     }
   }
   for (const integrations::Page& page : pages) {
+    event.pages.push_back({page.team, page.dedup_key});
     NewPage np;
     np.team = page.team;
     np.pager = "delivery";
@@ -397,6 +419,15 @@ Result<ProcessOutcome> JobProcessor::ProcessRoutes(const Claim& claim,
   }
   completion.decision_kind = event.kind;
   completion.decision_json = event.record_json = RecordJson(event, run);
+  if (hooks_.record) {
+    // The audit record goes first: a decision whose record could not be written is made again.
+    if (Status st = hooks_.record(event); !st.ok()) {
+      int64_t not_before =
+          now +
+          std::chrono::duration_cast<std::chrono::nanoseconds>(config.workers.retry_delay).count();
+      return ReleaseRun(run, not_before, st.error());
+    }
+  }
   return Finish(std::move(completion), std::move(event));
 }
 
@@ -406,7 +437,9 @@ Result<ProcessOutcome> JobProcessor::ProcessResolves(const Claim& claim,
   (void)snap;
   const int64_t now = now_ns_();
   DecisionEvent event;
-  event.decision_id = "d-" + std::to_string(run.front()->id);
+  event.decision_id =
+      hooks_.decision_id ? hooks_.decision_id(now) : "d-" + std::to_string(run.front()->id);
+  event.time_ns = now;
   event.kind = "resolve";
   event.storm_key = claim.storm_key;
   event.alerting_service = run.front()->job.alerting_service;

@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,29 @@ struct RoutingSnapshot {
   integrations::PageOptions page_options;
 };
 
+// One trace asked for while deciding.
+struct TraceNote {
+  std::string trace_id;
+  std::string origin;  // "alert" (carried by an alert) | "search"
+  bool used = false;   // routed on
+  std::string error;   // why it did not come back; empty when it did
+};
+
+// The search run when the alerts' own trace ids gave nothing.
+struct SearchNote {
+  std::string service;
+  int64_t start_ns = 0;
+  int64_t end_ns = 0;
+  uint32_t limit = 0;
+  uint32_t found = 0;
+  std::string error;
+};
+
+struct PlannedPage {
+  std::string team;
+  std::string dedup_key;
+};
+
 // One decision, for the log, metrics and the audit trail.
 struct DecisionEvent {
   std::string decision_id;  // "d-<first job id of the run>"
@@ -66,11 +90,24 @@ struct DecisionEvent {
   double route_seconds = 0;
   int64_t queue_wait_ns = 0;  // oldest job's time in the queue
   std::string record_json;    // what the store keeps for this decision
+  // For the audit record (routed/fallback/unrouted):
+  int64_t time_ns = 0;  // when the decision was made
+  RoutingJob alert;     // the first alert decided on
+  std::vector<TraceNote> traces;
+  std::optional<SearchNote> search;
+  std::string trace_source;  // the source's kind()
+  std::vector<PlannedPage> pages;
 };
 
 struct ProcessorHooks {
   // Called once per decision, after its jobs completed. Must not block for long.
   std::function<void(const DecisionEvent&)> on_decision;
+  // Called for routing decisions (routed, fallback, unrouted) after their pages were handed to
+  // delivery and before the jobs complete: the audit log. A failure puts the jobs back for a
+  // retry (at least once: a crash in between writes a second record for the re-run).
+  std::function<Status(const DecisionEvent&)> record;
+  // Makes decision ids (`now_ns` is the decision time). Default: "d-<first job id>".
+  std::function<std::string(int64_t now_ns)> decision_id;
 };
 
 // What Process did with a claim.

@@ -20,6 +20,9 @@
 #include <thread>
 
 #include "daemon/alert.h"
+#include "daemon/audit_api.h"
+#include "daemon/audit_log.h"
+#include "daemon/audit_record.h"
 #include "daemon/build_info.h"
 #include "daemon/delivery_setup.h"
 #include "daemon/http_server.h"
@@ -149,12 +152,22 @@ struct ServerApp::Impl {
   std::condition_variable workers_cv;
   size_t workers_running = 0;
 
-  // Reloads, serialized on one thread.
+  // Work that may block on disk, off the io threads: reloads (serialized) and audit reads.
   std::thread control;
   std::mutex control_mu;
   std::condition_variable control_cv;
-  std::deque<std::function<void(Status)>> reload_requests;
+  std::deque<std::function<void()>> control_tasks;
   bool control_stop = false;
+
+  std::unique_ptr<AuditLogWriter> audit;
+  std::unique_ptr<AuditApi> audit_api;
+  DecisionIdGenerator decision_ids;
+
+  void Post(std::function<void()> task) {
+    std::lock_guard<std::mutex> lk(control_mu);
+    control_tasks.push_back(std::move(task));
+    control_cv.notify_one();
+  }
 
   std::shared_ptr<const RoutingSnapshot> Snapshot() {
     std::lock_guard<std::mutex> lk(snap_mu);
@@ -286,15 +299,119 @@ struct ServerApp::Impl {
   }
 
   void HandleReload(HttpResponder responder) {
-    std::lock_guard<std::mutex> lk(control_mu);
-    reload_requests.push_back([responder](Status st) {
+    Post([this, responder] {
+      Status st = Reload();
       if (st.ok()) {
         responder.Send({200, "application/json", "{\"status\":\"reloaded\"}", {}});
       } else {
         responder.Send(HttpResponse::JsonError(400, "reload_failed", st.error().message));
       }
     });
-    control_cv.notify_one();
+  }
+
+  void HandleAudit(const HttpRequest& req, HttpResponder responder) {
+    // Copy what the task needs: it runs after this handler returned.
+    std::string method = req.method, target = req.target;
+    std::vector<std::pair<std::string, std::string>> headers = req.headers;
+    Post([this, responder, method, target, headers] {
+      AuditHttpResponse r = audit_api->Handle(method, target, headers);
+      responder.Send({r.status, r.content_type, std::move(r.body), std::move(r.headers)});
+    });
+  }
+
+  // ---- audit ----
+
+  Status AppendDecisionAudit(const DecisionEvent& e) {
+    DecisionAudit a;
+    a.id = e.decision_id;
+    a.time_ns = e.time_ns;
+    a.alert.identity = e.alert.identity;
+    a.alert.source = e.alert.source;
+    a.alert.name = e.alert.alertname;
+    a.alert.status = e.alert.kind == JobKind::kRoute ? "firing" : "resolved";
+    a.alert.severity = e.alert.severity;
+    a.alert.summary = e.alert.summary;
+    a.alert.received_ns = e.alert.received_ns;
+    a.alert.starts_at_ns = e.alert.starts_at_ns;
+    a.alert.labels.insert(e.alert.labels.begin(), e.alert.labels.end());
+    for (const std::string& id : e.identities) {
+      if (id != e.alert.identity) a.alert.grouped_identities.push_back(id);
+    }
+    a.symptom_reason = e.alert.symptom_reason;
+    for (const TraceNote& n : e.traces) {
+      a.fetch.traces.push_back({n.trace_id, n.origin, e.trace_source, n.used, n.error});
+    }
+    if (e.search) {
+      a.fetch.search =
+          AuditTraceSearch{e.trace_source,  e.search->service, e.search->start_ns, e.search->end_ns,
+                           e.search->limit, e.search->found,   e.search->error};
+    }
+    if (e.decision != nullptr) a.decision = *e.decision;
+    std::shared_ptr<const RoutingSnapshot> snap = Snapshot();
+    for (const PlannedPage& p : e.pages) {
+      AuditPlannedPage pp;
+      pp.team = p.team;
+      pp.dedup_key = p.dedup_key;
+      if (snap->config->pager.type == "log") pp.target_kind = "log";
+      a.pages.push_back(std::move(pp));
+    }
+    auto us = [](double seconds) {
+      return std::chrono::microseconds(static_cast<int64_t>(seconds * 1e6));
+    };
+    a.timings.queue_wait = std::chrono::microseconds(e.queue_wait_ns / 1000);
+    a.timings.fetch = us(e.fetch_seconds);
+    a.timings.route = us(e.route_seconds);
+    a.timings.total = std::chrono::microseconds((e.time_ns - e.alert.received_ns) / 1000);
+    Status st = audit->AppendDecision(a);
+    if (!st.ok()) {
+      spdlog::error("audit_write_failed decision={} reason=\"{}\"", e.decision_id,
+                    st.error().message);
+    }
+    return st;
+  }
+
+  void AppendDeliveryAudit(const integrations::delivery::DeliveryRecord& r) {
+    using Kind = integrations::delivery::DeliveryRecord::Kind;
+    DeliveryAudit a;
+    switch (r.kind) {
+      case Kind::kSent:
+        a.outcome = DeliveryOutcome::kAccepted;
+        break;
+      case Kind::kFailed:
+        a.outcome = r.detail.find("max age") != std::string::npos ? DeliveryOutcome::kExpired
+                                                                  : DeliveryOutcome::kRejected;
+        break;
+      case Kind::kFallback:
+        a.outcome = DeliveryOutcome::kRejected;
+        a.rerouted_to = r.fallback_team;
+        break;
+      case Kind::kNoTarget:
+      case Kind::kNobodyPaged:
+        a.outcome = DeliveryOutcome::kNoTarget;
+        break;
+      default:
+        return;  // retries, cancellations: not final outcomes of a planned page
+    }
+    a.decision_id = r.decision_id;
+    a.time_ns = r.at_ns;
+    a.alert_identity = r.alert_identity;
+    a.action = r.action == integrations::Page::Action::kTrigger ? "trigger" : "resolve";
+    a.team = r.team;
+    a.target.kind = r.pager_kind;
+    a.target.name = r.target;
+    a.dedup_key = r.dedup_key;
+    AuditAttempt attempt;
+    attempt.time_ns = r.at_ns;
+    attempt.http_status = r.http_status;
+    attempt.request_id = r.request_id;
+    if (r.kind != Kind::kSent) attempt.error = r.detail;
+    if (r.attempts > 0) a.attempts.push_back(std::move(attempt));
+    if (r.kind == Kind::kSent) a.accepted_ns = r.at_ns;
+    a.detail = r.detail;
+    if (Status st = audit->AppendDelivery(a); !st.ok()) {
+      spdlog::error("audit_write_failed delivery dedup_key={} reason=\"{}\"", r.dedup_key,
+                    st.error().message);
+    }
   }
 
   // ---- reload ----
@@ -323,6 +440,7 @@ struct ServerApp::Impl {
     if (was.state_dir != now.state_dir) restart.push_back("state_dir");
     if (was.workers.count != now.workers.count) restart.push_back("workers.count");
     if (was.pager.type != now.pager.type) restart.push_back("pager");
+    if (was.audit.path != now.audit.path) restart.push_back("audit");
     if (!restart.empty()) {
       spdlog::warn("reload_needs_restart keys={} (kept as they were)", Join(restart));
     }
@@ -339,6 +457,11 @@ struct ServerApp::Impl {
     for (const std::string& p : problems) spdlog::warn("pager_target_unusable {}", p);
     http->SetBearerTokens(Tokens(now));
     for (const Route& r : Routes()) http->SetRouteOptions(r.method, r.path, OptionsFor(r, now));
+    for (const AuditApi::Route& r : AuditApi::Routes()) {
+      for (const char* method : {"GET", "HEAD"}) {
+        if (!r.prefix) http->SetRouteOptions(method, r.path, RouteOptions(now, false, false));
+      }
+    }
     spdlog::set_level(SpdLevel(now.log_level));
     {
       std::lock_guard<std::mutex> lk(snap_mu);
@@ -355,13 +478,12 @@ struct ServerApp::Impl {
   void ControlLoop() {
     std::unique_lock<std::mutex> lk(control_mu);
     for (;;) {
-      control_cv.wait(lk, [&] { return control_stop || !reload_requests.empty(); });
+      control_cv.wait(lk, [&] { return control_stop || !control_tasks.empty(); });
       if (control_stop) return;
-      std::function<void(Status)> done = std::move(reload_requests.front());
-      reload_requests.pop_front();
+      std::function<void()> task = std::move(control_tasks.front());
+      control_tasks.pop_front();
       lk.unlock();
-      Status st = Reload();
-      if (done) done(st);
+      task();
       lk.lock();
     }
   }
@@ -493,6 +615,22 @@ Result<std::unique_ptr<ServerApp>> ServerApp::Start(const std::string& config_pa
   spdlog::info("store_opened path={} queued={} resumed={}", a.store->path(), st.queued,
                st.resumed_at_open);
 
+  AuditLogOptions ao;
+  ao.path = c.audit.path;
+  ao.sync = c.audit.sync_every_record ? AuditLogOptions::Sync::kEveryRecord
+                                      : AuditLogOptions::Sync::kBatched;
+  ao.sync_interval = c.audit.sync_interval;
+  ao.sync_every_records = c.audit.sync_every_records;
+  ao.max_file_bytes = c.audit.max_file_bytes;
+  ao.max_files = c.audit.max_files;
+  ao.max_total_bytes = c.audit.max_total_bytes;
+  std::error_code mkdir_error;
+  std::filesystem::create_directories(std::filesystem::path(ao.path).parent_path(), mkdir_error);
+  Result<std::unique_ptr<AuditLogWriter>> audit = AuditLogWriter::Open(ao);
+  if (!audit.ok()) return audit.error();
+  a.audit = std::move(*audit);
+  a.audit_api = std::make_unique<AuditApi>(AuditApiOptions{ao.path, 50, 1000, nullptr});
+
   Result<std::unique_ptr<SqliteOutbox>> outbox =
       SqliteOutbox::Open((std::filesystem::path(c.state_dir) / "outbox.db").string());
   if (!outbox.ok()) return outbox.error();
@@ -512,6 +650,10 @@ Result<std::unique_ptr<ServerApp>> ServerApp::Start(const std::string& config_pa
   integrations::delivery::DeliveryHooks hooks;
   std::shared_ptr<Metrics> metrics = a.metrics;
   hooks.count = [metrics](std::string_view result, std::string_view) { metrics->Page(result); };
+  Impl* self = impl.get();
+  hooks.record = [self](const integrations::delivery::DeliveryRecord& r) {
+    self->AppendDeliveryAudit(r);
+  };
   a.delivery = std::make_unique<Delivery>(a.outbox.get(), pagers, directory,
                                           integrations::delivery::DeliveryOptions{}, &a.clock,
                                           std::move(hooks));
@@ -524,9 +666,12 @@ Result<std::unique_ptr<ServerApp>> ServerApp::Start(const std::string& config_pa
   snap->trace_source = loaded->source;
   a.snapshot = snap;
   Impl* raw = impl.get();
-  a.processor = std::make_unique<JobProcessor>(
-      a.store.get(), a.delivery.get(), NowNs,
-      ProcessorHooks{[raw](const DecisionEvent& e) { raw->OnDecision(e); }});
+  ProcessorHooks processor_hooks;
+  processor_hooks.on_decision = [raw](const DecisionEvent& e) { raw->OnDecision(e); };
+  processor_hooks.record = [raw](const DecisionEvent& e) { return raw->AppendDecisionAudit(e); };
+  processor_hooks.decision_id = [raw](int64_t now) { return raw->decision_ids.Next(now); };
+  a.processor = std::make_unique<JobProcessor>(a.store.get(), a.delivery.get(), NowNs,
+                                               std::move(processor_hooks));
 
   a.workers_running = c.workers.count;
   for (uint32_t i = 0; i < c.workers.count; ++i) {
@@ -574,6 +719,17 @@ Result<std::unique_ptr<ServerApp>> ServerApp::Start(const std::string& config_pa
     }
     a.http->Handle(r.method, r.path, a.OptionsFor(r, c), std::move(handler));
   }
+  // The audit log's API and page, with the webhooks' auth. (GET /api/v1/decisions/{id} needs
+  // prefix routes, which HttpServer does not have: only the exact paths are served.)
+  for (const AuditApi::Route& r : AuditApi::Routes()) {
+    if (r.prefix) continue;
+    for (const char* method : {"GET", "HEAD"}) {
+      a.http->Handle(method, r.path, a.RouteOptions(c, false, false),
+                     [raw](const HttpRequest& req, HttpResponder resp) {
+                       raw->HandleAudit(req, std::move(resp));
+                     });
+    }
+  }
   if (Status hs = a.http->Start(); !hs.ok()) return hs.error();
   std::vector<std::string> bound;
   for (const HttpBoundListener& l : a.http->BoundListeners()) {
@@ -611,9 +767,8 @@ int ServerApp::Run() {
     }
     if (sig == SIGHUP) {
       spdlog::info("reload_requested by=SIGHUP");
-      std::lock_guard<std::mutex> lk(a.control_mu);
-      a.reload_requests.push_back(nullptr);
-      a.control_cv.notify_one();
+      Impl* raw = &a;
+      a.Post([raw] { (void)raw->Reload(); });
     }
     // Housekeeping on every wake-up: gauges, the watchdog, and now and then the store.
     StoreStats st = a.store->stats();

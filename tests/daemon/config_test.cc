@@ -101,6 +101,9 @@ TEST(Config, ExampleConfigLoads) {
   auto* log = std::get_if<LogPagerConfig>(&c.pager.settings);
   ASSERT_NE(log, nullptr);
   EXPECT_EQ(log->path, (std::filesystem::path(c.state_dir) / "pages.jsonl").lexically_normal());
+  EXPECT_EQ(c.audit.path, (std::filesystem::path(c.state_dir) / "audit.jsonl").lexically_normal());
+  EXPECT_TRUE(c.audit.sync_every_record);
+  EXPECT_EQ(c.audit.max_files, 16u);
 }
 
 TEST(Config, MinimalConfigTakesDefaults) {
@@ -325,6 +328,21 @@ TEST(Config, BooleansAreStrict) {
   EXPECT_NE(m[0].find("routing.timeout_fraction"), std::string::npos) << m[0];
   EXPECT_NE(m[1].find("routing.retries: expected true or false, got \"yes\""), std::string::npos)
       << m[1];
+}
+
+TEST(Config, AuditSection) {
+  FakeEnv env = MinimalEnv();
+  std::string yaml = std::string(kMinimal) +
+                     "audit: {path: audit/a.jsonl, sync: batched, max_file_size: 1MiB, "
+                     "max_total_size: 512KiB}\n";
+  ConfigLoad load = ParseConfig(yaml, "/cfg/t.yaml", env.Get());
+  ASSERT_EQ(load.problems.size(), 1u) << AllMessages(load);
+  EXPECT_EQ(load.problems[0].path, "audit.max_total_size");
+  yaml = std::string(kMinimal) + "audit: {path: audit/a.jsonl, sync: batched}\n";
+  load = ParseConfig(yaml, "/cfg/t.yaml", env.Get());
+  ASSERT_TRUE(load.config.has_value()) << AllMessages(load);
+  EXPECT_EQ(load.config->audit.path, "/cfg/audit/a.jsonl");
+  EXPECT_FALSE(load.config->audit.sync_every_record);
 }
 
 TEST(Config, LoadConfigJoinsProblems) {

@@ -120,12 +120,24 @@ class JobProcessorTest : public ::testing::Test {
         &outbox_, std::map<std::string, integrations::Pager*, std::less<>>{{"log", pager_.get()}},
         directory, integrations::delivery::DeliveryOptions{}, &clock_);
     ASSERT_TRUE(delivery_->Recover().ok());
+    ProcessorHooks hooks;
+    hooks.on_decision = [this](const DecisionEvent& e) {
+      std::lock_guard<std::mutex> lk(events_mu_);
+      kinds_.push_back(e.kind);
+    };
+    hooks.record = [this](const DecisionEvent& e) -> Status {
+      std::lock_guard<std::mutex> lk(events_mu_);
+      records_.push_back(e.decision_id + " " + e.kind + " " + e.alert.identity);
+      return record_status_;
+    };
     processor_ = std::make_unique<JobProcessor>(
-        store_.get(), delivery_.get(), [this] { return clock_.NowNs(); },
-        ProcessorHooks{[this](const DecisionEvent& e) {
-          std::lock_guard<std::mutex> lk(events_mu_);
-          kinds_.push_back(e.kind);
-        }});
+        store_.get(), delivery_.get(), [this] { return clock_.NowNs(); }, hooks);
+  }
+
+  void TearDown() override {
+    if (!expect_errors_) {
+      EXPECT_TRUE(errors_.empty()) << errors_.front();
+    }
   }
 
   RoutingSnapshot Snapshot() const { return {config_, registry_, source_, {}}; }
@@ -144,7 +156,7 @@ class JobProcessorTest : public ::testing::Test {
       ASSERT_TRUE(c.ok());
       if (!c->has_value()) break;
       Result<ProcessOutcome> r = processor_->Process(**c, Snapshot());
-      ASSERT_TRUE(r.ok()) << r.error().message;
+      if (!r.ok()) errors_.push_back(r.error().message);
     }
     for (int i = 0; i < 5; ++i) delivery_->Poll();
   }
@@ -189,6 +201,10 @@ class JobProcessorTest : public ::testing::Test {
   std::unique_ptr<JobProcessor> processor_;
   std::mutex events_mu_;
   std::vector<std::string> kinds_;
+  std::vector<std::string> records_;
+  std::vector<std::string> errors_;  // Process failures (the jobs were released)
+  bool expect_errors_ = false;
+  Status record_status_ = OkStatus();
 };
 
 TEST_F(JobProcessorTest, CapturedAlertmanagerWebhookPagesTheCulpritsOwner) {
@@ -324,6 +340,27 @@ TEST_F(JobProcessorTest, AlertWithoutTraceIdsSearchesTheWindow) {
   EXPECT_EQ(source_->last_query.order, integrations::TraceQuery::Order::kSlowestFirst);
   EXPECT_EQ(source_->last_query.start_ns, *ParseAlertTime("2026-11-26T20:45:00Z"));
   EXPECT_EQ(source_->last_query.end_ns, clock_.NowNs());
+  EXPECT_EQ(Pages().size(), 1u);
+}
+
+TEST_F(JobProcessorTest, DecisionsAreRecordedBeforeTheyCompleteAndRetriedWhenRecordingFails) {
+  source_->Add(CheckoutTrace());
+  record_status_ = Error::Unavailable("audit disk full");
+  expect_errors_ = true;
+  Post(GenericAlert("a1", "checkout"));
+  Drain();
+  // Pages went to delivery (persisted), but the decision could not be recorded: the job waits.
+  EXPECT_EQ(errors_, std::vector<std::string>{"audit disk full"});
+  EXPECT_EQ(store_->stats().queued, 1u);
+  EXPECT_TRUE(kinds_.empty());
+  record_status_ = OkStatus();
+  clock_.Advance(config_->workers.retry_delay);
+  Drain();
+  EXPECT_EQ(store_->stats().queued, 0u);
+  EXPECT_EQ(kinds_, std::vector<std::string>{"routed"});
+  ASSERT_EQ(records_.size(), 2u);
+  EXPECT_EQ(records_[1], "d-1 routed generic:a1");
+  // The re-run was a duplicate submission: one page, not two.
   EXPECT_EQ(Pages().size(), 1u);
 }
 

@@ -268,6 +268,14 @@ TEST_F(ServeTest, EveryEndpointAcceptsItsCapturedPayloadAndPages) {
            paged.count("am:891fd0d54ed75b69") && paged.count("am:296e4179fd3a5b54") &&
            paged.count("generic:generic-1");
   })) << d.log();
+  // The decision is in the audit log, and served by the decisions API.
+  ASSERT_TRUE(d.WaitFor("kind=routed service=checkout symptom=errors")) << d.log();
+  HttpAnswer decisions = Request(port, "GET", "/api/v1/decisions?service=checkout");
+  EXPECT_EQ(decisions.status, 200) << decisions.body;
+  EXPECT_NE(decisions.body.find("am:891fd0d54ed75b69"), std::string::npos) << decisions.body;
+  EXPECT_NE(
+      ReadFile(dir_.path() + "/state/audit.jsonl").find("\"identity\":\"am:891fd0d54ed75b69\""),
+      std::string::npos);
   std::string pages;
   for (const std::string& l : PageLines()) pages += l + "\n";
   EXPECT_NE(pages.find(R"("team":"platform","dedup_key")"), std::string::npos) << pages;
