@@ -61,6 +61,7 @@ Result<Loaded> LoadSummaries(const std::string& log_path, const std::string& ale
     auto it = by_id.find(id);
     if (it == by_id.end()) continue;  // its decision was deleted by retention
     DecisionSummary& d = out.decisions[it->second];
+    if (ds.outcome == DeliveryOutcome::kNobodyPaged) d.nobody_paged = true;
     if (ds.outcome == DeliveryOutcome::kAccepted && ds.action == "trigger" && ds.accepted_ns > 0 &&
         (d.first_accepted_ns == 0 || ds.accepted_ns < d.first_accepted_ns)) {
       d.first_accepted_ns = ds.accepted_ns;
@@ -286,6 +287,7 @@ Result<AuditStats> ComputeAuditStats(const std::string& log_path, const AuditFil
       ++st.routed;
     }
     if (d.disagreement) ++st.disagreements;
+    if (d.nobody_paged) ++st.nobody_paged;
     for (const std::string& team : d.teams) {
       TeamStats& t = teams[team];
       t.team = team;
@@ -301,7 +303,7 @@ Result<AuditStats> ComputeAuditStats(const std::string& log_path, const AuditFil
       t.team = p.team;
       if (p.outcome == DeliveryOutcome::kAccepted) {
         ++t.pages_accepted;
-      } else {
+      } else if (DeliveryFailed(p.outcome)) {
         ++t.pages_failed;
       }
     }

@@ -84,6 +84,7 @@ struct DecisionSummary {
   size_t pages_planned = 0;
   std::vector<DeliverySummary> deliveries;  // in log order
   int64_t first_accepted_ns = 0;            // earliest accepted trigger delivery; 0 if none
+  bool nobody_paged = false;                // a delivery record says the chain ran out
 };
 
 DecisionSummary SummarizeDecision(const DecisionAudit& decision);
@@ -118,7 +119,7 @@ struct TeamStats {
   size_t routed = 0;          // routed decisions that paged the team
   size_t fallbacks = 0;       // fallback decisions that paged the team
   size_t pages_accepted = 0;  // trigger deliveries to the team that were accepted
-  size_t pages_failed = 0;    // trigger deliveries to the team that were not
+  size_t pages_failed = 0;    // trigger deliveries to the team that failed (DeliveryFailed)
 };
 
 struct AuditStats {
@@ -126,6 +127,7 @@ struct AuditStats {
   size_t routed = 0;
   size_t fallbacks = 0;
   size_t disagreements = 0;
+  size_t nobody_paged = 0;       // decisions whose pages reached nobody
   double fallback_rate = 0;      // fallbacks / decisions
   double disagreement_rate = 0;  // disagreements / decisions
   std::vector<TeamStats> teams;  // by pages_accepted + routed + fallbacks, descending

@@ -109,7 +109,7 @@ std::string TargetRedacted(const AuditTarget& t) {
 // Values a delivery record must never contain: the secret, the endpoint and the endpoint's path
 // (a Slack webhook URL is a credential as a whole; its path alone is too).
 std::vector<std::string> TargetSecrets(const AuditTarget& t) {
-  std::vector<std::string> out;
+  std::vector<std::string> out = t.other_secrets;
   if (!t.secret.empty()) out.push_back(t.secret);
   if (!t.endpoint.empty()) {
     out.push_back(t.endpoint);
@@ -327,8 +327,10 @@ Result<DeliveryAudit> ParseDelivery(const Value& v) {
                  [&] { return GetString(v, "rerouted_to", r, &d.rerouted_to); },
                  [&] { return GetString(v, "detail", r, &d.detail); });
   if (!s.ok()) return s.error();
-  static constexpr DeliveryOutcome kAll[] = {DeliveryOutcome::kAccepted, DeliveryOutcome::kRejected,
-                                             DeliveryOutcome::kExpired, DeliveryOutcome::kNoTarget};
+  static constexpr DeliveryOutcome kAll[] = {
+      DeliveryOutcome::kAccepted,  DeliveryOutcome::kRejected,        DeliveryOutcome::kExpired,
+      DeliveryOutcome::kNoTarget,  DeliveryOutcome::kFallback,        DeliveryOutcome::kNobodyPaged,
+      DeliveryOutcome::kCancelled, DeliveryOutcome::kNothingToResolve};
   bool known = false;
   for (DeliveryOutcome o : kAll) {
     if (outcome == DeliveryOutcomeName(o)) {
@@ -375,8 +377,21 @@ const char* DeliveryOutcomeName(DeliveryOutcome outcome) {
       return "expired";
     case DeliveryOutcome::kNoTarget:
       return "no_target";
+    case DeliveryOutcome::kFallback:
+      return "fallback";
+    case DeliveryOutcome::kNobodyPaged:
+      return "nobody_paged";
+    case DeliveryOutcome::kCancelled:
+      return "cancelled";
+    case DeliveryOutcome::kNothingToResolve:
+      return "nothing_to_resolve";
   }
   return "accepted";
+}
+
+bool DeliveryFailed(DeliveryOutcome outcome) {
+  return outcome == DeliveryOutcome::kRejected || outcome == DeliveryOutcome::kExpired ||
+         outcome == DeliveryOutcome::kNoTarget || outcome == DeliveryOutcome::kNobodyPaged;
 }
 
 bool NaiveDisagrees(const routing::Decision& d) {

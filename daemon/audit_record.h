@@ -109,12 +109,21 @@ struct DecisionAudit {
 };
 
 enum class DeliveryOutcome {
-  kAccepted,  // the pager took the page (2xx, 202 queued)
-  kRejected,  // permanent failure (4xx other than 408/429): retrying cannot help
-  kExpired,   // still failing after the maximum age
-  kNoTarget,  // the team has no pager target
+  kAccepted,          // the pager took the page (2xx, 202 queued)
+  kRejected,          // permanent failure (4xx other than 408/429): retrying cannot help
+  kExpired,           // still failing after the maximum age
+  kNoTarget,          // the team has no pager target
+  kFallback,          // the page went on to a fallback team (rerouted_to)
+  kNobodyPaged,       // the fallback chain ran out: nobody was paged
+  kCancelled,         // a trigger not yet delivered was cancelled by its resolve
+  kNothingToResolve,  // a resolve found no trigger to resolve
 };
-const char* DeliveryOutcomeName(DeliveryOutcome outcome);  // "accepted", "rejected", ...
+// "accepted", "rejected", "expired", "no_target", "fallback", "nobody_paged", "cancelled",
+// "nothing_to_resolve".
+const char* DeliveryOutcomeName(DeliveryOutcome outcome);
+// True for the outcomes that left the team unreached: rejected, expired, no_target,
+// nobody_paged.
+bool DeliveryFailed(DeliveryOutcome outcome);
 
 struct AuditAttempt {
   int64_t time_ns = 0;
@@ -131,9 +140,11 @@ struct AuditTarget {
   std::string endpoint;  // input only: the URL pages go to (a Slack webhook URL is a secret)
   std::string secret;    // input only: routing key / API key; never written
   std::string redacted;  // output only: "https://events.pagerduty.com key sha256:1a2b3c4d"
+  // Input only: more secrets of the target (a webhook signing key): scrubbed, never written.
+  std::vector<std::string> other_secrets;
 };
 
-// The final outcome of delivering one planned page.
+// One outcome of delivering a planned page (see DeliveryOutcome).
 struct DeliveryAudit {
   std::string decision_id;
   int64_t time_ns = 0;  // when the outcome became final

@@ -124,6 +124,8 @@ void WriteSummary(JsonWriter& w, const DecisionSummary& d) {
     w.EndObject();
   }
   w.EndArray();
+  w.Key("nobody_paged");
+  w.Bool(d.nobody_paged);
   w.Key("page_accepted_after_ms");
   if (d.first_accepted_ns > 0 && d.received_ns > 0) {
     w.Double(Ms(d.first_accepted_ns - d.received_ns));
@@ -182,12 +184,13 @@ std::string Table(const std::vector<std::vector<std::string>>& rows) {
 }
 
 std::string PagesCell(const DecisionSummary& d) {
+  if (d.nobody_paged) return "NOBODY PAGED";
   size_t ok = 0, failed = 0;
   for (const DeliverySummary& p : d.deliveries) {
     if (p.action != "trigger") continue;
     if (p.outcome == DeliveryOutcome::kAccepted) {
       ++ok;
-    } else {
+    } else if (DeliveryFailed(p.outcome)) {
       ++failed;
     }
   }
@@ -407,6 +410,8 @@ std::string StatsToJson(const AuditStats& s) {
   w.Uint64(s.disagreements);
   w.Key("disagreement_rate");
   w.Double(s.disagreement_rate);
+  w.Key("nobody_paged");
+  w.Uint64(s.nobody_paged);
   w.Key("teams");
   w.StartArray();
   for (const TeamStats& t : s.teams) {
@@ -460,6 +465,10 @@ std::string StatsToText(const AuditStats& s) {
          " (fallback rate " + Rate(s.fallback_rate) + ")\n";
   out += "  naive rule and refined answer disagree: " + std::to_string(s.disagreements) + " (" +
          Rate(s.disagreement_rate) + ")\n";
+  if (s.nobody_paged > 0) {
+    out += "  NOBODY PAGED for " + std::to_string(s.nobody_paged) + " decision" +
+           (s.nobody_paged == 1 ? "" : "s") + "\n";
+  }
   if (s.page_latency_count > 0) {
     out += "  alert received to page accepted (" + std::to_string(s.page_latency_count) +
            "): median " + HumanDuration(s.page_latency_median_ns) + ", p95 " +

@@ -132,7 +132,7 @@ ul.tree ul { border-left: 1px solid var(--line); margin-left: 0.3em; }
 .timeline .axis { display: flex; justify-content: space-between; color: var(--muted); font-size: 0.85em; margin-left: 16.5em; }
 .notes { color: var(--muted); margin: 0.2em 0; padding-left: 1.2em; }
 .outcome-accepted { color: var(--ok); }
-.outcome-rejected, .outcome-expired, .outcome-no_target { color: var(--fail); }
+.outcome-rejected, .outcome-expired, .outcome-no_target, .outcome-nobody_paged { color: var(--fail); font-weight: 600; }
 )tp";
 
 constexpr std::string_view kAppJs = R"tp('use strict';
@@ -180,11 +180,13 @@ constexpr std::string_view kAppJs = R"tp('use strict';
     return d.decision === 'routed' ? c.service + ' ' + pct(c.share) : c.service;
   }
 
+  const FAILED = new Set(['rejected', 'expired', 'no_target', 'nobody_paged']);
   function pagesText(d) {
+    if (d.nobody_paged) return 'NOBODY PAGED';
     const triggers = (d.deliveries || []).filter((p) => p.action === 'trigger');
-    if (!triggers.length) return '-';
     const ok = triggers.filter((p) => p.outcome === 'accepted').length;
-    const failed = triggers.length - ok;
+    const failed = triggers.filter((p) => FAILED.has(p.outcome)).length;
+    if (!ok && !failed) return d.pages_planned ? d.pages_planned + ' pending' : '-';
     return [ok ? ok + ' accepted' : '', failed ? failed + ' failed' : ''].filter(Boolean).join(', ');
   }
 

@@ -13,19 +13,21 @@
 namespace tracepager::daemon {
 namespace {
 
+using testing::ExampleRouteDecision;
 using testing::kSampleBaseNs;
 using testing::RunTracepager;
 using testing::SampleDecisionAudit;
 using testing::SampleDelivery;
 using testing::SampleFallbackDecision;
-using testing::SampleRoutedDecision;
 using testing::TempDir;
 
 constexpr int64_t kSecond = 1'000'000'000;
 
 // Three decisions an hour apart (the newest at kSampleBaseNs + 2h):
-//   r1 routed to payments-data (naive: payments), page accepted 1.5 s after the alert;
-//   f1 fallback to team web (no trace), page rejected then rerouted to platform;
+//   r1 routed by Route from the example trace and registry: the uninstrumented
+//      postgresql/payments, team platform (naive: payment, team payments); page accepted 1.5 s
+//      after the alert;
+//   f1 fallback to team web (no trace), page rejected then rerouted to web's fallback platform;
 //   r2 routed like r1, page accepted 0.5 s after the alert, rotated into a second file.
 class AuditCli : public ::testing::Test {
  protected:
@@ -40,11 +42,11 @@ class AuditCli : public ::testing::Test {
     auto& writer = *w;
 
     r1_ =
-        SampleDecisionAudit("20241126T194000.000000Z-aaaa", kSampleBaseNs, SampleRoutedDecision());
+        SampleDecisionAudit("20241126T194000.000000Z-aaaa", kSampleBaseNs, ExampleRouteDecision());
     ASSERT_TRUE(writer->AppendDecision(r1_).ok());
     ASSERT_TRUE(writer
-                    ->AppendDelivery(SampleDelivery(r1_, "payments-data",
-                                                    r1_.alert.received_ns + 3 * kSecond / 2))
+                    ->AppendDelivery(
+                        SampleDelivery(r1_, "platform", r1_.alert.received_ns + 3 * kSecond / 2))
                     .ok());
 
     f1_ = SampleDecisionAudit("20241126T204000.000000Z-aaaa", kSampleBaseNs + 3600 * kSecond,
@@ -66,12 +68,11 @@ class AuditCli : public ::testing::Test {
     ASSERT_TRUE(writer->AppendDelivery(fallback).ok());
 
     r2_ = SampleDecisionAudit("20241126T214000.000000Z-aaaa", kSampleBaseNs + 7200 * kSecond,
-                              SampleRoutedDecision());
+                              ExampleRouteDecision());
     ASSERT_TRUE(writer->AppendDecision(r2_).ok());
-    ASSERT_TRUE(writer
-                    ->AppendDelivery(
-                        SampleDelivery(r2_, "payments-data", r2_.alert.received_ns + kSecond / 2))
-                    .ok());
+    ASSERT_TRUE(
+        writer->AppendDelivery(SampleDelivery(r2_, "platform", r2_.alert.received_ns + kSecond / 2))
+            .ok());
     ASSERT_TRUE(writer->Close().ok());
     ASSERT_GE(AuditLogFiles(log_).size(), 2u) << "the fixture should span a rotation";
   }
@@ -124,7 +125,7 @@ TEST_F(AuditCli, ListIsNewestFirstAcrossRotatedFiles) {
   const auto& first = doc["decisions"][0];
   EXPECT_STREQ(first["decision"].GetString(), "routed");
   EXPECT_TRUE(first["disagreement"].GetBool());
-  EXPECT_STREQ(first["teams"][0].GetString(), "payments-data");
+  EXPECT_STREQ(first["teams"][0].GetString(), "platform");
   EXPECT_STREQ(first["naive_teams"][0].GetString(), "payments");
   EXPECT_DOUBLE_EQ(first["page_accepted_after_ms"].GetDouble(), 500.0);
 }
@@ -142,8 +143,8 @@ TEST_F(AuditCli, ListFilters) {
   EXPECT_EQ(ids({"--decision", "fallback"}), V{f1_.id});
   EXPECT_EQ(ids({"--decision", "routed"}), (V{r2_.id, r1_.id}));
   EXPECT_EQ(ids({"--disagreement"}), (V{r2_.id, r1_.id}));
-  EXPECT_EQ(ids({"--team", "platform"}), V{f1_.id});  // a delivery went there
-  EXPECT_EQ(ids({"--team", "payments-data"}), (V{r2_.id, r1_.id}));
+  EXPECT_EQ(ids({"--team", "platform"}), (V{r2_.id, f1_.id, r1_.id}));  // f1: a delivery
+  EXPECT_EQ(ids({"--team", "web"}), V{f1_.id});
   EXPECT_EQ(ids({"--service", "postgresql/payments"}), (V{r2_.id, r1_.id}));
   EXPECT_EQ(ids({"--service", "frontend"}), (V{r2_.id, f1_.id, r1_.id}));
   EXPECT_EQ(ids({"--alert", "FrontendDown"}), V{f1_.id});
@@ -168,22 +169,23 @@ TEST_F(AuditCli, ShowDrawsTheDecisionLikeRoute) {
   const std::string& out = r.out;
   EXPECT_NE(out.find("decision " + r1_.id), std::string::npos) << out;
   EXPECT_NE(out.find("alert    CheckoutErrors [firing] from alertmanager"), std::string::npos);
-  EXPECT_NE(out.find("PAGE payments-data\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("PAGE platform\n"), std::string::npos) << out;
   EXPECT_NE(out.find("naive rule would page: payments via payment (team payments); changed by "
-                     "uninstrumented"),
+                     "timeout_masking, uninstrumented"),
             std::string::npos)
       << out;
   // The path as a tree, each failing span with its error and timing.
-  EXPECT_NE(out.find("\n  frontend  POST /api/checkout  FAILED: error tag  at +0.0ms for "
+  EXPECT_NE(out.find("\n  frontend  POST /api/checkout  FAILED: HTTP 500  at +0.0ms for "
                      "250.0ms\n"),
             std::string::npos)
       << out;
-  EXPECT_NE(out.find("\n        payment  INSERT payments.transactions  FAILED: timeout acquiring "
-                     "connection  at +30.0ms for 205.0ms  <- culprit postgresql/payments "
-                     "(primary)\n"),
-            std::string::npos)
+  EXPECT_NE(
+      out.find("\n            payment  INSERT payments.transactions  FAILED: timeout acquiring "
+               "connection  at +30.0ms for 205.0ms  <- culprit postgresql/payments "
+               "(primary)\n"),
+      std::string::npos)
       << out;
-  EXPECT_NE(out.find("deliveries\n  trigger payments-data via pagerduty \"pd-payments-data\" "
+  EXPECT_NE(out.find("deliveries\n  trigger platform via pagerduty \"pd-platform\" "
                      "(https://events.pagerduty.com/[redacted] key sha256:"),
             std::string::npos)
       << out;
@@ -243,9 +245,8 @@ TEST_F(AuditCli, Stats) {
     teams[t["team"].GetString()] = {t["routed"].GetInt(), t["fallbacks"].GetInt(),
                                     t["pages_accepted"].GetInt(), t["pages_failed"].GetInt()};
   }
-  EXPECT_EQ(teams["payments-data"], (std::vector<int>{2, 0, 2, 0}));
+  EXPECT_EQ(teams["platform"], (std::vector<int>{2, 0, 3, 0}));
   EXPECT_EQ(teams["web"], (std::vector<int>{0, 1, 0, 1}));
-  EXPECT_EQ(teams["platform"], (std::vector<int>{0, 0, 1, 0}));
 
   r = Audit({"stats"});
   ASSERT_EQ(r.exit_code, 0) << r.err;

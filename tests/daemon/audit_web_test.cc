@@ -1,6 +1,7 @@
 // The audit web page in a real browser: headless Chromium (Debian's `chromium`) loads the page
-// from AuditApi served on 127.0.0.1, from a log written by AuditLogWriter, and the test checks
-// the rendered DOM: the decision list and the selected decision's tree and timeline.
+// from AuditApi served on 127.0.0.1, from a log written by AuditLogWriter holding the decision
+// Route makes from the example trace and registry, and the test checks the rendered DOM: the
+// decision list and the selected decision's tree and timeline.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -22,11 +23,11 @@
 namespace tracepager::daemon {
 namespace {
 
+using testing::ExampleRouteDecision;
 using testing::kSampleBaseNs;
 using testing::SampleDecisionAudit;
 using testing::SampleDelivery;
 using testing::SampleFallbackDecision;
-using testing::SampleRoutedDecision;
 using testing::TempDir;
 
 // A minimal HTTP/1.1 server on 127.0.0.1:0 for AuditApi: one thread per connection, one
@@ -177,7 +178,7 @@ TEST(AuditWebPage, ListAndDecisionTreeRenderInChromium) {
   auto writer = AuditLogWriter::Open(options);
   ASSERT_TRUE(writer.ok()) << writer.error().message;
   DecisionAudit routed =
-      SampleDecisionAudit("20241126T194000.000000Z-beef", kSampleBaseNs, SampleRoutedDecision());
+      SampleDecisionAudit("20241126T194000.000000Z-beef", kSampleBaseNs, ExampleRouteDecision());
   DecisionAudit fallback =
       SampleDecisionAudit("20241126T194500.000000Z-beef", kSampleBaseNs + 300'000'000'000,
                           SampleFallbackDecision("frontend", "web"));
@@ -185,8 +186,8 @@ TEST(AuditWebPage, ListAndDecisionTreeRenderInChromium) {
   fallback.alert.name = "<img src=x onerror=alert(1)>Down";
   ASSERT_TRUE((*writer)->AppendDecision(routed).ok());
   ASSERT_TRUE((*writer)
-                  ->AppendDelivery(SampleDelivery(routed, "payments-data",
-                                                  routed.alert.received_ns + 1'500'000'000))
+                  ->AppendDelivery(
+                      SampleDelivery(routed, "platform", routed.alert.received_ns + 1'500'000'000))
                   .ok());
   ASSERT_TRUE((*writer)->AppendDecision(fallback).ok());
   ASSERT_TRUE((*writer)->Close().ok());
@@ -218,9 +219,11 @@ TEST(AuditWebPage, ListAndDecisionTreeRenderInChromium) {
   EXPECT_NE(dom.find("id=\"detail\" aria-label=\"decision\" data-decision-id=\"" + routed.id),
             std::string::npos)
       << dom;
-  EXPECT_NE(dom.find("PAGE payments-data"), std::string::npos);
-  EXPECT_NE(dom.find("the naive rule would have paged payments via payment"), std::string::npos);
-  EXPECT_EQ(Count(dom, "class=\"tree-node failed\""), 4u) << dom;
+  EXPECT_NE(dom.find("PAGE platform"), std::string::npos);
+  EXPECT_NE(dom.find("the naive rule would have paged payments via payment; changed by "
+                     "timeout_masking, uninstrumented"),
+            std::string::npos);
+  EXPECT_EQ(Count(dom, "class=\"tree-node failed\""), 6u) << dom;
   // Nesting: each step's <li> is inside the previous one's.
   std::regex nested(
       "data-service=\"frontend\".*<ul>.*data-service=\"checkout\".*<ul>.*"
@@ -228,9 +231,9 @@ TEST(AuditWebPage, ListAndDecisionTreeRenderInChromium) {
   EXPECT_TRUE(std::regex_search(dom, nested)) << dom;
   EXPECT_NE(dom.find("FAILED: timeout acquiring connection"), std::string::npos);
   EXPECT_NE(dom.find("culprit postgresql/payments (primary)"), std::string::npos);
-  EXPECT_EQ(Count(dom, "class=\"bar failed\""), 4u) << dom;
+  EXPECT_EQ(Count(dom, "class=\"bar failed\""), 6u) << dom;
   EXPECT_NE(dom.find("class=\"delivery\""), std::string::npos);
-  EXPECT_NE(dom.find("pd-payments-data"), std::string::npos);
+  EXPECT_NE(dom.find("pd-platform"), std::string::npos);
 
   const std::vector<std::string> targets = server.targets();
   EXPECT_NE(std::find(targets.begin(), targets.end(), "/api/v1/decisions/" + routed.id),

@@ -5,6 +5,10 @@
 #include <string>
 
 #include "daemon/audit_record.h"
+#include "routing/registry.h"
+#include "routing/route.h"
+#include "routing/trace_reader.h"
+#include "tests/support/process.h"
 #include "tests/support/sample_decisions.h"
 
 namespace tracepager::testing {
@@ -73,6 +77,22 @@ inline daemon::DeliveryAudit SampleDelivery(const daemon::DecisionAudit& d, cons
   p.outcome = daemon::DeliveryOutcome::kAccepted;
   p.accepted_ns = accepted_ns;
   return p;
+}
+
+// The decision Route makes for an errors alert on frontend from the example trace
+// etc/examples/traces/checkout-payment-db.otlp.json and the example registry etc/registry.yaml:
+// real readers, the real walk and the real registry. Throws std::runtime_error if either file
+// does not load (a broken example, which other tests name precisely).
+inline routing::Decision ExampleRouteDecision() {
+  Result<routing::ReadResult> read = routing::ReadTraces(
+      ReadFile(SourcePath("etc/examples/traces/checkout-payment-db.otlp.json")));
+  if (!read.ok()) throw std::runtime_error("example trace: " + read.error().message);
+  Result<routing::Registry> registry =
+      routing::Registry::FromYaml(ReadFile(SourcePath("etc/registry.yaml")), "etc/registry.yaml");
+  if (!registry.ok()) throw std::runtime_error("example registry: " + registry.error().message);
+  routing::RouteRequest request;
+  request.alerting_service = "frontend";
+  return routing::Route(read->traces, request, *registry, routing::WalkOptions{});
 }
 
 }  // namespace tracepager::testing
