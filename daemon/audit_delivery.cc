@@ -2,9 +2,9 @@
 
 namespace tracepager::daemon {
 
-std::optional<DeliveryAudit> DeliveryAuditFromRecord(const integrations::DeliveryRecord& r,
-                                                     const integrations::PagerTarget* target) {
-  using Kind = integrations::DeliveryRecord::Kind;
+std::optional<DeliveryAudit> DeliveryAuditFromRecord(
+    const integrations::delivery::DeliveryRecord& r, const integrations::PagerTarget* target) {
+  using Kind = integrations::delivery::DeliveryRecord::Kind;
   DeliveryAudit a;
   switch (r.kind) {
     case Kind::kRetry:
@@ -61,7 +61,7 @@ std::optional<DeliveryAudit> DeliveryAuditFromRecord(const integrations::Deliver
     }
   }
 
-  for (const integrations::AttemptLog& log : r.attempt_log) {
+  for (const integrations::delivery::AttemptLog& log : r.attempt_log) {
     a.attempts.push_back({log.time_ns, log.http_status, log.error, log.request_id});
   }
   // Records without an attempt log (older outbox rows) still say how the last attempt went.

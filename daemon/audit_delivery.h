@@ -2,7 +2,7 @@
 // (integrations/delivery/delivery.h): what the daemon's DeliveryHooks::record hook hands to
 // AuditLogWriter::AppendDelivery.
 //
-//   hooks.record = [queue](const integrations::DeliveryRecord& r,
+//   hooks.record = [queue](const integrations::delivery::DeliveryRecord& r,
 //                          const integrations::PagerTarget* target) {
 //     if (auto a = DeliveryAuditFromRecord(r, target)) queue->Push(std::move(*a));
 //   };  // and a thread that pops and calls AuditLogWriter::AppendDelivery
@@ -24,7 +24,7 @@ namespace tracepager::daemon {
 // (kSent -> kAccepted, kFailed -> kRejected). `target` (null when none) is used only to
 // fingerprint its credential and to scrub its secrets (DeliveryRecordJson); the slack and webhook
 // credential is the endpoint URL. Thread-safe; pure.
-std::optional<DeliveryAudit> DeliveryAuditFromRecord(const integrations::DeliveryRecord& record,
-                                                     const integrations::PagerTarget* target);
+std::optional<DeliveryAudit> DeliveryAuditFromRecord(
+    const integrations::delivery::DeliveryRecord& record, const integrations::PagerTarget* target);
 
 }  // namespace tracepager::daemon

@@ -5,7 +5,7 @@
 namespace tracepager::daemon {
 namespace {
 
-using integrations::DeliveryRecord;
+using integrations::delivery::DeliveryRecord;
 
 DeliveryRecord Sent() {
   DeliveryRecord r;
@@ -87,7 +87,9 @@ TEST(AuditDelivery, EveryKindButRetryIsRecorded) {
     EXPECT_STREQ(DeliveryOutcomeName(a->outcome), name);
     EXPECT_EQ(a->action, "resolve");
     EXPECT_EQ(a->target.kind, "webhook");  // from the record when no target is given
-    if (kind == K::kFallback) EXPECT_EQ(a->rerouted_to, "web");
+    if (kind == K::kFallback) {
+      EXPECT_EQ(a->rerouted_to, "web");
+    }
     Result<AuditRecord> back = ParseAuditRecord(DeliveryRecordJson(*a));
     ASSERT_TRUE(back.ok()) << back.error().message;
     EXPECT_EQ(std::get<DeliveryAudit>(*back).outcome, a->outcome);
