@@ -21,6 +21,7 @@
 
 #include "daemon/alert.h"
 #include "daemon/audit_api.h"
+#include "daemon/audit_delivery.h"
 #include "daemon/audit_log.h"
 #include "daemon/audit_record.h"
 #include "daemon/build_info.h"
@@ -370,45 +371,13 @@ struct ServerApp::Impl {
     return st;
   }
 
-  void AppendDeliveryAudit(const integrations::delivery::DeliveryRecord& r) {
-    using Kind = integrations::delivery::DeliveryRecord::Kind;
-    DeliveryAudit a;
-    switch (r.kind) {
-      case Kind::kSent:
-        a.outcome = DeliveryOutcome::kAccepted;
-        break;
-      case Kind::kFailed:
-        a.outcome = r.detail.find("max age") != std::string::npos ? DeliveryOutcome::kExpired
-                                                                  : DeliveryOutcome::kRejected;
-        break;
-      case Kind::kFallback:
-        a.outcome = DeliveryOutcome::kRejected;
-        a.rerouted_to = r.fallback_team;
-        break;
-      case Kind::kNoTarget:
-      case Kind::kNobodyPaged:
-        a.outcome = DeliveryOutcome::kNoTarget;
-        break;
-      default:
-        return;  // retries, cancellations: not final outcomes of a planned page
-    }
-    a.decision_id = r.decision_id;
-    a.time_ns = r.at_ns;
-    a.alert_identity = r.alert_identity;
-    a.action = r.action == integrations::Page::Action::kTrigger ? "trigger" : "resolve";
-    a.team = r.team;
-    a.target.kind = r.pager_kind;
-    a.target.name = r.target;
-    a.dedup_key = r.dedup_key;
-    AuditAttempt attempt;
-    attempt.time_ns = r.at_ns;
-    attempt.http_status = r.http_status;
-    attempt.request_id = r.request_id;
-    if (r.kind != Kind::kSent) attempt.error = r.detail;
-    if (r.attempts > 0) a.attempts.push_back(std::move(attempt));
-    if (r.kind == Kind::kSent) a.accepted_ns = r.at_ns;
-    a.detail = r.detail;
-    if (Status st = audit->AppendDelivery(a); !st.ok()) {
+  // Called by Delivery under its lock (see daemon/audit_delivery.h): the mapping is pure and the
+  // append only writes unless audit sync is every-record.
+  void AppendDeliveryAudit(const integrations::delivery::DeliveryRecord& r,
+                           const integrations::PagerTarget* target) {
+    std::optional<DeliveryAudit> a = DeliveryAuditFromRecord(r, target);
+    if (!a) return;  // retries: the attempt log is written once, with the final outcome
+    if (Status st = audit->AppendDelivery(*a); !st.ok()) {
       spdlog::error("audit_write_failed delivery dedup_key={} reason=\"{}\"", r.dedup_key,
                     st.error().message);
     }
@@ -651,8 +620,9 @@ Result<std::unique_ptr<ServerApp>> ServerApp::Start(const std::string& config_pa
   std::shared_ptr<Metrics> metrics = a.metrics;
   hooks.count = [metrics](std::string_view result, std::string_view) { metrics->Page(result); };
   Impl* self = impl.get();
-  hooks.record = [self](const integrations::delivery::DeliveryRecord& r) {
-    self->AppendDeliveryAudit(r);
+  hooks.record = [self](const integrations::delivery::DeliveryRecord& r,
+                        const integrations::PagerTarget* target) {
+    self->AppendDeliveryAudit(r, target);
   };
   a.delivery = std::make_unique<Delivery>(a.outbox.get(), pagers, directory,
                                           integrations::delivery::DeliveryOptions{}, &a.clock,
