@@ -60,6 +60,22 @@ Result<Listing> ListDir(const std::string& dir) {
   return out;
 }
 
+// The named files, keyed by path. A file that cannot be stat'ed is listed with size -1 so that
+// BuildIndex names it in a warning, like any unreadable file.
+Listing ListFiles(const std::vector<std::string>& files) {
+  Listing out;
+  for (const std::string& path : files) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+      out[path] = {-1, 0};
+      continue;
+    }
+    out[path] = {static_cast<int64_t>(st.st_size),
+                 static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+  }
+  return out;
+}
+
 Result<std::string> ReadWhole(const std::string& path, uint64_t max_bytes) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Error::Unavailable(std::string("cannot open: ") + std::strerror(errno));
@@ -93,7 +109,7 @@ std::shared_ptr<FileTraceSource::Index> BuildIndex(const std::string& dir, const
   routing::ReadLimits limits;
   limits.max_bytes = static_cast<size_t>(max_file_bytes);
   for (const auto& [name, stat] : listing) {  // sorted by name: the first file wins
-    Result<std::string> text = ReadWhole(dir + "/" + name, max_file_bytes);
+    Result<std::string> text = ReadWhole(dir.empty() ? name : dir + "/" + name, max_file_bytes);
     if (!text.ok()) {
       index->warnings.push_back(name + ": " + text.error().message);
       continue;
@@ -139,11 +155,24 @@ Result<std::shared_ptr<FileTraceSource>> FileTraceSource::Load(FileTraceSourceOp
   return source;
 }
 
+std::shared_ptr<FileTraceSource> FileTraceSource::LoadFiles(std::vector<std::string> files,
+                                                            uint64_t max_file_bytes) {
+  FileTraceSourceOptions options;
+  options.max_file_bytes = max_file_bytes;
+  std::shared_ptr<FileTraceSource> source(new FileTraceSource(std::move(options)));
+  source->files_ = std::move(files);
+  std::lock_guard<std::mutex> lk(source->mu_);
+  (void)source->RefreshLocked(true);  // a list of files always lists
+  return source;
+}
+
 Status FileTraceSource::RefreshLocked(bool force) {
-  Result<Listing> listing = ListDir(options_.dir);
+  Result<Listing> listing =
+      files_.empty() ? ListDir(options_.dir) : Result<Listing>(ListFiles(files_));
   if (!listing.ok()) return listing.error();
   if (!force && index_ != nullptr && index_->listing == *listing) return OkStatus();
-  index_ = BuildIndex(options_.dir, *listing, options_.max_file_bytes);
+  index_ =
+      BuildIndex(files_.empty() ? options_.dir : std::string(), *listing, options_.max_file_bytes);
   return OkStatus();
 }
 
@@ -179,7 +208,10 @@ void FileTraceSource::FetchTrace(const std::string& trace_id, Clock::time_point 
   }
   auto it = index->by_id.find(*id);
   if (it == index->by_id.end()) {
-    done(Error::NotFound("file trace source: trace " + *id + " is in no file of " + options_.dir));
+    done(Error::NotFound(
+        "file trace source: trace " + *id +
+        (files_.empty() ? " is in no file of " + options_.dir
+                        : " is in none of the " + std::to_string(files_.size()) + " trace files")));
     return;
   }
   done(std::vector<routing::Trace>{index->entries[it->second].trace});

@@ -38,6 +38,12 @@ class FileTraceSource final : public TraceSource {
   // Scans `options.dir`. kUnavailable when the directory cannot be listed.
   static Result<std::shared_ptr<FileTraceSource>> Load(FileTraceSourceOptions options);
 
+  // Indexes exactly `files` (any name; of a trace id in several, the path that sorts first
+  // wins) instead of a directory: `route --alert` replays an alert over the trace files a person
+  // names. A file that cannot be read is a warning, as in a directory. Never fails.
+  static std::shared_ptr<FileTraceSource> LoadFiles(std::vector<std::string> files,
+                                                    uint64_t max_file_bytes = 64u << 20);
+
   std::string_view kind() const override { return "file"; }
 
   // kNotFound when no file holds the trace (after a rescan if the directory changed);
@@ -64,6 +70,7 @@ class FileTraceSource final : public TraceSource {
   Status RefreshLocked(bool force);
 
   FileTraceSourceOptions options_;
+  std::vector<std::string> files_;  // LoadFiles: these instead of options_.dir
   mutable std::mutex mu_;
   std::shared_ptr<const Index> index_;
 };

@@ -161,5 +161,25 @@ TEST(FileTraceSource, SlowestFirstAndLimit) {
   EXPECT_EQ(one[0].trace_id, all[0].trace_id);
 }
 
+TEST(FileTraceSource, LoadFilesIndexesExactlyTheNamedFilesOfAnyName) {
+  // `route --alert` names its trace files; their names need not end in .json, a file that
+  // cannot be read is a warning, and a file in the same directory that was not named is ignored.
+  TempDir dir;
+  std::string hotrod =
+      dir.Write("hotrod.trace", ReadFile(FixturePath("jaeger-v3/getTrace-response_hotrod.json")));
+  dir.Write("yelp.json", ReadFile(FixturePath("zipkin-lens/yelp.json")));
+  std::shared_ptr<FileTraceSource> s =
+      FileTraceSource::LoadFiles({hotrod, dir.path() + "/missing.json"});
+  EXPECT_EQ(s->size(), 1u);
+  ASSERT_EQ(s->warnings().size(), 1u);
+  EXPECT_NE(s->warnings()[0].find("missing.json"), std::string::npos) << s->warnings()[0];
+  EXPECT_TRUE(Fetch(*s, kHotrod).ok());
+  Result<std::vector<routing::Trace>> yelp = Fetch(*s, kYelp);
+  ASSERT_FALSE(yelp.ok());
+  EXPECT_EQ(yelp.error().code, ErrorCode::kNotFound);
+  EXPECT_NE(yelp.error().message.find("none of the 2 trace files"), std::string::npos)
+      << yelp.error().message;
+}
+
 }  // namespace
 }  // namespace tracepager::integrations
