@@ -215,7 +215,12 @@ std::string CulpritCell(const DecisionSummary& d) {
 
 std::string AttemptText(const AuditAttempt& a) {
   std::string s = a.time_ns > 0 ? "at " + FormatAuditTime(a.time_ns) + ": " : "";
-  s += a.http_status > 0 ? "HTTP " + std::to_string(a.http_status) : "no HTTP answer";
+  // No status and no error: a pager that speaks no HTTP (the log pager) took it.
+  if (a.http_status > 0) {
+    s += "HTTP " + std::to_string(a.http_status);
+  } else {
+    s += a.error.empty() ? "accepted" : "no HTTP answer";
+  }
   if (!a.error.empty()) s += ": " + a.error;
   if (!a.request_id.empty()) s += " (request " + a.request_id + ")";
   return s;

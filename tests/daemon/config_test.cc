@@ -69,12 +69,12 @@ TEST(Config, ExampleConfigLoads) {
   ConfigLoad load = LoadConfigFile(path, ConfigEnvironment::Process());
   ASSERT_TRUE(load.config.has_value()) << AllMessages(load);
   const Config& c = *load.config;
-  ASSERT_EQ(c.server.listen.size(), 2u);
+  // IPv4 loopback only, so that the demo starts on hosts without IPv6 (IPv6 listeners are
+  // covered by ParseListenAddress below).
+  ASSERT_EQ(c.server.listen.size(), 1u);
   EXPECT_EQ(c.server.listen[0].host, "127.0.0.1");
   EXPECT_EQ(c.server.listen[0].port, 9700);
   EXPECT_FALSE(c.server.listen[0].ipv6);
-  EXPECT_EQ(c.server.listen[1].host, "::1");
-  EXPECT_TRUE(c.server.listen[1].ipv6);
   EXPECT_EQ(c.server.body_limit_bytes, 1u << 20);
   EXPECT_EQ(c.server.header_timeout, std::chrono::seconds(10));
   EXPECT_TRUE(c.server.auth.bearer_tokens.empty());
