@@ -720,6 +720,12 @@ void HttpServer::Handle(std::string method, std::string path, HttpRouteOptions o
   impl_->state_->AddRoute(std::move(method), std::move(path), std::move(options),
                           std::move(handler));
 }
+
+void HttpServer::HandlePrefix(std::string method, std::string prefix, HttpRouteOptions options,
+                              HttpHandler handler) {
+  impl_->state_->AddRoute(std::move(method), std::move(prefix), std::move(options),
+                          std::move(handler), /*prefix=*/true);
+}
 Status HttpServer::Start() { return impl_->Start(); }
 std::vector<HttpBoundListener> HttpServer::BoundListeners() const { return impl_->Bound(); }
 void HttpServer::SetBearerTokens(const std::vector<std::string>& tokens) {

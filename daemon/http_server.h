@@ -202,6 +202,12 @@ class HttpServer {
   // Registers `handler` for exactly `method` and `path` (no query). A path may have several
   // methods. REQUIRES: before Start(); the same (method, path) at most once.
   void Handle(std::string method, std::string path, HttpRouteOptions options, HttpHandler handler);
+  // Registers `handler` for `method` and every path that starts with `prefix` and is longer
+  // ("/api/v1/decisions/" serves "/api/v1/decisions/{id}"); the handler reads the rest from
+  // HttpRequest::path. An exact route wins over a prefix, a longer prefix over a shorter one.
+  // REQUIRES: before Start().
+  void HandlePrefix(std::string method, std::string prefix, HttpRouteOptions options,
+                    HttpHandler handler);
 
   // Loads TLS files, binds and listens on every listener, starts accepting (and the own threads).
   // Fails with kInvalidInput (bad options, unreadable or invalid TLS files) or kUnavailable

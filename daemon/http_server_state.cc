@@ -129,10 +129,11 @@ ServerState::ServerState(HttpServerOptions options)
       tokens_(std::make_shared<const BearerTokenSet>(options_.bearer_tokens)) {}
 
 void ServerState::AddRoute(std::string method, std::string path, HttpRouteOptions options,
-                           HttpHandler handler) {
+                           HttpHandler handler, bool prefix) {
   auto entry = std::make_shared<RouteEntry>();
   entry->method = std::move(method);
   entry->path = std::move(path);
+  entry->prefix = prefix;
   entry->options = std::move(options);
   entry->handler = std::make_shared<const HttpHandler>(std::move(handler));
   std::lock_guard lock(config_mu_);
@@ -146,7 +147,7 @@ bool ServerState::SetRouteOptions(std::string_view method, std::string_view path
   std::lock_guard lock(config_mu_);
   auto next = std::make_shared<std::vector<std::shared_ptr<const RouteEntry>>>(*routes_);
   for (auto& route : *next) {
-    if (route->method == method && route->path == path) {
+    if (!route->prefix && route->method == method && route->path == path) {
       auto replaced = std::make_shared<RouteEntry>(*route);
       replaced->options = std::move(options);
       route = std::move(replaced);
@@ -189,14 +190,26 @@ std::variant<std::shared_ptr<const RouteEntry>, Rejection> ServerState::CheckHea
   auto routes = Routes();
   std::shared_ptr<const RouteEntry> route;
   std::string allow;
+  // Exact paths first; only a path no exact route knows falls to the longest matching prefix.
+  auto covers = [&](const RouteEntry& r) {
+    return r.prefix ? path.size() > r.path.size() && path.starts_with(r.path) : r.path == path;
+  };
+  size_t longest_prefix = 0;
   for (const auto& r : *routes) {
-    if (r->path != path) continue;
-    if (r->method == method) {
-      route = r;
-      break;
+    if (r->prefix && covers(*r)) longest_prefix = std::max(longest_prefix, r->path.size());
+  }
+  for (bool prefixes : {false, true}) {
+    for (const auto& r : *routes) {
+      if (r->prefix != prefixes || !covers(*r)) continue;
+      if (prefixes && r->path.size() != longest_prefix) continue;
+      if (r->method == method) {
+        route = r;
+        break;
+      }
+      if (!allow.empty()) allow += ", ";
+      allow += r->method;
     }
-    if (!allow.empty()) allow += ", ";
-    allow += r->method;
+    if (route || !allow.empty()) break;
   }
   if (!route) {
     if (allow.empty()) return Reject(HttpRejectReason::kNotFound, "no such endpoint");

@@ -43,6 +43,7 @@ class SessionBase : public std::enable_shared_from_this<SessionBase> {
 struct RouteEntry {
   std::string method;
   std::string path;
+  bool prefix = false;  // matches every longer path starting with `path`
   HttpRouteOptions options;
   std::shared_ptr<const HttpHandler> handler;
 };
@@ -61,8 +62,8 @@ class ServerState {
 
   // ---- routes and credentials ----
   // REQUIRES: before the server starts.
-  void AddRoute(std::string method, std::string path, HttpRouteOptions options,
-                HttpHandler handler);
+  void AddRoute(std::string method, std::string path, HttpRouteOptions options, HttpHandler handler,
+                bool prefix = false);
   bool SetRouteOptions(std::string_view method, std::string_view path, HttpRouteOptions options);
   void SetBearerTokens(const std::vector<std::string>& tokens);
 

@@ -689,15 +689,18 @@ Result<std::unique_ptr<ServerApp>> ServerApp::Start(const std::string& config_pa
     }
     a.http->Handle(r.method, r.path, a.OptionsFor(r, c), std::move(handler));
   }
-  // The audit log's API and page, with the webhooks' auth. (GET /api/v1/decisions/{id} needs
-  // prefix routes, which HttpServer does not have: only the exact paths are served.)
+  // The audit log's API and page, with the webhooks' auth; GET /api/v1/decisions/{id} is a
+  // prefix route.
   for (const AuditApi::Route& r : AuditApi::Routes()) {
-    if (r.prefix) continue;
     for (const char* method : {"GET", "HEAD"}) {
-      a.http->Handle(method, r.path, a.RouteOptions(c, false, false),
-                     [raw](const HttpRequest& req, HttpResponder resp) {
-                       raw->HandleAudit(req, std::move(resp));
-                     });
+      auto handler = [raw](const HttpRequest& req, HttpResponder resp) {
+        raw->HandleAudit(req, std::move(resp));
+      };
+      if (r.prefix) {
+        a.http->HandlePrefix(method, r.path, a.RouteOptions(c, false, false), std::move(handler));
+      } else {
+        a.http->Handle(method, r.path, a.RouteOptions(c, false, false), std::move(handler));
+      }
     }
   }
   if (Status hs = a.http->Start(); !hs.ok()) return hs.error();

@@ -180,6 +180,41 @@ TEST_F(HttpServerTest, RoutesByMethodAndPath) {
   EXPECT_EQ(Rejects(HttpRejectReason::kMethodNotAllowed), 1);
 }
 
+TEST_F(HttpServerTest, PrefixRoutesServeLongerPathsAndExactRoutesWin) {
+  auto o = Options();
+  server_ = std::make_unique<HttpServer>(std::move(o));
+  HttpRouteOptions open;
+  open.require_auth = false;
+  auto answer = [](std::string name) {
+    return [name](const HttpRequest& req, HttpResponder r) {
+      r.Send(HttpResponse{200, "text/plain", name + " " + req.path, {}});
+    };
+  };
+  server_->Handle("GET", "/items", open, answer("list"));
+  server_->HandlePrefix("GET", "/items/", open, answer("item"));
+  server_->HandlePrefix("GET", "/items/special/", open, answer("special"));
+  server_->Handle("GET", "/items/fixed", open, answer("fixed"));
+  ASSERT_TRUE(server_->Start().ok());
+  TestClient c("127.0.0.1", server_->BoundListeners()[0].port);
+  ASSERT_TRUE(c.connected());
+  auto body = [&](const char* target) {
+    auto res = c.Send(MakeRequest(http::verb::get, target));
+    return res ? std::to_string(res->result_int()) + " " + res->body() : std::string("none");
+  };
+  EXPECT_EQ(body("/items"), "200 list /items");
+  EXPECT_EQ(body("/items/42?x=1"), "200 item /items/42");
+  EXPECT_EQ(body("/items/fixed"), "200 fixed /items/fixed");
+  EXPECT_EQ(body("/items/special/7"), "200 special /items/special/7");
+  // The prefix itself is not covered (it has no id), nor is anything beside it.
+  EXPECT_EQ(body("/items/").substr(0, 3), "404");
+  EXPECT_EQ(body("/itemsx").substr(0, 3), "404");
+  // Another method on a prefix path: 405 naming the prefix route's methods.
+  auto res = c.Send(MakeRequest(http::verb::post, "/items/42"));
+  ASSERT_TRUE(res);
+  ExpectJsonError(*res, 405, "method_not_allowed");
+  EXPECT_EQ((*res)[http::field::allow], "GET");
+}
+
 TEST_F(HttpServerTest, PassesTheCapturedAlertmanagerRequestThroughByteForByte) {
   Start(Options());
   const std::string body = ReadFixture("alertmanager-captured/firing.raw.json");

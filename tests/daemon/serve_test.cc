@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <rapidjson/document.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -455,6 +456,60 @@ TEST_F(ServeTest, SigtermDrainsAndLeavesTheRestQueued) {
   // Every alert paged exactly once across the restart, on the late trace.
   EXPECT_EQ(PageLines().size(), acked.size());
   EXPECT_NE(PageLines()[0].find(kLateTrace), std::string::npos) << PageLines()[0];
+}
+
+TEST_F(ServeTest, DecisionsItWroteAreReadBackByTheApiAndTheCli) {
+  Daemon d(Config());
+  uint16_t port = d.Port();
+  ASSERT_NE(port, 0) << d.log();
+  HttpAnswer am = Request(port, "POST", "/api/v1/alerts/alertmanager",
+                          ReadFile(FixturePath("alertmanager-captured/firing.raw.json")));
+  ASSERT_EQ(am.status, 200) << am.body;
+  // Both captured alerts (checkout errors, frontend latency) are decided and paged; a decision's
+  // record is appended before its pages are handed to delivery.
+  ASSERT_TRUE(d.WaitFor("page_sent action=trigger", 2)) << d.log();
+
+  // The running daemon serves the decisions it wrote: the list, filtered, and one by id.
+  HttpAnswer list = Request(port, "GET", "/api/v1/decisions?service=checkout");
+  ASSERT_EQ(list.status, 200) << list.body;
+  rapidjson::Document doc;
+  doc.Parse(list.body.c_str());
+  ASSERT_TRUE(doc.IsObject() && doc.HasMember("decisions") && doc["decisions"].IsArray())
+      << list.body;
+  ASSERT_EQ(doc["decisions"].Size(), 1u) << list.body;
+  const std::string id = doc["decisions"][0]["id"].GetString();
+  EXPECT_STREQ(doc["decisions"][0]["alerting_service"].GetString(), "checkout");
+  HttpAnswer one = Request(port, "GET", "/api/v1/decisions/" + id);
+  ASSERT_EQ(one.status, 200) << one.body;
+  EXPECT_NE(one.body.find("\"id\":\"" + id + "\""), std::string::npos) << one.body;
+  EXPECT_NE(one.body.find("am:891fd0d54ed75b69"), std::string::npos) << one.body;
+  EXPECT_NE(one.body.find("postgresql/payments"), std::string::npos) << one.body;
+  EXPECT_EQ(Request(port, "GET", "/api/v1/decisions/no-such-decision").status, 404);
+  EXPECT_EQ(Request(port, "POST", "/api/v1/decisions/" + id, "{}").status, 405);
+  HttpAnswer page = Request(port, "GET", "/");
+  EXPECT_EQ(page.status, 200);
+  EXPECT_NE(page.body.find("<html"), std::string::npos);
+
+  // After a clean stop, every record (decisions and deliveries) is read back by the CLI.
+  d.Signal(SIGTERM);
+  ASSERT_EQ(d.Wait(), 0) << d.log();
+  const std::string state = dir_.path() + "/state";
+  testing::ProcessResult listed =
+      testing::RunTracepager({"audit", "list", "--state-dir", state, "--format", "json"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_NE(listed.out.find("\"id\":\"" + id + "\""), std::string::npos) << listed.out;
+  EXPECT_NE(listed.out.find("\"alerting_service\":\"frontend\""), std::string::npos) << listed.out;
+  testing::ProcessResult shown =
+      testing::RunTracepager({"audit", "show", "--state-dir", state, id});
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_NE(shown.out.find("decision " + id), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("PAGE platform"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("trigger platform via log"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("accepted"), std::string::npos) << shown.out;
+  testing::ProcessResult stats =
+      testing::RunTracepager({"audit", "stats", "--state-dir", state, "--format", "json"});
+  ASSERT_EQ(stats.exit_code, 0) << stats.err;
+  EXPECT_NE(stats.out.find("platform"), std::string::npos) << stats.out;
 }
 
 TEST_F(ServeTest, StartupFailsClearlyOnABadConfig) {
