@@ -35,8 +35,8 @@ using testing::DaemonProcess;
 using testing::HttpCall;
 using testing::TempDir;
 
-constexpr int kAlerts = 150;
-constexpr int kKills = 4;
+constexpr int kAlerts = 400;
+constexpr int kKills = 6;
 
 // One Alertmanager v4 notification carrying one firing alert of its own service, so that no
 // two alerts share a storm key and each must be paged on its own.
@@ -62,7 +62,7 @@ class CrashGauntlet : public ::testing::Test {
     config_ = dir_.Write("tracepager.yaml",
                          "server:\n  listen: [\"127.0.0.1:0\"]\n"
                          "state_dir: state\n"
-                         "workers: {count: 2}\n"
+                         "workers: {count: 2, max_attempts: 1}\n"  // no traces: route at once
                          "registry: {path: registry.yaml}\n"
                          "trace_source: {type: file, dir: traces}\n"
                          "pager: {type: log, path: pages.jsonl}\n");
