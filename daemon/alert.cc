@@ -16,29 +16,14 @@
 #include <cmath>
 #include <limits>
 
+#include "routing/json_util.h"
+
 namespace tracepager::daemon {
 namespace {
 
 using rapidjson::Value;
 
-const char* JsonTypeName(const Value& v) {
-  switch (v.GetType()) {
-    case rapidjson::kNullType:
-      return "null";
-    case rapidjson::kFalseType:
-    case rapidjson::kTrueType:
-      return "a boolean";
-    case rapidjson::kObjectType:
-      return "an object";
-    case rapidjson::kArrayType:
-      return "an array";
-    case rapidjson::kStringType:
-      return "a string";
-    case rapidjson::kNumberType:
-      return "a number";
-  }
-  return "unknown";
-}
+using routing::internal::JsonTypeName;
 
 // Error messages carry the form and a JSON path: `grafana alerts[0].values.A: ...`.
 class Parser {

@@ -3,6 +3,8 @@
 // without Asio.
 #include "daemon/http_server_state.h"
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -73,8 +75,15 @@ std::string_view HttpRequest::Header(std::string_view name) const {
 HttpResponse HttpResponse::JsonError(int status, std::string_view error, std::string_view reason) {
   HttpResponse r;
   r.status = status;
-  r.body = "{\"error\":\"" + http_detail::JsonEscape(error) + "\",\"reason\":\"" +
-           http_detail::JsonEscape(reason) + "\"}";
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  w.StartObject();
+  w.Key("error");
+  w.String(error.data(), static_cast<rapidjson::SizeType>(error.size()));
+  w.Key("reason");
+  w.String(reason.data(), static_cast<rapidjson::SizeType>(reason.size()));
+  w.EndObject();
+  r.body.assign(buffer.GetString(), buffer.GetSize());
   return r;
 }
 
@@ -88,40 +97,6 @@ bool HttpResponder::Send(HttpResponse response) const {
 bool HttpResponder::answered() const { return state_ == nullptr || state_->answered(); }
 
 namespace http_detail {
-
-std::string JsonEscape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          static constexpr char kHex[] = "0123456789abcdef";
-          out += "\\u00";
-          out += kHex[(c >> 4) & 0xf];
-          out += kHex[c & 0xf];
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
-}
 
 ServerState::ServerState(HttpServerOptions options)
     : options_(std::move(options)),

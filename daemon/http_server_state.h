@@ -154,7 +154,4 @@ class ResponderState {
   std::atomic<bool> answered_{false};
 };
 
-// `s` as the body of a JSON string (quotes not included).
-std::string JsonEscape(std::string_view s);
-
 }  // namespace tracepager::daemon::http_detail

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "routing/json_util.h"
 #include "routing/yaml_doc.h"
 
 namespace tracepager::routing {
@@ -227,24 +228,7 @@ class YamlEntityReader {
 
 // ---- JSON ----
 
-const char* JsonTypeName(const rapidjson::Value& v) {
-  switch (v.GetType()) {
-    case rapidjson::kNullType:
-      return "null";
-    case rapidjson::kFalseType:
-    case rapidjson::kTrueType:
-      return "a boolean";
-    case rapidjson::kObjectType:
-      return "an object";
-    case rapidjson::kArrayType:
-      return "an array";
-    case rapidjson::kStringType:
-      return "a string";
-    case rapidjson::kNumberType:
-      return "a number";
-  }
-  return "unknown";
-}
+using internal::JsonTypeName;
 
 void JsonString(const rapidjson::Value& obj, const char* key, const char* what, std::string* out,
                 EntityFields* f, bool* present = nullptr) {

@@ -95,7 +95,7 @@ const char* JsonTypeName(const rapidjson::Value& v) {
       return "null";
     case rapidjson::kFalseType:
     case rapidjson::kTrueType:
-      return "a bool";
+      return "a boolean";
     case rapidjson::kObjectType:
       return "an object";
     case rapidjson::kArrayType:

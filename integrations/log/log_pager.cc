@@ -2,6 +2,8 @@
 #include "integrations/log/log_pager.h"
 
 #include <fcntl.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -9,41 +11,18 @@
 #include <chrono>
 #include <cstring>
 
+#include "integrations/json_util.h"
 #include "integrations/page_builder.h"
 
 namespace tracepager::integrations {
 namespace {
 
+// `s` as a JSON string literal, quotes included.
 std::string JsonString(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  json::WriteString(w, s);
+  return std::string(buffer.GetString(), buffer.GetSize());
 }
 
 }  // namespace
