@@ -104,32 +104,6 @@ class Parser {
   const char* form_;
 };
 
-// RapidJSON's iterative parser cannot overflow the stack, but a deep document is still work we
-// refuse to do; counting brackets outside strings bounds it before parsing.
-bool WithinDepth(std::string_view body, unsigned max_depth) {
-  unsigned depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < body.size(); ++i) {
-    char c = body[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > max_depth) return false;
-    } else if ((c == '}' || c == ']') && depth > 0) {
-      --depth;
-    }
-  }
-  return true;
-}
-
 Status ParseStatus(const Parser& p, const std::string& text, const std::string& path,
                    AlertStatus* out) {
   if (text == "firing") {
@@ -439,16 +413,11 @@ Result<AlertBatch> ParseAlertBatch(std::string_view body, AlertFormat format,
                                " bytes, more than the limit of " +
                                std::to_string(limits.max_bytes));
   }
-  if (!WithinDepth(body, limits.max_depth)) {
-    return Error::InvalidInput("body: JSON nested deeper than " + std::to_string(limits.max_depth) +
-                               " levels");
-  }
+  // The readers' bounded parse: refuses deep nesting as it meets it (never recursing past the
+  // limit), and names the byte of the first error.
   rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
-  if (doc.HasParseError()) {
-    return Error::InvalidInput(std::string("body: invalid JSON at offset ") +
-                               std::to_string(doc.GetErrorOffset()) + ": " +
-                               rapidjson::GetParseError_En(doc.GetParseError()));
+  if (Status st = routing::internal::ParseDocument(body, limits.max_depth, &doc); !st.ok()) {
+    return Error::InvalidInput("body: " + st.error().message);
   }
   if (format == AlertFormat::kAuto) format = DetectFormat(doc);
   if (format == AlertFormat::kGeneric) return ParseGeneric(doc, limits);

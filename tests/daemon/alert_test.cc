@@ -381,7 +381,7 @@ TEST(AlertErrors, NameTheFormAndTheField) {
             "generic body: expected an object, got a string");
   EXPECT_EQ(ErrorOf(R"([1])", AlertFormat::kAlertmanager),
             "alertmanager body: expected an object, got an array");
-  EXPECT_EQ(ErrorOf(R"({"alerts":[)", AlertFormat::kAuto).rfind("body: invalid JSON at offset", 0),
+  EXPECT_EQ(ErrorOf(R"({"alerts":[)", AlertFormat::kAuto).rfind("body: invalid JSON at byte 11", 0),
             0u);
   EXPECT_EQ(ErrorOf("", AlertFormat::kAuto).rfind("body: invalid JSON", 0), 0u);
 }
@@ -389,7 +389,8 @@ TEST(AlertErrors, NameTheFormAndTheField) {
 TEST(AlertErrors, LimitsAreEnforcedBeforeParsing) {
   std::string deep(40, '[');
   deep += std::string(40, ']');
-  EXPECT_EQ(ErrorOf(deep, AlertFormat::kAuto), "body: JSON nested deeper than 32 levels");
+  EXPECT_EQ(ErrorOf(deep, AlertFormat::kAuto),
+            "body: JSON nesting deeper than 32 levels at byte 33");
   // Brackets inside strings do not count.
   std::string in_string = R"({"service":"a","summary":")" + std::string(100, '[') + R"("})";
   EXPECT_TRUE(ParseAlertBatch(in_string, AlertFormat::kAuto).ok());
