@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <ostream>
 #include <string>
 
 #include "routing/trace_reader.h"
@@ -20,6 +21,9 @@ struct Case {
   bool caller_fault;
   const char* reason;  // expected failure_reason ("" when not failed)
 };
+
+// Keeps test listings readable: gtest would print the case as raw bytes.
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
 Span Server() {
   Span s;
