@@ -656,11 +656,14 @@ void LoadRegistry(Loader& l, const YAML::Node& node, RegistryConfig* r) {
 }
 
 // A `type` plus keys that depend on it. The known types are listed here, one branch each, the
-// way the factories will be (STYLE.md: one explicit function rather than self-registration).
+// way the factories are (STYLE.md: one explicit function rather than self-registration). The
+// HTTP backends' keys belong to integrations/trace_backend_config.h, which parses them; this
+// function only adds the section's path and the file's name to its problems.
 void LoadTraceSource(Loader& l, const YAML::Node& node, TraceSourceConfig* ts) {
-  static const std::vector<std::string> kTypes = {"file"};
+  static const std::vector<std::string> kTypes = {"file", "jaeger", "tempo", "zipkin"};
   if (!node.IsDefined() || node.IsNull()) {
-    l.ProblemAtLine(0, "trace_source", "required: a section with a type (known: file)");
+    l.ProblemAtLine(0, "trace_source",
+                    "required: a section with a type (known: " + Joined(kTypes) + ")");
     return;
   }
   if (!node.IsMap()) {
@@ -697,6 +700,34 @@ void LoadTraceSource(Loader& l, const YAML::Node& node, TraceSourceConfig* ts) {
     l.Size(m.Get("max_file_bytes"), m.Path("max_file_bytes"), 1024, uint64_t{4} << 30,
            &f.max_file_bytes);
     ts->settings = std::move(f);
+    return;
+  }
+  if (integrations::IsHttpTraceBackendType(type)) {
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      if (it->first.IsScalar() && it->first.Scalar() == "timeout") {
+        l.Duration(it->second, "trace_source.timeout", Millis(1), std::chrono::minutes(10),
+                   &ts->timeout);
+      }
+    }
+    integrations::BackendConfigEnv env;
+    env.read_file = l.env().read_file;
+    env.get_env = l.env().get_env;
+    env.resolve_path = [&l](const std::string& p) { return l.ResolvePath(p); };
+    integrations::TraceBackendConfig backend;
+    std::vector<integrations::BackendConfigIssue> issues =
+        integrations::ParseTraceBackendConfig(node, env, {"timeout"}, &backend);
+    for (const integrations::BackendConfigIssue& issue : issues) {
+      // Checks made after parsing have no line: point at the key they name when it is written
+      // in the section, else at the section (a required key missing).
+      int line = issue.line;
+      if (line <= 0) {
+        YAML::Node key = node[issue.path.substr(0, issue.path.find('.'))];
+        line = key.IsDefined() ? LineOf(key) : LineOf(node);
+      }
+      l.ProblemAtLine(line, issue.path.empty() ? "trace_source" : "trace_source." + issue.path,
+                      issue.message);
+    }
+    ts->settings = std::move(backend);
     return;
   }
   l.Problem(type_node, "trace_source.type",

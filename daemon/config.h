@@ -27,6 +27,7 @@
 
 #include "daemon/alert.h"
 #include "integrations/secret.h"
+#include "integrations/trace_backend_config.h"
 #include "routing/result.h"
 #include "routing/walk.h"
 
@@ -116,10 +117,13 @@ struct FileTraceSourceConfig {
   std::string dir;  // trace JSON files, any format routing::ReadTraces reads
   uint64_t max_file_bytes = 64u << 20;
 };
+// jaeger | tempo | zipkin: the section is integrations::TraceBackendConfig's YAML (parsed and
+// checked by integrations/trace_backend_config.h; `type` and `timeout` are ours), secrets
+// resolved at load.
 struct TraceSourceConfig {
-  std::string type;                          // "file"
-  Millis timeout{std::chrono::seconds(10)};  // total fetch time per decision
-  std::variant<FileTraceSourceConfig> settings;
+  std::string type = "file";                 // "file" | "jaeger" | "tempo" | "zipkin"
+  Millis timeout{std::chrono::seconds(10)};  // the job's deadline: total fetch time per decision
+  std::variant<FileTraceSourceConfig, integrations::TraceBackendConfig> settings;
 };
 
 // pager: `type` selects one of these.

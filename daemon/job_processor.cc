@@ -1,8 +1,10 @@
 // JobProcessor: see the header for the behaviour; this file explains the choices.
 //
-// Trace fetching blocks the worker (each worker handles one claim at a time, and the source's
-// own deadline bounds the wait), which keeps the flow readable: fetch, route, submit, complete.
-// Sources answer through callbacks; Await turns one call into a bounded wait.
+// Trace fetching blocks the worker (each worker handles one claim at a time, and the job's
+// deadline, trace_source.timeout, bounds the wait), which keeps the flow readable: fetch, route,
+// submit, complete. Which traces are asked for, the 404 retries inside a job and the deadline are
+// integrations/trace_collector.h's; Collect only waits for it and turns its audit into the
+// decision's notes.
 #include "daemon/job_processor.h"
 
 #include <rapidjson/stringbuffer.h>
@@ -14,129 +16,132 @@
 #include <mutex>
 #include <set>
 
+#include "integrations/http/io_thread.h"
 #include "routing/decision_format.h"
 
 namespace tracepager::daemon {
 namespace {
 
-using integrations::TraceSource;
+using integrations::CollectAudit;
+using integrations::TraceOutcome;
 using SteadyClock = std::chrono::steady_clock;
-
-// Runs `start` (which hands its callback to an asynchronous source) and waits for the answer
-// until `deadline`. The state is shared so a source answering after the deadline writes into
-// memory that is still alive.
-template <typename T>
-Result<T> Await(const std::function<void(std::function<void(Result<T>)>)>& start,
-                SteadyClock::time_point deadline) {
-  struct State {
-    std::mutex mu;
-    std::condition_variable cv;
-    std::optional<Result<T>> result;
-  };
-  auto state = std::make_shared<State>();
-  start([state](Result<T> r) {
-    std::lock_guard<std::mutex> lk(state->mu);
-    if (!state->result) state->result.emplace(std::move(r));
-    state->cv.notify_all();
-  });
-  std::unique_lock<std::mutex> lk(state->mu);
-  if (!state->cv.wait_until(lk, deadline, [&] { return state->result.has_value(); })) {
-    return Error::Timeout("trace source: no answer before the deadline");
-  }
-  return std::move(*state->result);
-}
 
 struct Collected {
   std::vector<routing::Trace> traces;
-  std::vector<std::string> asked;
-  std::vector<std::string> errors;
-  std::vector<TraceNote> notes;
-  std::optional<SearchNote> search;
-  bool expected = false;      // there was something to ask for (ids or a service)
-  bool all_not_found = true;  // every miss was "not (yet) there", nothing failed for good
+  CollectAudit audit;
+  bool expected = false;        // there was something to ask for (ids or a service)
+  bool all_not_found = true;    // every miss was "not (yet) there", nothing failed for good
+  int64_t search_start_ns = 0;  // the window a search covers (when it ran)
+  int64_t search_end_ns = 0;
 };
 
-Collected CollectTraces(const std::vector<const ClaimedJob*>& run, const RoutingSnapshot& snap,
-                        const std::string& service, routing::Symptom symptom) {
-  Collected out;
-  TraceSource* source = snap.trace_source.get();
+// How much longer than the job's deadline a worker waits for the collector, which finishes at
+// its deadline by itself (its own timer). Only a bug could use this; it keeps a worker from
+// being stuck for good even then.
+constexpr std::chrono::seconds kCollectGrace{5};
+
+// Runs integrations::CollectTraces for the run and waits for it (the worker blocks; see the top
+// of this file). The state is shared so that a collector finishing after the grace period
+// writes into memory that is still alive.
+Collected Collect(const std::vector<const ClaimedJob*>& run, const RoutingSnapshot& snap,
+                  const std::string& service, routing::Symptom symptom,
+                  integrations::Scheduler& scheduler) {
   const Config& config = *snap.config;
-  size_t max_traces = config.routing.max_traces;
-  SteadyClock::time_point deadline = SteadyClock::now() + config.trace_source.timeout;
-  std::set<std::string> seen;
-  auto note_error = [&](const std::string& what, const Error& e) {
-    out.errors.push_back(what + ": " + e.message);
-    if (e.code != ErrorCode::kNotFound) out.all_not_found = false;
-  };
-  auto note = [&](const std::string& id, const char* origin, const std::string& error) {
-    TraceNote n;
-    n.trace_id = id;
-    n.origin = origin;
-    n.used = error.empty();
-    n.error = error;
-    out.notes.push_back(std::move(n));
-  };
-  // 1. Trace ids the alerts carry, in job order.
+  integrations::CollectRequest request;
   for (const ClaimedJob* cj : run) {
-    for (const std::string& id : cj->job.trace_ids) {
-      if (out.traces.size() >= max_traces || seen.count(id) != 0) continue;
-      seen.insert(id);
-      out.asked.push_back(id);
-      out.expected = true;
-      if (source == nullptr) continue;
-      Result<std::vector<routing::Trace>> r = Await<std::vector<routing::Trace>>(
-          [&](auto done) { source->FetchTrace(id, deadline, std::move(done)); }, deadline);
-      if (!r.ok()) {
-        note_error(id, r.error());
-        note(id, "alert", r.error().message);
-      } else {
-        for (routing::Trace& t : *r) out.traces.push_back(std::move(t));
-        note(id, "alert", "");
-      }
-    }
+    for (const std::string& id : cj->job.trace_ids) request.trace_ids.push_back(id);
   }
-  // 2. Nothing came back: search the alerting service's traces in the alerts' window.
-  if (out.traces.empty() && !service.empty() && source != nullptr) {
-    out.expected = true;
-    integrations::TraceQuery q;
-    q.service = service;
-    q.start_ns = run.front()->job.window_start_ns;
-    q.end_ns = run.front()->job.window_end_ns;
-    for (const ClaimedJob* cj : run) {
-      q.start_ns = std::min(q.start_ns, cj->job.window_start_ns);
-      q.end_ns = std::max(q.end_ns, cj->job.window_end_ns);
-    }
-    q.order = symptom == routing::Symptom::kLatency ? integrations::TraceQuery::Order::kSlowestFirst
-                                                    : integrations::TraceQuery::Order::kErrorsFirst;
-    q.limit = max_traces;
-    Result<std::vector<integrations::SearchHit>> hits = Await<std::vector<integrations::SearchHit>>(
-        [&](auto done) { source->SearchTraces(q, deadline, std::move(done)); }, deadline);
-    if (!hits.ok()) {
-      note_error("search " + service, hits.error());
-    } else {
-      for (integrations::SearchHit& h : *hits) {
-        if (out.traces.size() >= max_traces || seen.count(h.trace_id) != 0) continue;
-        seen.insert(h.trace_id);
-        out.asked.push_back(h.trace_id);
-        if (h.trace) {
-          out.traces.push_back(std::move(*h.trace));
-          note(h.trace_id, "search", "");
-          continue;
-        }
-        Result<std::vector<routing::Trace>> r = Await<std::vector<routing::Trace>>(
-            [&](auto done) { source->FetchTrace(h.trace_id, deadline, std::move(done)); },
-            deadline);
-        if (!r.ok()) {
-          note_error(h.trace_id, r.error());
-          note(h.trace_id, "search", r.error().message);
-        } else {
-          for (routing::Trace& t : *r) out.traces.push_back(std::move(t));
-          note(h.trace_id, "search", "");
-        }
-      }
+  request.query.service = service;
+  request.query.start_ns = run.front()->job.window_start_ns;
+  request.query.end_ns = run.front()->job.window_end_ns;
+  for (const ClaimedJob* cj : run) {
+    request.query.start_ns = std::min(request.query.start_ns, cj->job.window_start_ns);
+    request.query.end_ns = std::max(request.query.end_ns, cj->job.window_end_ns);
+  }
+  request.query.order = symptom == routing::Symptom::kLatency
+                            ? integrations::TraceQuery::Order::kSlowestFirst
+                            : integrations::TraceQuery::Order::kErrorsFirst;
+  request.deadline = SteadyClock::now() + config.trace_source.timeout;
+
+  Collected out;
+  out.expected = !request.trace_ids.empty() || !service.empty();
+  out.search_start_ns = request.query.start_ns;
+  out.search_end_ns = request.query.end_ns;
+  if (!snap.trace_source) {
+    out.all_not_found = false;
+    out.audit.search_error = "no trace source";
+    return out;
+  }
+  integrations::CollectOptions options = snap.trace_collect;
+  options.max_traces = config.routing.max_traces;
+  options.total_timeout = config.trace_source.timeout;
+
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<integrations::CollectResult> result;
+  };
+  auto state = std::make_shared<State>();
+  const SteadyClock::time_point wait_until = request.deadline + kCollectGrace;
+  integrations::CollectTraces(snap.trace_source, std::move(request), options, scheduler,
+                              [state](integrations::CollectResult r) {
+                                std::lock_guard<std::mutex> lk(state->mu);
+                                state->result.emplace(std::move(r));
+                                state->cv.notify_all();
+                              });
+  std::unique_lock<std::mutex> lk(state->mu);
+  if (!state->cv.wait_until(lk, wait_until, [&] { return state->result.has_value(); })) {
+    out.all_not_found = false;
+    out.audit.source = std::string(snap.trace_source->kind());
+    out.audit.deadline_reached = true;
+    out.audit.search_error = "trace collection did not finish by the job's deadline";
+    return out;
+  }
+  out.traces = std::move(state->result->traces);
+  out.audit = std::move(state->result->audit);
+  if (out.audit.deadline_reached || !out.audit.search_error.empty()) out.all_not_found = false;
+  for (const TraceOutcome& o : out.audit.traces) {
+    if (o.status == TraceOutcome::Status::kFailed || o.status == TraceOutcome::Status::kDeadline) {
+      out.all_not_found = false;
     }
   }
   return out;
+}
+
+// The collector's audit in the decision event's terms (log line, store record, audit log).
+void NoteCollection(const Collected& c, const RoutingSnapshot& snap, DecisionEvent* event) {
+  const CollectAudit& a = c.audit;
+  event->trace_source = !a.source.empty()
+                            ? a.source
+                            : (snap.trace_source ? std::string(snap.trace_source->kind()) : "");
+  for (const TraceOutcome& o : a.traces) {
+    const bool fetched = o.status == TraceOutcome::Status::kFetched;
+    const bool sent =
+        o.status != TraceOutcome::Status::kSkipped && o.status != TraceOutcome::Status::kInvalidId;
+    if (sent) event->traces_asked.push_back(o.trace_id);
+    TraceNote n;
+    n.trace_id = o.trace_id;
+    n.origin = o.origin == TraceOutcome::Origin::kCarried ? "alert" : "search";
+    n.used = fetched;
+    if (!fetched) {
+      n.error = std::string(integrations::TraceOutcomeStatusName(o.status)) + ": " + o.reason;
+      event->fetch_errors.push_back(o.trace_id + ": " + n.error);
+    }
+    event->traces.push_back(std::move(n));
+  }
+  if (a.searched) {
+    SearchNote s;
+    s.service = event->alerting_service;
+    s.start_ns = c.search_start_ns;
+    s.end_ns = c.search_end_ns;
+    s.limit = snap.config->routing.max_traces;
+    s.found = static_cast<uint32_t>(a.search_hits);
+    s.error = a.search_error;
+    if (!s.error.empty()) event->fetch_errors.push_back("search " + s.service + ": " + s.error);
+    event->search = std::move(s);
+  } else if (!a.search_error.empty()) {
+    event->fetch_errors.push_back(a.search_error);
+  }
 }
 
 void WriteStrings(rapidjson::Writer<rapidjson::StringBuffer>& w, const char* key,
@@ -227,8 +232,22 @@ double Seconds(SteadyClock::duration d) { return std::chrono::duration<double>(d
 }  // namespace
 
 JobProcessor::JobProcessor(Store* store, integrations::delivery::Delivery* delivery,
-                           std::function<int64_t()> now_ns, ProcessorHooks hooks)
-    : store_(store), delivery_(delivery), now_ns_(std::move(now_ns)), hooks_(std::move(hooks)) {}
+                           std::function<int64_t()> now_ns, ProcessorHooks hooks,
+                           integrations::Scheduler* scheduler)
+    : store_(store), delivery_(delivery), now_ns_(std::move(now_ns)), hooks_(std::move(hooks)) {
+  if (scheduler == nullptr) {
+    own_io_ = std::make_unique<integrations::http::IoThread>(1);
+    own_scheduler_ = std::make_unique<integrations::AsioScheduler>(own_io_->context());
+    scheduler = own_scheduler_.get();
+  }
+  scheduler_ = scheduler;
+}
+
+JobProcessor::~JobProcessor() {
+  // Timers first, then the thread that runs them.
+  own_scheduler_.reset();
+  own_io_.reset();
+}
 
 Result<ProcessOutcome> JobProcessor::Process(const Claim& claim, const RoutingSnapshot& snapshot) {
   ProcessOutcome total;
@@ -355,14 +374,10 @@ Result<ProcessOutcome> JobProcessor::ProcessRoutes(const Claim& claim,
 
   // A new incident: fetch, route, page.
   SteadyClock::time_point t0 = SteadyClock::now();
-  Collected traces = CollectTraces(fresh, snap, first.alerting_service, first.symptom);
+  Collected traces = Collect(fresh, snap, first.alerting_service, first.symptom, *scheduler_);
   SteadyClock::time_point t1 = SteadyClock::now();
   event.fetch_seconds = Seconds(t1 - t0);
-  event.traces_asked = traces.asked;
-  event.fetch_errors = traces.errors;
-  event.traces = traces.notes;
-  event.search = traces.search;
-  event.trace_source = snap.trace_source ? std::string(snap.trace_source->kind()) : "";
+  NoteCollection(traces, snap, &event);
   uint32_t claims = run.front()->claims;
   if (traces.traces.empty() && traces.expected && traces.all_not_found &&
       claims < config.workers.max_attempts) {

@@ -8,9 +8,10 @@
 //     - storm: when the storm key has an open page younger than the storm window, the new
 //       alerts join it (page memory) without a trace fetch or a new decision;
 //     - otherwise one decision for the whole run: the traces the alerts carry (then a search of
-//       the alerting service's failing or slowest traces in the alerts' window) are fetched
-//       from the trace source, routing::Route decides, integrations::BuildPages makes one page
-//       per team, and delivery persists them in its outbox (Submit) before the jobs complete.
+//       the alerting service's failing or slowest traces in the alerts' window) are collected
+//       by integrations::CollectTraces (404 retries, the job's deadline trace_source.timeout,
+//       a note per trace asked for), routing::Route decides, integrations::BuildPages makes one
+//       page per team, and delivery persists them in its outbox (Submit) before the jobs complete.
 //       When traces were expected but none came back yet, the run goes back to the queue for
 //       workers.retry_delay, up to workers.max_attempts claims; then it routes on what there is
 //       (the decision is then a fallback to the alerting service's owner).
@@ -36,9 +37,15 @@
 #include "daemon/store.h"
 #include "integrations/delivery/delivery.h"
 #include "integrations/page_builder.h"
+#include "integrations/scheduler.h"
+#include "integrations/trace_collector.h"
 #include "integrations/trace_source.h"
 #include "routing/registry.h"
 #include "routing/route.h"
+
+namespace tracepager::integrations::http {
+class IoThread;
+}
 
 namespace tracepager::daemon {
 
@@ -48,14 +55,24 @@ struct RoutingSnapshot {
   std::shared_ptr<const routing::Registry> registry;
   std::shared_ptr<integrations::TraceSource> trace_source;
   integrations::PageOptions page_options;
+  // The source's 404 policy (integrations::CollectOptionsFor for an HTTP backend); max_traces
+  // and the deadline are taken from config.routing.max_traces and config.trace_source.timeout.
+  // Default: no retries inside a job (a file source does not change while the daemon runs).
+  integrations::CollectOptions trace_collect = [] {
+    integrations::CollectOptions o;
+    o.not_found_retries = 0;
+    return o;
+  }();
 };
 
-// One trace asked for while deciding.
+// One trace asked for while deciding (integrations::TraceOutcome, for the audit).
 struct TraceNote {
   std::string trace_id;
   std::string origin;  // "alert" (carried by an alert) | "search"
   bool used = false;   // routed on
-  std::string error;   // why it did not come back; empty when it did
+  // Why it did not come back, "<status>: <reason>" with status a TraceOutcomeStatusName
+  // (not_found, failed, invalid_id, deadline, skipped); empty when it did.
+  std::string error;
 };
 
 // The search run when the alerts' own trace ids gave nothing.
@@ -118,9 +135,15 @@ struct ProcessOutcome {
 
 class JobProcessor {
  public:
-  // `store` and `delivery` must outlive the processor. `now_ns` is the wall clock.
+  // `store` and `delivery` must outlive the processor. `now_ns` is the wall clock. `scheduler`
+  // runs the trace collector's timers (404 retries, the job's deadline) and must outlive the
+  // processor; null: the processor runs its own (an io thread).
   JobProcessor(Store* store, integrations::delivery::Delivery* delivery,
-               std::function<int64_t()> now_ns, ProcessorHooks hooks = {});
+               std::function<int64_t()> now_ns, ProcessorHooks hooks = {},
+               integrations::Scheduler* scheduler = nullptr);
+  ~JobProcessor();
+  JobProcessor(const JobProcessor&) = delete;
+  JobProcessor& operator=(const JobProcessor&) = delete;
 
   // Handles every job of `claim` (see above). Errors (the store or delivery refusing) release
   // the affected jobs for a retry and are returned after being applied; the claim is never left
@@ -141,6 +164,9 @@ class JobProcessor {
   integrations::delivery::Delivery* delivery_;
   std::function<int64_t()> now_ns_;
   ProcessorHooks hooks_;
+  std::unique_ptr<integrations::http::IoThread> own_io_;
+  std::unique_ptr<integrations::Scheduler> own_scheduler_;
+  integrations::Scheduler* scheduler_ = nullptr;
 };
 
 }  // namespace tracepager::daemon

@@ -7,6 +7,7 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <array>
 #include <map>
 #include <mutex>
 
@@ -39,6 +40,59 @@ class LabelledSeries {
 };
 
 double Seconds(std::chrono::nanoseconds d) { return std::chrono::duration<double>(d).count(); }
+
+// BackendMetrics into two prometheus families. Series are created on first use (backend names
+// come from the config: few) and cached like LabelledSeries.
+class PrometheusBackendMetrics : public integrations::BackendMetrics {
+ public:
+  explicit PrometheusBackendMetrics(prometheus::Registry& registry)
+      : latency_(prometheus::BuildHistogram()
+                     .Name("tracepager_trace_backend_request_duration_seconds")
+                     .Help("HTTP attempts to a trace backend, by backend (retries count apart).")
+                     .Register(registry)),
+        errors_(prometheus::BuildCounter()
+                    .Name("tracepager_trace_backend_errors_total")
+                    .Help("Failed trace backend requests and unusable answers, by backend and "
+                          "kind.")
+                    .Register(registry)) {}
+
+  void ObserveRequest(std::string_view backend, std::chrono::nanoseconds latency,
+                      int /*status*/) override {
+    Get(backend).latency->Observe(Seconds(latency));
+  }
+  void CountError(std::string_view backend, integrations::ErrorKind kind) override {
+    Get(backend).errors[static_cast<size_t>(kind)]->Increment();
+  }
+  void Add(std::string_view backend) { (void)Get(backend); }
+
+ private:
+  struct Series {
+    prometheus::Histogram* latency = nullptr;
+    std::array<prometheus::Counter*, integrations::kErrorKindCount> errors{};
+  };
+  Series& Get(std::string_view backend) {
+    std::lock_guard lock(mu_);
+    auto it = series_.find(backend);
+    if (it != series_.end()) return it->second;
+    Series s;
+    const std::string name(backend);
+    // Same buckets as trace_fetch_duration_seconds: up to the 10 s job deadline and beyond.
+    s.latency = &latency_.Add(
+        {{"backend", name}}, prometheus::Histogram::BucketBoundaries{0.005, 0.01, 0.025, 0.05, 0.1,
+                                                                     0.25, 0.5, 1, 2.5, 5, 10, 30});
+    for (size_t k = 0; k < integrations::kErrorKindCount; ++k) {
+      s.errors[k] = &errors_.Add(
+          {{"backend", name},
+           {"kind", integrations::ErrorKindName(static_cast<integrations::ErrorKind>(k))}});
+    }
+    return series_.emplace(name, s).first->second;
+  }
+
+  prometheus::Family<prometheus::Histogram>& latency_;
+  prometheus::Family<prometheus::Counter>& errors_;
+  std::mutex mu_;
+  std::map<std::string, Series, std::less<>> series_;
+};
 
 }  // namespace
 
@@ -147,6 +201,7 @@ struct Metrics::Impl {
   prometheus::Histogram& routing;
   prometheus::Gauge& last_reload_ok;
   prometheus::Gauge& last_reload_time;
+  PrometheusBackendMetrics trace_backends{registry};
 };
 
 Metrics::Metrics(std::string_view version) : impl_(std::make_unique<Impl>(version)) {}
@@ -181,6 +236,9 @@ void Metrics::ConfigReload(bool ok, std::chrono::system_clock::time_point when) 
     impl_->last_reload_time.Set(std::chrono::duration<double>(when.time_since_epoch()).count());
   }
 }
+
+integrations::BackendMetrics& Metrics::trace_backends() { return impl_->trace_backends; }
+void Metrics::AddTraceBackend(std::string_view backend) { impl_->trace_backends.Add(backend); }
 
 std::string Metrics::Exposition() const {
   return prometheus::TextSerializer().Serialize(impl_->registry.Collect());

@@ -15,6 +15,9 @@
 //   config_last_reload_successful           1 if the last (re)load succeeded, else 0
 //   config_last_reload_success_timestamp_seconds
 //   build_info{version}                     always 1
+//   trace_backend_request_duration_seconds{backend}   histogram of HTTP attempts to a trace
+//                                           backend (Jaeger, Tempo, Zipkin), retries included
+//   trace_backend_errors_total{backend,kind} failures by integrations::ErrorKindName
 // Known label values (every HttpRejectReason, the three outcomes, the alert endpoints, ...) exist
 // from the start with value 0, so rate() and absent() work before the first event.
 //
@@ -28,6 +31,7 @@
 #include <string_view>
 
 #include "daemon/http_server.h"
+#include "integrations/metrics.h"
 
 namespace tracepager::daemon {
 
@@ -61,6 +65,13 @@ class Metrics {
 
   // Records a config reload. `when` is used only when `ok`.
   void ConfigReload(bool ok, std::chrono::system_clock::time_point when);
+
+  // What the trace backends' HTTP clients report into (the two trace_backend_ families). Lives
+  // as long as this object.
+  integrations::BackendMetrics& trace_backends();
+  // Creates `backend`'s series, every error kind at 0, so that rate() works before the first
+  // failure. Idempotent.
+  void AddTraceBackend(std::string_view backend);
 
   // Every family in the Prometheus text format, version 0.0.4.
   std::string Exposition() const;

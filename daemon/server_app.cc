@@ -35,7 +35,10 @@
 #include "daemon/systemd_notify.h"
 #include "integrations/delivery/delivery.h"
 #include "integrations/file/file_trace_source.h"
+#include "integrations/http/io_thread.h"
 #include "integrations/log/log_pager.h"
+#include "integrations/scheduler.h"
+#include "integrations/trace_backend_config.h"
 
 namespace tracepager::daemon {
 namespace {
@@ -88,9 +91,16 @@ struct Loaded {
   std::shared_ptr<const Config> config;
   LoadedRegistry registry;
   std::shared_ptr<integrations::TraceSource> source;
+  integrations::CollectOptions collect = RoutingSnapshot().trace_collect;
 };
 
-Result<std::shared_ptr<integrations::TraceSource>> MakeTraceSource(const TraceSourceConfig& ts) {
+// Builds the configured trace source. HTTP backends run on `io` (the app's trace io thread) and
+// report into `metrics`; the source is the cache/coalescing decorator over the HTTP source
+// (unless the config turns the cache off). A reload builds a new one: claims in flight keep the
+// old one through their snapshot, and its client shuts down when the last of them lets go.
+Result<std::shared_ptr<integrations::TraceSource>> MakeTraceSource(const TraceSourceConfig& ts,
+                                                                   boost::asio::io_context& io,
+                                                                   Metrics& metrics) {
   if (const auto* file = std::get_if<FileTraceSourceConfig>(&ts.settings);
       file != nullptr && ts.type == "file") {
     Result<std::shared_ptr<integrations::FileTraceSource>> s =
@@ -102,10 +112,24 @@ Result<std::shared_ptr<integrations::TraceSource>> MakeTraceSource(const TraceSo
     spdlog::info("trace_source_loaded type=file dir={} traces={}", file->dir, (*s)->size());
     return std::shared_ptr<integrations::TraceSource>(std::move(*s));
   }
+  if (const auto* backend = std::get_if<integrations::TraceBackendConfig>(&ts.settings);
+      backend != nullptr && integrations::IsHttpTraceBackendType(ts.type)) {
+    metrics.AddTraceBackend(backend->label());
+    Result<std::shared_ptr<integrations::TraceSource>> s =
+        integrations::MakeHttpTraceSource(*backend, io, &metrics.trace_backends());
+    if (!s.ok()) return Error::InvalidInput("trace_source: " + s.error().message);
+    spdlog::info(
+        "trace_source_loaded type={} name={} base_url={} api={} max_concurrency={} "
+        "cache_ttl_ms={} timeout_ms={}",
+        backend->type, backend->label(), backend->base_url,
+        backend->api.empty() ? "default" : backend->api, backend->max_concurrency,
+        backend->cache_ttl.count(), ts.timeout.count());
+    return s;
+  }
   return Error::InvalidInput("trace_source.type \"" + ts.type + "\" is not available");
 }
 
-Result<Loaded> LoadAll(const std::string& path) {
+Result<Loaded> LoadAll(const std::string& path, boost::asio::io_context& io, Metrics& metrics) {
   ConfigLoad load = LoadConfigFile(path, ConfigEnvironment::Process());
   if (!load.config) {
     std::string message;
@@ -122,9 +146,13 @@ Result<Loaded> LoadAll(const std::string& path) {
   if (!reg.ok()) return reg.error();
   out.registry = std::move(*reg);
   Result<std::shared_ptr<integrations::TraceSource>> source =
-      MakeTraceSource(out.config->trace_source);
+      MakeTraceSource(out.config->trace_source, io, metrics);
   if (!source.ok()) return source.error();
   out.source = std::move(*source);
+  if (const auto* backend =
+          std::get_if<integrations::TraceBackendConfig>(&out.config->trace_source.settings)) {
+    out.collect = integrations::CollectOptionsFor(*backend);
+  }
   return out;
 }
 
@@ -135,6 +163,12 @@ struct ServerApp::Impl {
   SystemdNotifier notifier;
   SystemClock clock;
   std::shared_ptr<Metrics> metrics;
+
+  // The trace backends' HTTP clients and the trace collector's timers run here. Declared before
+  // the snapshot (which holds the source) so that it is destroyed after it; ~ServerApp also
+  // tears them down explicitly, in order.
+  std::unique_ptr<integrations::http::IoThread> trace_io;
+  std::unique_ptr<integrations::AsioScheduler> trace_scheduler;
 
   std::mutex snap_mu;
   std::shared_ptr<const RoutingSnapshot> snapshot;
@@ -387,7 +421,7 @@ struct ServerApp::Impl {
 
   Status Reload() {
     (void)notifier.Reloading();
-    Result<Loaded> loaded = LoadAll(config_path);
+    Result<Loaded> loaded = LoadAll(config_path, trace_io->context(), *metrics);
     if (!loaded.ok()) {
       metrics->ConfigReload(false, std::chrono::system_clock::now());
       spdlog::error("reload_failed config={} keeping=previous reason=\"{}\"", config_path,
@@ -420,6 +454,7 @@ struct ServerApp::Impl {
     snap->config = loaded->config;
     snap->registry = loaded->registry.registry;
     snap->trace_source = loaded->source;
+    snap->trace_collect = loaded->collect;
     std::vector<std::string> problems;
     delivery->SetDirectory(std::make_shared<const integrations::delivery::TargetDirectory>(
         BuildTargetDirectory(now.pager, *snap->registry, &problems)));
@@ -545,6 +580,14 @@ ServerApp::~ServerApp() {
   a.delivery_runner.reset();
   a.processor.reset();
   a.delivery.reset();
+  // The trace source's client shuts down when the last snapshot holding it goes; its io thread
+  // then runs what is left (the shutdown, cancelled calls' callbacks) and stops. Timers first.
+  {
+    std::lock_guard<std::mutex> lk(a.snap_mu);
+    a.snapshot.reset();
+  }
+  a.trace_scheduler.reset();
+  a.trace_io.reset();
 }
 
 void ServerApp::RequestStop() { ::kill(::getpid(), SIGTERM); }
@@ -563,8 +606,10 @@ Result<std::unique_ptr<ServerApp>> ServerApp::Start(const std::string& config_pa
   Impl& a = *impl;
   a.config_path = config_path;
   a.metrics = std::make_shared<Metrics>(TRACEPAGER_VERSION);
+  a.trace_io = std::make_unique<integrations::http::IoThread>(1);
+  a.trace_scheduler = std::make_unique<integrations::AsioScheduler>(a.trace_io->context());
 
-  Result<Loaded> loaded = LoadAll(config_path);
+  Result<Loaded> loaded = LoadAll(config_path, a.trace_io->context(), *a.metrics);
   if (!loaded.ok()) return loaded.error();
   const Config& c = *loaded->config;
   spdlog::set_level(SpdLevel(c.log_level));
@@ -634,6 +679,7 @@ Result<std::unique_ptr<ServerApp>> ServerApp::Start(const std::string& config_pa
   snap->config = loaded->config;
   snap->registry = loaded->registry.registry;
   snap->trace_source = loaded->source;
+  snap->trace_collect = loaded->collect;
   a.snapshot = snap;
   Impl* raw = impl.get();
   ProcessorHooks processor_hooks;
@@ -641,7 +687,7 @@ Result<std::unique_ptr<ServerApp>> ServerApp::Start(const std::string& config_pa
   processor_hooks.record = [raw](const DecisionEvent& e) { return raw->AppendDecisionAudit(e); };
   processor_hooks.decision_id = [raw](int64_t now) { return raw->decision_ids.Next(now); };
   a.processor = std::make_unique<JobProcessor>(a.store.get(), a.delivery.get(), NowNs,
-                                               std::move(processor_hooks));
+                                               std::move(processor_hooks), a.trace_scheduler.get());
 
   a.workers_running = c.workers.count;
   for (uint32_t i = 0; i < c.workers.count; ++i) {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -38,13 +39,12 @@ namespace {
 using Clock = TraceSource::Clock;
 using Actions = std::vector<std::function<void()>>;
 
-void Run(Actions& actions) {
-  for (auto& a : actions) a();
-}
-
 // One collection. Every state change happens under `mu`; calls into the source, the
 // scheduler's Cancel and `done` happen outside it (a synchronous source answers inside
-// FetchTrace, and would otherwise deadlock).
+// FetchTrace, and would otherwise deadlock). They also never nest: a synchronous source may
+// answer while holding its own lock (the file source does on a refresh error), so the next call
+// into it must not start inside that answer. Run queues them and the outermost Run on the
+// stack (or on another thread, if one is already running them) makes them one after another.
 class Job : public std::enable_shared_from_this<Job> {
  public:
   Job(std::shared_ptr<TraceSource> source, CollectRequest request, CollectOptions options,
@@ -278,7 +278,33 @@ class Job : public std::enable_shared_from_this<Job> {
   std::function<void(CollectResult)> done_;
   Clock::time_point deadline_;
 
+  // Runs `actions` and whatever they queue, in order, unless a Run is already under way (on
+  // this thread's stack or another thread), which then runs them when its current one returns.
+  void Run(Actions& actions) {
+    {
+      std::lock_guard lock(mu_);
+      for (auto& a : actions) queue_.push_back(std::move(a));
+      if (running_) return;
+      running_ = true;
+    }
+    for (;;) {
+      std::function<void()> next;
+      {
+        std::lock_guard lock(mu_);
+        if (queue_.empty()) {
+          running_ = false;
+          return;
+        }
+        next = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      next();
+    }
+  }
+
   std::mutex mu_;
+  std::deque<std::function<void()>> queue_;  // actions waiting for Run
+  bool running_ = false;                     // a Run is making the queued actions
   bool finished_ = false;
   bool search_pending_ = false;
   size_t pending_ = 0;

@@ -35,7 +35,7 @@ workers: {cuont: 2}
   EXPECT_TRUE(r.out.empty()) << r.out;
   EXPECT_NE(r.err.find(config + ":3: config error at server.body_limit: "), std::string::npos)
       << r.err;
-  EXPECT_NE(r.err.find(config + ":5: config error at trace_source.type: unknown type \"zipkin\""),
+  EXPECT_NE(r.err.find(config + ":5: config error at trace_source.base_url: required"),
             std::string::npos)
       << r.err;
   EXPECT_NE(r.err.find(config + ":7: config error at workers.cuont: unknown key"),

@@ -181,9 +181,7 @@ pager:
       << m[6];
   EXPECT_EQ(m[7].rfind("/cfg/tp.yaml:13: config error at registry.path: /cfg/missing.yaml", 0), 0u)
       << m[7];
-  EXPECT_EQ(m[8],
-            "/cfg/tp.yaml:15: config error at trace_source.type: unknown type \"jaeger\" "
-            "(known: file)");
+  EXPECT_EQ(m[8], "/cfg/tp.yaml:15: config error at trace_source.base_url: required");
   EXPECT_EQ(m[9].rfind("/cfg/tp.yaml:18: config error at pager.dir: unknown key \"dir\"", 0), 0u)
       << m[9];
 }
@@ -396,6 +394,70 @@ TEST(ConfigValues, ListenAddresses) {
                           "127.0.0.1:x", "[127.0.0.1]:80", "300.0.0.1:80", ""}) {
     EXPECT_FALSE(ParseListenAddress(bad).ok()) << bad;
   }
+}
+
+}  // namespace
+}  // namespace tracepager::daemon
+
+namespace tracepager::daemon {
+namespace {
+
+// trace_source of an HTTP backend: its keys are integrations::ParseTraceBackendConfig's, with
+// our file name, path prefix and lines; secrets resolved through the config's environment.
+TEST(Config, HttpTraceBackendSectionIsParsedByItsOwnParser) {
+  FakeEnv env = MinimalEnv();
+  env.files["/cfg/secrets/tempo.token"] = "s3cret-token\n";
+  const char* yaml = R"(server: {listen: ["127.0.0.1:0"]}
+registry: {path: registry.yaml}
+trace_source:
+  type: tempo
+  name: tempo-eu
+  base_url: https://tempo.example:3200
+  tenant: team-a
+  timeout: 4s
+  auth: {bearer_token_file: secrets/tempo.token}
+  not_found: {delay: 500ms, retries: 2}
+pager: {type: log}
+)";
+  ConfigLoad load = ParseConfig(yaml, "/cfg/t.yaml", env.Get());
+  ASSERT_TRUE(load.config.has_value()) << AllMessages(load);
+  const TraceSourceConfig& ts = load.config->trace_source;
+  EXPECT_EQ(ts.type, "tempo");
+  EXPECT_EQ(ts.timeout, std::chrono::seconds(4));
+  const auto* b = std::get_if<integrations::TraceBackendConfig>(&ts.settings);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(b->label(), "tempo-eu");
+  EXPECT_EQ(b->base_url, "https://tempo.example:3200");
+  EXPECT_EQ(b->tenant, "team-a");
+  EXPECT_EQ(b->auth.token.Reveal(), "s3cret-token");
+  EXPECT_EQ(b->not_found_delay, std::chrono::milliseconds(500));
+  EXPECT_EQ(b->not_found_retries, 2);
+
+  const char* bad = R"(server: {listen: ["127.0.0.1:0"]}
+registry: {path: registry.yaml}
+trace_source:
+  type: jaeger
+  base_url: http://jaeger:16686
+  request_timeout: 5 seconds
+  timeout: forever
+  auth: {bearer_token_file: /nowhere/token}
+  colour: blue
+pager: {type: log}
+)";
+  ConfigLoad failed = ParseConfig(bad, "/cfg/t.yaml", env.Get());
+  ASSERT_FALSE(failed.config.has_value());
+  std::string all = AllMessages(failed);
+  EXPECT_NE(all.find("/cfg/t.yaml:6: config error at trace_source.request_timeout: "),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("/cfg/t.yaml:7: config error at trace_source.timeout: "), std::string::npos)
+      << all;
+  EXPECT_NE(all.find("/cfg/t.yaml:8: config error at trace_source.auth.bearer_token_file: "),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("/cfg/t.yaml:9: config error at trace_source.colour: unknown key"),
+            std::string::npos)
+      << all;
 }
 
 }  // namespace
