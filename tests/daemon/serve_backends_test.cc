@@ -6,29 +6,17 @@
 // fallback page and the reason in the audit record.
 //
 // The daemon is synchronised with through its log lines, its files and its answers; no test
-// sleeps. Every wait has a cap (kWait), which only a failure reaches.
-#include <arpa/inet.h>
-#include <fcntl.h>
+// sleeps. Every wait has a cap (DaemonProcess: 60 s), which only a failure reaches.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <rapidjson/document.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <condition_variable>
 #include <fstream>
 #include <functional>
-#include <mutex>
-#include <regex>
-#include <thread>
 
 #include "tests/integrations/fake_backend.h"
+#include "tests/support/daemon_process.h"
 #include "tests/support/process.h"
-
-extern char** environ;
 
 namespace tracepager::daemon {
 namespace {
@@ -39,8 +27,14 @@ using testing::FixturePath;
 using testing::ReadFile;
 using testing::ReceivedRequest;
 using testing::TempDir;
+using Daemon = testing::DaemonProcess;
+using testing::HttpAnswer;
 
-constexpr auto kWait = std::chrono::seconds(60);  // safety cap on every wait, never a delay
+HttpAnswer Request(uint16_t port, const std::string& method, const std::string& path,
+                   const std::string& body = "") {
+  return testing::HttpCall(port, method, path, body);
+}
+
 // The trace id the captured alerts carry (annotations trace_id and traceparent).
 const char* kCapturedTrace = "4bf92f3577b34da6a3ce929d0e0e4736";
 
@@ -52,143 +46,6 @@ std::string ReplaceAll(std::string text, const std::string& from, const std::str
   }
   return text;
 }
-
-struct HttpAnswer {
-  int status = 0;  // 0: no answer (connection failed or closed)
-  std::string body;
-};
-
-// One request on a fresh connection (Connection: close), answer read to EOF.
-HttpAnswer Request(uint16_t port, const std::string& method, const std::string& path,
-                   const std::string& body = "") {
-  HttpAnswer out;
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return out;
-  }
-  timeval tv{60, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
-  if (method == "POST") {
-    req +=
-        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
-  }
-  req += "Connection: close\r\n\r\n" + body;
-  size_t sent = 0;
-  while (sent < req.size()) {
-    ssize_t n = ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) break;
-    sent += static_cast<size_t>(n);
-  }
-  std::string resp;
-  char buf[16384];
-  for (;;) {
-    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    resp.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  if (resp.rfind("HTTP/1.1 ", 0) != 0) return out;
-  out.status = std::atoi(resp.c_str() + 9);
-  size_t split = resp.find("\r\n\r\n");
-  if (split != std::string::npos) out.body = resp.substr(split + 4);
-  return out;
-}
-
-// The daemon as a child process, its stderr read line by line as it comes.
-class Daemon {
- public:
-  explicit Daemon(const std::string& config) {
-    int err[2];
-    EXPECT_EQ(::pipe2(err, O_CLOEXEC), 0);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_adddup2(&actions, err[1], 2);
-    std::vector<std::string> args = {TRACEPAGER_BINARY, "serve", "--config", config};
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int rc = ::posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(err[1]);
-    EXPECT_EQ(rc, 0);
-    reader_ = std::thread([this, fd = err[0]] {
-      char buf[8192];
-      for (;;) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        std::lock_guard<std::mutex> lk(mu_);
-        if (n <= 0) {
-          eof_ = true;
-          cv_.notify_all();
-          break;
-        }
-        log_.append(buf, static_cast<size_t>(n));
-        cv_.notify_all();
-      }
-      ::close(fd);
-    });
-  }
-
-  ~Daemon() {
-    if (pid_ > 0 && !reaped_) {
-      ::kill(pid_, SIGKILL);
-      Wait();
-    }
-    if (reader_.joinable()) reader_.join();
-  }
-
-  // Waits until the log satisfies `pred` (or the process ended, or the cap passed).
-  bool WaitLog(const std::function<bool(const std::string&)>& pred) {
-    std::unique_lock<std::mutex> lk(mu_);
-    return cv_.wait_for(lk, kWait, [&] { return pred(log_) || eof_; }) && pred(log_);
-  }
-  bool WaitFor(const std::string& needle) {
-    return WaitLog([&](const std::string& log) { return log.find(needle) != std::string::npos; });
-  }
-  std::string log() {
-    std::lock_guard<std::mutex> lk(mu_);
-    return log_;
-  }
-
-  // The port of the first listener, from the `serve_ready listen=...` line; 0 if it never came.
-  uint16_t Port() {
-    if (!WaitFor("serve_ready listen=")) return 0;
-    std::smatch m;
-    std::string l = log();
-    if (!std::regex_search(l, m, std::regex("serve_ready listen=127\\.0\\.0\\.1:([0-9]+)"))) {
-      return 0;
-    }
-    return static_cast<uint16_t>(std::stoi(m[1]));
-  }
-
-  void Signal(int sig) { ::kill(pid_, sig); }
-  // The exit code, or 128 + signal.
-  int Wait() {
-    int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
-    reaped_ = true;
-    if (reader_.joinable()) reader_.join();
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-
- private:
-  pid_t pid_ = -1;
-  bool reaped_ = false;
-  std::thread reader_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::string log_;
-  bool eof_ = false;
-};
 
 // One trace fetch as the audit record shows it.
 struct AuditTrace {
