@@ -1,5 +1,6 @@
 #include "daemon/audit_render.h"
 
+#include <fmt/format.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -135,15 +136,6 @@ void WriteSummary(JsonWriter& w, const DecisionSummary& d) {
   w.EndObject();
 }
 
-std::string Join(const std::vector<std::string>& items, std::string_view sep) {
-  std::string out;
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i) out.append(sep);
-    out.append(items[i]);
-  }
-  return out;
-}
-
 std::string Percent(double share) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "%.0f%%", share * 100.0);
@@ -272,7 +264,8 @@ std::string ListingToText(const AuditListing& listing) {
     }
     std::string alert = d.alert_name.empty() ? d.alert_identity : d.alert_name;
     if (d.grouped_alerts > 0) alert += " (+" + std::to_string(d.grouped_alerts) + ")";
-    rows.push_back({ShortTime(d.time_ns), decision, d.teams.empty() ? "-" : Join(d.teams, ","),
+    rows.push_back({ShortTime(d.time_ns), decision,
+                    d.teams.empty() ? "-" : fmt::format("{}", fmt::join(d.teams, ",")),
                     CulpritCell(d), d.alerting_service.empty() ? "-" : d.alerting_service,
                     alert.empty() ? "-" : alert, PagesCell(d), d.id});
   }
@@ -330,7 +323,7 @@ std::string DetailToText(const AuditDecisionDetail& detail) {
   if (!a.labels.empty()) {
     std::vector<std::string> labels;
     for (const auto& [k, v] : a.labels) labels.push_back(k + "=" + v);
-    out += "         labels: " + Join(labels, " ") + "\n";
+    out += "         labels: " + fmt::format("{}", fmt::join(labels, " ")) + "\n";
   }
   if (!a.grouped_identities.empty()) {
     out += "         +" + std::to_string(a.grouped_identities.size()) +

@@ -34,15 +34,6 @@ std::vector<std::string> ServicePath(const routing::TraceCulprit& culprit) {
   return out;
 }
 
-std::string Join(const std::vector<std::string>& parts, std::string_view sep) {
-  std::string out;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    if (i > 0) out += sep;
-    out += parts[i];
-  }
-  return out;
-}
-
 std::string Lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -170,7 +161,7 @@ std::string Details(const routing::Decision& decision, const AlertInfo& alert,
     WriteString(w, alert.alertname);
   }
   w.Key("path");
-  WriteString(w, Join(path, " > "));
+  WriteString(w, fmt::format("{}", fmt::join(path, " > ")));
   w.Key("decision");
   w.String(routing::DecisionKindName(decision.kind));
   w.Key("reason");
