@@ -266,6 +266,32 @@ TEST_P(ServeBackendsTest, CapturedWebhookIsRoutedOnTheBackendsTrace) {
   EXPECT_EQ(d.Wait(), 0) << d.log();
 }
 
+// A reload builds a new source: alerts after it are fetched from the newly configured backend.
+TEST_P(ServeBackendsTest, ReloadSwitchesToTheNewBackend) {
+  const BackendCase& c = GetParam();
+  BackendCase other = std::string(c.name) == "zipkin" ? JaegerV3() : Zipkin();
+  FakeBackend before(other.handler);
+  FakeBackend after(c.handler);
+  Daemon d(Config(before.Url(), other.trace_source));
+  uint16_t port = d.Port();
+  ASSERT_NE(port, 0) << d.log();
+  Config(after.Url(), c.trace_source);
+  HttpAnswer r = Request(port, "POST", "/-/reload");
+  ASSERT_EQ(r.status, 200) << r.body << d.log();
+  HttpAnswer a = Request(port, "POST", "/api/v1/alerts/alertmanager", Webhook(c.trace_id));
+  ASSERT_EQ(a.status, 200) << a.body;
+  ASSERT_TRUE(WaitForBothPages(d)) << d.log();
+  for (const AuditDecision& dec : Decisions()) {
+    SCOPED_TRACE(dec.raw);
+    ASSERT_EQ(dec.traces.size(), 1u);
+    EXPECT_TRUE(dec.traces[0].used);
+  }
+  EXPECT_EQ(before.requests(), 0u);
+  EXPECT_GE(after.requests(), 1u);
+  d.Signal(SIGTERM);
+  EXPECT_EQ(d.Wait(), 0) << d.log();
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, ServeBackendsTest,
                          ::testing::Values(JaegerV1(), JaegerV3(), Tempo(), Zipkin()),
                          [](const ::testing::TestParamInfo<BackendCase>& param_info) {

@@ -6,6 +6,7 @@
 
 #include <deque>
 #include <map>
+#include <mutex>
 #include <optional>
 
 #include "integrations/scheduler.h"
@@ -125,6 +126,43 @@ TEST_F(CollectorTest, CarriedIdsAreFetchedAndNoSearchRuns) {
   EXPECT_EQ(audit.traces[0].origin, TraceOutcome::Origin::kCarried);
   EXPECT_EQ(audit.traces[0].attempts, 1);
   EXPECT_EQ(scheduler_.pending(), 0u);  // the deadline timer was cancelled
+}
+
+// A synchronous source that answers while holding its own lock (the file source does on a
+// refresh error): the collector's next call into it (the search) must not start inside that
+// answer, or it would deadlock on the source's lock.
+class LockedSyncSource : public TraceSource {
+ public:
+  std::string_view kind() const override { return "locked"; }
+  void FetchTrace(const std::string&, Clock::time_point, TracesCallback done) override {
+    std::lock_guard<std::mutex> lk(mu);
+    ++fetches;
+    done(Error::Unavailable("refresh failed"));
+  }
+  void SearchTraces(const TraceQuery&, Clock::time_point, SearchCallback done) override {
+    std::unique_lock<std::mutex> lk(mu, std::try_to_lock);
+    nested = !lk.owns_lock();  // a nested call finds the lock taken (try_lock: no deadlock)
+    ++searches;
+    done(std::vector<SearchHit>{});
+  }
+  std::mutex mu;
+  int fetches = 0, searches = 0;
+  bool nested = false;
+};
+
+TEST_F(CollectorTest, CallsIntoASynchronousSourceNeverNest) {
+  auto source = std::make_shared<LockedSyncSource>();
+  CollectTraces(source, Request({"aa", "bb"}), options_, scheduler_, [this](CollectResult r) {
+    ++done_count_;
+    result_ = std::move(r);
+  });
+  ASSERT_EQ(done_count_, 1);
+  EXPECT_EQ(source->fetches, 2);
+  EXPECT_EQ(source->searches, 1);
+  EXPECT_FALSE(source->nested);
+  EXPECT_TRUE(result_->audit.searched);
+  ASSERT_EQ(result_->audit.traces.size(), 2u);
+  EXPECT_EQ(result_->audit.traces[0].status, Status::kFailed);
 }
 
 TEST_F(CollectorTest, ALateTraceIsAskedAgainAfterTheDelay) {
