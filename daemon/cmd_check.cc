@@ -7,6 +7,7 @@
 
 #include "daemon/commands.h"
 #include "daemon/config.h"
+#include "daemon/delivery_setup.h"
 #include "daemon/registry_loader.h"
 
 namespace tracepager::daemon {
@@ -30,6 +31,20 @@ int RunCheck(const std::string& config_path) {
   }
   // Backstage findings do not fail the check (local entries win), but a person should see them.
   for (const std::string& note : registry->notes) std::fprintf(stderr, "note: %s\n", note.c_str());
+  // Registry targets that the configured pagers cannot use. `serve` runs with them (their pages
+  // fall back, which beats refusing to start a pager), but a check is where they are fixed.
+  std::vector<std::string> unusable;
+  (void)BuildTargetDirectory(config, *registry->registry, &unusable);
+  if (!unusable.empty()) {
+    for (const std::string& p : unusable) {
+      std::fprintf(stderr, "%s: pager target problem: %s\n", config.registry.path.c_str(),
+                   p.c_str());
+    }
+    std::fprintf(stderr,
+                 "tracepager check: %zu registry target%s cannot page with the pagers of %s\n",
+                 unusable.size(), unusable.size() == 1 ? "" : "s", config_path.c_str());
+    return 1;
+  }
   std::printf("tracepager check: OK: %s (registry %s: %zu teams, %zu services)\n",
               config_path.c_str(), config.registry.path.c_str(), registry->registry->teams().size(),
               registry->registry->services().size());

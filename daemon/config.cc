@@ -19,6 +19,8 @@
 #include <set>
 #include <sstream>
 
+#include "daemon/pager_config.h"
+
 namespace tracepager::daemon {
 namespace {
 
@@ -90,6 +92,7 @@ class Loader {
   std::vector<ConfigProblem> TakeProblems() { return std::move(problems_); }
   bool HasProblems() const { return !problems_.empty(); }
   const ConfigEnvironment& env() const { return env_; }
+  const std::string& file() const { return file_; }
 
   std::string ResolvePath(const std::string& p) const {
     fs::path path(p);
@@ -735,9 +738,9 @@ void LoadTraceSource(Loader& l, const YAML::Node& node, TraceSourceConfig* ts) {
 }
 
 void LoadPager(Loader& l, const YAML::Node& node, PagerConfig* pager) {
-  static const std::vector<std::string> kTypes = {"log"};
+  static const std::vector<std::string> kTypes = {"log", "registry"};
   if (!node.IsDefined() || node.IsNull()) {
-    l.ProblemAtLine(0, "pager", "required: a section with a type (known: log)");
+    l.ProblemAtLine(0, "pager", "required: a section with a type (known: log, registry)");
     return;
   }
   if (!node.IsMap()) {
@@ -765,8 +768,36 @@ void LoadPager(Loader& l, const YAML::Node& node, PagerConfig* pager) {
     pager->settings = std::move(c);
     return;
   }
+  if (type == "registry") {
+    MapReader m(l, node, "pager", {"type"});
+    if (!m.valid()) return;
+    pager->settings = RegistryPagerConfig{};
+    return;
+  }
   l.Problem(type_node, "pager.type",
             "unknown type " + Quote(type) + " (known: " + Joined(kTypes) + ")");
+}
+
+// pagers: and delivery: have a parser of their own (daemon/pager_config.h); this ties them to
+// pager.type, so that a config whose pagers would never be used, or a registry pager with
+// nothing to page through, is refused at load instead of paging nobody at 3 am.
+void LoadPaging(Loader& l, const YAML::Node& pagers, const YAML::Node& delivery,
+                const PagerConfig& pager, PagingConfig* out) {
+  for (ConfigProblem& p : ParsePagingConfig(pagers, delivery, l.file(), l.env(), out)) {
+    l.ProblemAtLine(p.line, p.path, std::move(p.message));
+  }
+  const integrations::PagerConfigs& p = out->pagers;
+  bool any = p.pagerduty || p.opsgenie || p.slack || p.webhook;
+  if (pager.type == "log" && any) {
+    l.Problem(pagers, "pagers",
+              "pager.type is log, so these pagers would never be used; set pager.type: registry "
+              "to page the registry's targets");
+  }
+  if (pager.type == "registry" && !any) {
+    l.Problem(pagers, "pagers",
+              "pager.type registry needs at least one of pagerduty, opsgenie, slack, webhook "
+              "configured here");
+  }
 }
 
 void LoadAudit(Loader& l, const YAML::Node& node, AuditConfig* a) {
@@ -1004,7 +1035,7 @@ ConfigLoad ParseConfig(std::string_view yaml, std::string_view source,
   c.alerts = DefaultAlertRules();
   MapReader top(l, root, "",
                 {"server", "state_dir", "store", "workers", "log", "alerts", "routing", "registry",
-                 "trace_source", "pager", "audit"});
+                 "trace_source", "pager", "pagers", "delivery", "audit"});
   if (!root.IsDefined() || root.IsNull()) {
     l.ProblemAtLine(1, "", "the file is empty");
   } else if (top.valid()) {
@@ -1033,6 +1064,7 @@ ConfigLoad ParseConfig(std::string_view yaml, std::string_view source,
     LoadRegistry(l, top.Get("registry"), &c.registry);
     LoadTraceSource(l, top.Get("trace_source"), &c.trace_source);
     LoadPager(l, top.Get("pager"), &c.pager);
+    LoadPaging(l, top.Get("pagers"), top.Get("delivery"), c.pager, &c.paging);
     LoadAudit(l, top.Get("audit"), &c.audit);
     if (c.audit.path.empty()) {
       c.audit.path = (fs::path(c.state_dir) / "audit.jsonl").lexically_normal().string();

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "daemon/alert.h"
+#include "daemon/paging_config.h"
 #include "integrations/secret.h"
 #include "integrations/trace_backend_config.h"
 #include "routing/result.h"
@@ -127,12 +128,17 @@ struct TraceSourceConfig {
 };
 
 // pager: `type` selects one of these.
+//   log       every team is paged through one `log` target (a JSON Lines file), whatever
+//             targets the registry gives it: the embedded default, no pager account needed;
+//   registry  each team is paged through its registry targets (PagerDuty, Opsgenie / JSM,
+//             Slack, webhook) with the pagers configured under `pagers:` (Config::paging).
 struct LogPagerConfig {
   std::string path;  // JSON Lines file; default <state_dir>/pages.jsonl
 };
+struct RegistryPagerConfig {};
 struct PagerConfig {
-  std::string type;  // "log"
-  std::variant<LogPagerConfig> settings;
+  std::string type;  // "log" | "registry"
+  std::variant<LogPagerConfig, RegistryPagerConfig> settings;
 };
 
 // The audit log (daemon/audit_log.h): one JSON line per routing decision and per page delivery.
@@ -158,6 +164,10 @@ struct Config {
   RegistryConfig registry;
   TraceSourceConfig trace_source;
   PagerConfig pager;
+  // The `pagers:` and `delivery:` sections (daemon/pager_config.h). With pager.type "log",
+  // `pagers:` must be empty (a pager section that would page nobody is a mistake); with
+  // "registry", at least one pager kind must be configured. `delivery:` applies to both.
+  PagingConfig paging;
   AuditConfig audit;
 };
 

@@ -20,4 +20,13 @@ integrations::delivery::TargetDirectory BuildTargetDirectory(const PagerConfig& 
                                                              const routing::Registry& registry,
                                                              std::vector<std::string>* problems);
 
+// The daemon's directory: as above, and with pager.type "registry" every target whose kind has
+// no section under `pagers:` is left out (it could not page; its team falls back instead), as
+// is an Opsgenie target without an API key of its own when pagers.opsgenie has none. Each one
+// left out is a line in `problems`, naming the team or service and the kind, never a secret.
+// `serve` logs these lines as warnings and runs; `check --config` reports them and fails.
+integrations::delivery::TargetDirectory BuildTargetDirectory(const Config& config,
+                                                             const routing::Registry& registry,
+                                                             std::vector<std::string>* problems);
+
 }  // namespace tracepager::daemon

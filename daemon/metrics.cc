@@ -185,7 +185,11 @@ struct Metrics::Impl {
          {DecisionOutcome::kRouted, DecisionOutcome::kFallback, DecisionOutcome::kError}) {
       decisions.Get(DecisionOutcomeName(o));
     }
-    for (const char* r : {"sent", "failed"}) pages.Get(r);
+    // Delivery's record kinds (DeliveryRecordKindName); nobody_paged is the one to alert on.
+    for (const char* r : {"sent", "retry", "failed", "expired", "no_target", "fallback",
+                          "nobody_paged", "cancelled", "nothing_to_resolve"}) {
+      pages.Get(r);
+    }
     for (const char* r : {"ok", "failed"}) reloads.Get(r);
   }
 

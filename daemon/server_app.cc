@@ -37,6 +37,7 @@
 #include "integrations/file/file_trace_source.h"
 #include "integrations/http/io_thread.h"
 #include "integrations/log/log_pager.h"
+#include "integrations/pager_factory.h"
 #include "integrations/scheduler.h"
 #include "integrations/trace_backend_config.h"
 
@@ -129,6 +130,70 @@ Result<std::shared_ptr<integrations::TraceSource>> MakeTraceSource(const TraceSo
   return Error::InvalidInput("trace_source.type \"" + ts.type + "\" is not available");
 }
 
+// What changed between two configs' pagers: and delivery: sections. The pagers (their HTTP
+// clients) and Delivery are built once at start and hold no reload hook, so these take a
+// restart; the registry's targets and their secrets, and pagers.trace_url_template, reload.
+std::vector<std::string> PagingRestartKeys(const PagingConfig& was, const PagingConfig& now) {
+  std::vector<std::string> keys;
+  const integrations::PagerConfigs& a = was.pagers;
+  const integrations::PagerConfigs& b = now.pagers;
+  auto differ = [](const auto& x, const auto& y, auto same) {
+    return x.has_value() != y.has_value() || (x && !same(*x, *y));
+  };
+  if (differ(a.pagerduty, b.pagerduty, [](const auto& x, const auto& y) {
+        return x.events_url == y.events_url && x.client_url == y.client_url &&
+               x.timeout == y.timeout;
+      })) {
+    keys.push_back("pagers.pagerduty");
+  }
+  if (differ(a.opsgenie, b.opsgenie, [](const auto& x, const auto& y) {
+        return x.base_url == y.base_url && x.api_key == y.api_key && x.timeout == y.timeout;
+      })) {
+    keys.push_back("pagers.opsgenie");
+  }
+  if (differ(a.slack, b.slack,
+             [](const auto& x, const auto& y) { return x.timeout == y.timeout; })) {
+    keys.push_back("pagers.slack");
+  }
+  if (differ(a.webhook, b.webhook, [](const auto& x, const auto& y) {
+        return x.signing_key == y.signing_key && x.signature_header == y.signature_header &&
+               x.timestamp_header == y.timestamp_header && x.timeout == y.timeout;
+      })) {
+    keys.push_back("pagers.webhook");
+  }
+  if (a.tls.ca_file != b.tls.ca_file || a.tls.verify != b.tls.verify ||
+      a.max_concurrency != b.max_concurrency) {
+    keys.push_back("pagers.tls/max_concurrency");
+  }
+  const integrations::delivery::DeliveryOptions& x = was.delivery;
+  const integrations::delivery::DeliveryOptions& y = now.delivery;
+  bool limits_same = x.rate_limits.size() == y.rate_limits.size();
+  for (const auto& [kind, rl] : x.rate_limits) {
+    auto it = y.rate_limits.find(kind);
+    limits_same = limits_same && it != y.rate_limits.end() &&
+                  it->second.per_second == rl.per_second && it->second.burst == rl.burst;
+  }
+  if (x.max_age != y.max_age || x.resolve_max_age != y.resolve_max_age ||
+      x.initial_backoff != y.initial_backoff || x.max_backoff != y.max_backoff ||
+      x.max_retry_after != y.max_retry_after || x.max_in_flight != y.max_in_flight ||
+      x.max_in_flight_per_target != y.max_in_flight_per_target || x.retention != y.retention ||
+      x.open_retention != y.open_retention || !limits_same) {
+    keys.push_back("delivery");
+  }
+  return keys;
+}
+
+std::string PagerKinds(const Config& c) {
+  if (c.pager.type == "log") return "log";
+  std::vector<std::string> kinds;
+  const integrations::PagerConfigs& p = c.paging.pagers;
+  if (p.pagerduty) kinds.push_back("pagerduty");
+  if (p.opsgenie) kinds.push_back("opsgenie");
+  if (p.slack) kinds.push_back("slack");
+  if (p.webhook) kinds.push_back("webhook");
+  return Join(kinds);
+}
+
 Result<Loaded> LoadAll(const std::string& path, boost::asio::io_context& io, Metrics& metrics) {
   ConfigLoad load = LoadConfigFile(path, ConfigEnvironment::Process());
   if (!load.config) {
@@ -164,11 +229,13 @@ struct ServerApp::Impl {
   SystemClock clock;
   std::shared_ptr<Metrics> metrics;
 
-  // The trace backends' HTTP clients and the trace collector's timers run here. Declared before
-  // the snapshot (which holds the source) so that it is destroyed after it; ~ServerApp also
-  // tears them down explicitly, in order.
-  std::unique_ptr<integrations::http::IoThread> trace_io;
+  // The io_context of every outgoing HTTP client: the trace backends' clients, the trace
+  // collector's timers and the HTTP pagers, on one thread the app owns. Declared before the
+  // snapshot (which holds the source) so that it is destroyed after it; ~ServerApp also tears
+  // them down explicitly, in order.
+  std::unique_ptr<integrations::http::IoThread> http_io;
   std::unique_ptr<integrations::AsioScheduler> trace_scheduler;
+  integrations::PagerSet http_pagers;  // pager.type "registry": one pager per configured kind
 
   std::mutex snap_mu;
   std::shared_ptr<const RoutingSnapshot> snapshot;
@@ -421,7 +488,7 @@ struct ServerApp::Impl {
 
   Status Reload() {
     (void)notifier.Reloading();
-    Result<Loaded> loaded = LoadAll(config_path, trace_io->context(), *metrics);
+    Result<Loaded> loaded = LoadAll(config_path, http_io->context(), *metrics);
     if (!loaded.ok()) {
       metrics->ConfigReload(false, std::chrono::system_clock::now());
       spdlog::error("reload_failed config={} keeping=previous reason=\"{}\"", config_path,
@@ -443,6 +510,8 @@ struct ServerApp::Impl {
     if (was.state_dir != now.state_dir) restart.push_back("state_dir");
     if (was.workers.count != now.workers.count) restart.push_back("workers.count");
     if (was.pager.type != now.pager.type) restart.push_back("pager");
+    for (std::string& k : PagingRestartKeys(was.paging, now.paging))
+      restart.push_back(std::move(k));
     if (was.audit.path != now.audit.path) restart.push_back("audit");
     if (!restart.empty()) {
       spdlog::warn("reload_needs_restart keys={} (kept as they were)", Join(restart));
@@ -455,9 +524,14 @@ struct ServerApp::Impl {
     snap->registry = loaded->registry.registry;
     snap->trace_source = loaded->source;
     snap->trace_collect = loaded->collect;
+    snap->page_options.trace_url_template = now.paging.trace_url_template;
+    // Targets are judged against the pagers actually running (`was`'s, kept until a restart).
+    Config effective = now;
+    effective.pager = was.pager;
+    effective.paging.pagers = was.paging.pagers;
     std::vector<std::string> problems;
     delivery->SetDirectory(std::make_shared<const integrations::delivery::TargetDirectory>(
-        BuildTargetDirectory(now.pager, *snap->registry, &problems)));
+        BuildTargetDirectory(effective, *snap->registry, &problems)));
     for (const std::string& p : problems) spdlog::warn("pager_target_unusable {}", p);
     http->SetBearerTokens(Tokens(now));
     for (const Route& r : Routes()) http->SetRouteOptions(r.method, r.path, OptionsFor(r, now));
@@ -580,14 +654,17 @@ ServerApp::~ServerApp() {
   a.delivery_runner.reset();
   a.processor.reset();
   a.delivery.reset();
-  // The trace source's client shuts down when the last snapshot holding it goes; its io thread
-  // then runs what is left (the shutdown, cancelled calls' callbacks) and stops. Timers first.
+  // The pagers' clients shut down (sends in progress complete as failures into Delivery's
+  // orphaned inbox). The trace source's client shuts down when the last snapshot holding it
+  // goes. The io thread then runs what is left (the shutdowns, cancelled calls' callbacks) and
+  // stops. Timers first.
+  a.http_pagers = integrations::PagerSet{};
   {
     std::lock_guard<std::mutex> lk(a.snap_mu);
     a.snapshot.reset();
   }
   a.trace_scheduler.reset();
-  a.trace_io.reset();
+  a.http_io.reset();
 }
 
 void ServerApp::RequestStop() { ::kill(::getpid(), SIGTERM); }
@@ -606,10 +683,10 @@ Result<std::unique_ptr<ServerApp>> ServerApp::Start(const std::string& config_pa
   Impl& a = *impl;
   a.config_path = config_path;
   a.metrics = std::make_shared<Metrics>(TRACEPAGER_VERSION);
-  a.trace_io = std::make_unique<integrations::http::IoThread>(1);
-  a.trace_scheduler = std::make_unique<integrations::AsioScheduler>(a.trace_io->context());
+  a.http_io = std::make_unique<integrations::http::IoThread>(1);
+  a.trace_scheduler = std::make_unique<integrations::AsioScheduler>(a.http_io->context());
 
-  Result<Loaded> loaded = LoadAll(config_path, a.trace_io->context(), *a.metrics);
+  Result<Loaded> loaded = LoadAll(config_path, a.http_io->context(), *a.metrics);
   if (!loaded.ok()) return loaded.error();
   const Config& c = *loaded->config;
   spdlog::set_level(SpdLevel(c.log_level));
@@ -657,9 +734,16 @@ Result<std::unique_ptr<ServerApp>> ServerApp::Start(const std::string& config_pa
     a.log_pager = std::move(*pager);
     pagers["log"] = a.log_pager.get();
   }
+  if (c.pager.type == "registry") {
+    Result<integrations::PagerSet> made =
+        integrations::MakeHttpPagers(a.http_io->context(), c.paging.pagers);
+    if (!made.ok()) return made.error();
+    a.http_pagers = std::move(*made);
+    for (const auto& [kind, pager] : a.http_pagers.ByKind()) pagers[kind] = pager;
+  }
   std::vector<std::string> problems;
   auto directory = std::make_shared<const integrations::delivery::TargetDirectory>(
-      BuildTargetDirectory(c.pager, *loaded->registry.registry, &problems));
+      BuildTargetDirectory(c, *loaded->registry.registry, &problems));
   for (const std::string& p : problems) spdlog::warn("pager_target_unusable {}", p);
   integrations::delivery::DeliveryHooks hooks;
   std::shared_ptr<Metrics> metrics = a.metrics;
@@ -669,9 +753,8 @@ Result<std::unique_ptr<ServerApp>> ServerApp::Start(const std::string& config_pa
                         const integrations::PagerTarget* target) {
     self->AppendDeliveryAudit(r, target);
   };
-  a.delivery = std::make_unique<Delivery>(a.outbox.get(), pagers, directory,
-                                          integrations::delivery::DeliveryOptions{}, &a.clock,
-                                          std::move(hooks));
+  a.delivery = std::make_unique<Delivery>(a.outbox.get(), pagers, directory, c.paging.delivery,
+                                          &a.clock, std::move(hooks));
   if (Status rs = a.delivery->Recover(); !rs.ok()) return rs.error();
   a.delivery_runner = std::make_unique<DeliveryRunner>(a.delivery.get(), &a.clock);
 
@@ -680,6 +763,7 @@ Result<std::unique_ptr<ServerApp>> ServerApp::Start(const std::string& config_pa
   snap->registry = loaded->registry.registry;
   snap->trace_source = loaded->source;
   snap->trace_collect = loaded->collect;
+  snap->page_options.trace_url_template = c.paging.trace_url_template;
   a.snapshot = snap;
   Impl* raw = impl.get();
   ProcessorHooks processor_hooks;
@@ -756,9 +840,11 @@ Result<std::unique_ptr<ServerApp>> ServerApp::Start(const std::string& config_pa
     bound.push_back((v6 ? "[" + l.host + "]" : l.host) + ":" + std::to_string(l.port));
   }
   a.metrics->ConfigReload(true, std::chrono::system_clock::now());
-  spdlog::info("serve_ready listen={} config={} state_dir={} workers={} trace_source={} pager={}",
-               Join(bound), config_path, c.state_dir, c.workers.count, c.trace_source.type,
-               c.pager.type);
+  spdlog::info(
+      "serve_ready listen={} config={} state_dir={} workers={} trace_source={} pager={} "
+      "pagers={}",
+      Join(bound), config_path, c.state_dir, c.workers.count, c.trace_source.type, c.pager.type,
+      PagerKinds(c));
   (void)a.notifier.Ready("serving on " + Join(bound, " "));
   return std::unique_ptr<ServerApp>(new ServerApp(std::move(impl)));
 }

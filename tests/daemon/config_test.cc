@@ -313,7 +313,7 @@ pager: {path: /tmp/p.jsonl}
   EXPECT_EQ(m[0], "/cfg/t.yaml:5: config error at trace_source.dir: /cfg/nowhere: not a directory");
   EXPECT_EQ(m[1].rfind("/cfg/t.yaml:6: config error at trace_source.url: unknown key \"url\"", 0),
             0u);
-  EXPECT_EQ(m[2], "/cfg/t.yaml:7: config error at pager.type: required (known: log)");
+  EXPECT_EQ(m[2], "/cfg/t.yaml:7: config error at pager.type: required (known: log, registry)");
 }
 
 TEST(Config, BooleansAreStrict) {

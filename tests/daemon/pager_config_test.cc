@@ -136,5 +136,81 @@ delivery:
   EXPECT_EQ(text.find("genie-inline-secret"), std::string::npos) << text;
 }
 
+// Through the daemon's config loader: the sections tied to pager.type, problems as FILE:LINE.
+ConfigLoad LoadWhole(const std::string& tail) {
+  ConfigEnvironment env = Env();
+  env.is_directory = [](const std::string& p) { return p == "/etc/tp/traces"; };
+  env.read_file = [base = env.read_file](const std::string& path) -> Result<std::string> {
+    if (path == "/etc/tp/registry.yaml") return std::string("default_team: a\nteams: {a: {}}\n");
+    return base(path);
+  };
+  return ParseConfig(
+      "server: {listen: [\"127.0.0.1:0\"]}\n"
+      "registry: {path: registry.yaml}\n"
+      "trace_source: {type: file, dir: traces}\n" +
+          tail,
+      "/etc/tp/tracepager.yaml", env);
+}
+
+std::string All(const ConfigLoad& load) { return All(load.problems); }
+
+TEST(PagerConfig, TheDaemonConfigHoldsThePagingSections) {
+  ConfigLoad load = LoadWhole(
+      "pager: {type: registry}\n"
+      "pagers:\n"
+      "  pagerduty: {region: eu}\n"
+      "  trace_url_template: https://jaeger.example/trace/{trace_id}\n"
+      "delivery: {max_age: 2m, rate_limits: {slack: {per_second: 3}}}\n");
+  ASSERT_TRUE(load.config) << All(load);
+  const Config& c = *load.config;
+  EXPECT_EQ(c.pager.type, "registry");
+  EXPECT_TRUE(std::holds_alternative<RegistryPagerConfig>(c.pager.settings));
+  ASSERT_TRUE(c.paging.pagers.pagerduty);
+  EXPECT_EQ(c.paging.pagers.pagerduty->events_url, "https://events.eu.pagerduty.com/v2/enqueue");
+  EXPECT_EQ(c.paging.trace_url_template, "https://jaeger.example/trace/{trace_id}");
+  EXPECT_EQ(c.paging.delivery.max_age, std::chrono::minutes(2));
+  EXPECT_EQ(c.paging.delivery.rate_limits.at("slack").per_second, 3.0);
+}
+
+TEST(PagerConfig, DaemonConfigProblemsCarryFileAndLine) {
+  ConfigLoad load = LoadWhole(
+      "pager: {type: registry}\n"
+      "pagers:\n"
+      "  pagerduty: {region: mars}\n"
+      "delivery: {max_age: soon}\n");
+  ASSERT_FALSE(load.config);
+  ASSERT_EQ(load.problems.size(), 2u) << All(load);
+  EXPECT_EQ(load.problems[0].ToString().rfind(
+                "/etc/tp/tracepager.yaml:6: config error at pagers.pagerduty.region: ", 0),
+            0u)
+      << All(load);
+  EXPECT_EQ(load.problems[1].ToString().rfind(
+                "/etc/tp/tracepager.yaml:7: config error at delivery.max_age: ", 0),
+            0u)
+      << All(load);
+}
+
+TEST(PagerConfig, PagerTypeAndPagersMustAgree) {
+  // Pagers that the log pager would never use: a mistake that pages nobody, refused.
+  ConfigLoad unused = LoadWhole("pager: {type: log}\npagers: {slack: {}}\n");
+  ASSERT_FALSE(unused.config);
+  ASSERT_EQ(unused.problems.size(), 1u) << All(unused);
+  EXPECT_EQ(unused.problems[0].ToString().rfind(
+                "/etc/tp/tracepager.yaml:5: config error at pagers: pager.type is log", 0),
+            0u)
+      << All(unused);
+  // A registry pager with nothing to page through.
+  ConfigLoad none = LoadWhole("pager: {type: registry}\n");
+  ASSERT_FALSE(none.config);
+  ASSERT_EQ(none.problems.size(), 1u) << All(none);
+  EXPECT_NE(none.problems[0].ToString().find("config error at pagers: pager.type registry needs"),
+            std::string::npos)
+      << All(none);
+  // delivery: alone is fine with the log pager.
+  ConfigLoad log = LoadWhole("pager: {type: log}\ndelivery: {max_age: 1m}\n");
+  ASSERT_TRUE(log.config) << All(log);
+  EXPECT_EQ(log.config->paging.delivery.max_age, std::chrono::minutes(1));
+}
+
 }  // namespace
 }  // namespace tracepager::daemon
