@@ -17,8 +17,15 @@
 //           workers.drain_deadline stays in the store (queued, or claimed and resumed at the
 //           next start) and the process exits anyway.
 //
-// What a reload cannot change (listen addresses, TLS, state_dir, store and worker settings) is
-// kept and a warning names it: those take a restart.
+// What a reload cannot change (listen addresses, TLS, state_dir, store and worker settings, the
+// pager type, the `pagers:` and `delivery:` sections) is kept and a warning names it: those take
+// a restart. The registry reloads, and with it every team's pager targets and their secrets
+// (re-read from their files and variables); so does pagers.trace_url_template.
+//
+// Paging: pager.type "log" pages every team through the log pager; "registry" builds one HTTP
+// pager per kind configured under `pagers:` (integrations/pager_factory.h) on an HTTP io thread
+// the app owns (shared with any other outgoing HTTP client) and pages each team through its
+// registry targets (daemon/delivery_setup.h).
 #pragma once
 
 #include <memory>
