@@ -95,10 +95,10 @@ struct Loaded {
   integrations::CollectOptions collect = RoutingSnapshot().trace_collect;
 };
 
-// Builds the configured trace source. HTTP backends run on `io` (the app's trace io thread) and
-// report into `metrics`; the source is the cache/coalescing decorator over the HTTP source
-// (unless the config turns the cache off). A reload builds a new one: claims in flight keep the
-// old one through their snapshot, and its client shuts down when the last of them lets go.
+// Builds the configured trace source. HTTP backends run on `io` (the app's HTTP io thread, shared
+// with the pagers) and report into `metrics`; the source is the cache/coalescing decorator over the
+// HTTP source (unless the config turns the cache off). A reload builds a new one: claims in flight
+// keep the old one through their snapshot, and its client shuts down when the last of them lets go.
 Result<std::shared_ptr<integrations::TraceSource>> MakeTraceSource(const TraceSourceConfig& ts,
                                                                    boost::asio::io_context& io,
                                                                    Metrics& metrics) {

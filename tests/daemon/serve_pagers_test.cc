@@ -4,34 +4,24 @@
 // webhooks. What the fakes receive is the proof: the right target, dedup key and details; the
 // resolve at the same target; a fallback after a permanent refusal; one page through a 429;
 // exactly one page by dedup key across a kill -9.
-// Synchronised through the daemon's log lines, the fakes' request counts and the audit log,
-// each with a bounded deadline; nothing sleeps.
-#include <arpa/inet.h>
-#include <fcntl.h>
+// The daemon runs under tests/support/daemon_process.h. Synchronised through its log lines and
+// the fakes' request counts (condition waits), and the audit log and the fakes' records (a
+// bounded poll, Eventually); every wait has a deadline and returns as soon as it holds.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <condition_variable>
 #include <fstream>
 #include <functional>
-#include <mutex>
-#include <regex>
 #include <thread>
 
 #include "daemon/audit_record.h"
 #include "integrations/page_builder.h"
 #include "tests/integrations/fake_pagers.h"
+#include "tests/support/daemon_process.h"
 #include "tests/support/process.h"
-
-extern char** environ;
 
 namespace tracepager::daemon {
 namespace {
@@ -50,38 +40,8 @@ const char* kBackupKey = "backupbackupbackupbackupbackup00";
 const char* kOtherKey = "otherotherotherotherotherother00";
 const char* kGenieKey = "0b5e6a7f-genie-key-for-tests-only";
 
-// One request on a fresh connection (Connection: close); the status, 0 when none.
 int Post(uint16_t port, const std::string& path, const std::string& body) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return 0;
-  }
-  timeval tv{30, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  std::string req = "POST " + path +
-                    " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                    "Content-Length: " +
-                    std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
-  size_t sent = 0;
-  while (sent < req.size()) {
-    ssize_t n = ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) break;
-    sent += static_cast<size_t>(n);
-  }
-  std::string resp;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    resp.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return resp.rfind("HTTP/1.1 ", 0) == 0 ? std::atoi(resp.c_str() + 9) : 0;
+  return testing::HttpCall(port, "POST", path, body).status;
 }
 
 // The captured firing webhook with only its first alert (CheckoutErrorRateHigh): one page.
@@ -98,89 +58,7 @@ std::string CheckoutAlertOnly() {
   return out.GetString();
 }
 
-// The daemon as a child process, its stderr read line by line as it comes.
-class Daemon {
- public:
-  explicit Daemon(const std::string& config) {
-    int err[2];
-    EXPECT_EQ(::pipe2(err, O_CLOEXEC), 0);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_adddup2(&actions, err[1], 2);
-    std::vector<std::string> args = {TRACEPAGER_BINARY, "serve", "--config", config};
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int rc = ::posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(err[1]);
-    EXPECT_EQ(rc, 0);
-    reader_ = std::thread([this, fd = err[0]] {
-      char buf[8192];
-      for (;;) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        std::lock_guard<std::mutex> lk(mu_);
-        if (n <= 0) {
-          eof_ = true;
-          cv_.notify_all();
-          break;
-        }
-        log_.append(buf, static_cast<size_t>(n));
-        cv_.notify_all();
-      }
-      ::close(fd);
-    });
-  }
-
-  ~Daemon() {
-    if (pid_ > 0 && !reaped_) {
-      ::kill(pid_, SIGKILL);
-      Wait();
-    }
-    if (reader_.joinable()) reader_.join();
-  }
-
-  bool WaitFor(const std::string& needle) {
-    std::unique_lock<std::mutex> lk(mu_);
-    auto found = [&] { return log_.find(needle) != std::string::npos; };
-    return cv_.wait_for(lk, kWait, [&] { return found() || eof_; }) && found();
-  }
-  std::string log() {
-    std::lock_guard<std::mutex> lk(mu_);
-    return log_;
-  }
-  // The port from the `serve_ready listen=...` line; 0 if it never came.
-  uint16_t Port() {
-    if (!WaitFor("serve_ready listen=")) return 0;
-    std::smatch m;
-    std::string l = log();
-    if (!std::regex_search(l, m, std::regex("serve_ready listen=127\\.0\\.0\\.1:([0-9]+)"))) {
-      return 0;
-    }
-    return static_cast<uint16_t>(std::stoi(m[1]));
-  }
-  void Signal(int sig) { ::kill(pid_, sig); }
-  int Wait() {
-    int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
-    reaped_ = true;
-    if (reader_.joinable()) reader_.join();
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-
- private:
-  pid_t pid_ = -1;
-  bool reaped_ = false;
-  std::thread reader_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::string log_;
-  bool eof_ = false;
-};
+using Daemon = testing::DaemonProcess;
 
 // Waits until `done` holds, up to kWait: a bounded poll of state nobody can notify us about
 // (a file another process appends, a fake's records). Returns as soon as it holds.
