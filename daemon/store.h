@@ -169,7 +169,9 @@ class Store {
   // Finishes claimed jobs with their decision and pages. kInternal when a job is not claimed.
   Result<CompletionOutcome> Complete(const Completion& completion);
 
-  // Open pages of `storm_key` created at or after `since_ns`, newest first.
+  // Open pages of `storm_key` created at or after `since_ns`, newest first. Their
+  // firing_identities are left empty (a storm's page may hold a very large number of alerts;
+  // OpenPagesForIdentity lists them).
   Result<std::vector<PageRecord>> OpenPagesForStorm(const std::string& storm_key, int64_t since_ns);
   // Open pages `identity` is attached to and not resolved on, newest first.
   Result<std::vector<PageRecord>> OpenPagesForIdentity(const std::string& identity);

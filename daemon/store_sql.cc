@@ -83,7 +83,8 @@ Status Expect(Stmt& s, int want, const char* what) {
 const char* kPageColumns =
     "p.id, p.decision_id, p.storm_key, p.team, p.pager, p.dedup_key, p.payload, p.created_ns";
 
-Result<std::vector<PageRecord>> ReadPages(sqlite3* db, Stmt& s) {
+// With_identities false leaves PageRecord::firing_identities empty (see QueryPagesForStorm).
+Result<std::vector<PageRecord>> ReadPages(sqlite3* db, Stmt& s, bool with_identities = true) {
   std::vector<PageRecord> pages;
   int rc;
   while ((rc = s.Step()) == SQLITE_ROW) {
@@ -100,6 +101,7 @@ Result<std::vector<PageRecord>> ReadPages(sqlite3* db, Stmt& s) {
     pages.push_back(std::move(p));
   }
   if (rc != SQLITE_DONE) return s.error("read pages");
+  if (!with_identities) return pages;
   Stmt a(db,
          "SELECT identity FROM page_alerts WHERE page_id=?1 AND resolved_ns=0 ORDER BY identity");
   if (!a.ok()) return a.error("prepare page_alerts");
@@ -431,7 +433,10 @@ Result<std::vector<PageRecord>> QueryPagesForStorm(sqlite3* db, const std::strin
   Stmt s(db, sql.c_str());
   if (!s.ok()) return s.error("prepare storm lookup");
   s.Bind(1, storm_key).Bind(2, since_ns);
-  return ReadPages(db, s);
+  // Without the identities: during a storm every claim asks this again while the page collects
+  // up to hundreds of thousands of alerts, and reading them all each time made a long storm
+  // quadratic in time and grew the daemon's memory with it (bench/load_bench.sh).
+  return ReadPages(db, s, /*with_identities=*/false);
 }
 
 Result<std::vector<PageRecord>> QueryPagesForIdentity(sqlite3* db, const std::string& identity) {

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Ingest: tracepager's Alertmanager webhook against Debian's prometheus-alertmanager, same run.
+#
+#   bench/ingest_bench.sh [DURATION [CONNECTIONS [THREADS]]]     (default 10s 16 1)
+#
+# Starts `tracepager serve` (durable store on: SQLite, fsync on every commit; file trace source;
+# log pager; 127.0.0.1; a temp state dir) and a prometheus-alertmanager of its own (own config,
+# port and storage in the temp dir, clustering off). Drives each in turn with wrk for DURATION,
+# every request a distinct webhook built from the captured Alertmanager notification
+# (../shared/fixtures/alertmanager-captured/firing.raw.json, two alerts): tracepager gets the
+# notification on POST /api/v1/alerts/alertmanager, Alertmanager the same two alerts as postable
+# alerts on POST /api/v2/alerts. A short warm-up precedes each measured run. Prints both request
+# rates and p99 latencies and, last, `ingest ratio tracepager/alertmanager: R` (R > 1: tracepager
+# ingests faster). Exit 1 if any request failed (non-2xx or socket error), 2 if a tool is missing.
+source "$(dirname "$0")/lib.sh"
+
+duration=${1:-10s}
+connections=${2:-16}
+threads=${3:-1}
+bench_require wrk prometheus-alertmanager curl python3
+
+bench_templates
+# The queue bound is raised so that a long run measures ingest, not the 503 of a full queue.
+tp_prepare "store: {max_queued_jobs: 10000000}"
+tp_start
+am_start
+tp_url="http://127.0.0.1:$TP_PORT/api/v1/alerts/alertmanager"
+am_url="http://127.0.0.1:$AM_PORT/api/v2/alerts"
+echo "tracepager $("$TRACEPAGER" --version | head -1) on $tp_url; $(prometheus-alertmanager --version 2>&1 | head -1) on $am_url"
+echo "wrk: $threads thread(s), $connections connections, $duration per side, $(nproc) CPUs"
+
+bench_wrk "$tp_url" "$BENCH_TMP/tracepager.tmpl" 1 2s "$threads" "$connections" >/dev/null
+bench_wrk "$am_url" "$BENCH_TMP/alertmanager.tmpl" 1 2s "$threads" "$connections" >/dev/null
+tp=$(bench_wrk "$tp_url" "$BENCH_TMP/tracepager.tmpl" 2 "$duration" "$threads" "$connections")
+am=$(bench_wrk "$am_url" "$BENCH_TMP/alertmanager.tmpl" 2 "$duration" "$threads" "$connections")
+
+status=0
+for side in tracepager alertmanager; do
+  if [ "$side" = tracepager ]; then line=$tp; else line=$am; fi
+  printf '%-12s %10.1f requests/s (%d alerts/s)  p50 %7.3f ms  p99 %7.3f ms  non-2xx %d  socket errors %d\n' \
+    "$side" "$(bench_field "$line" rate)" "$(python3 -c "print(round(2*$(bench_field "$line" rate)))")" \
+    "$(bench_field "$line" p50_ms)" "$(bench_field "$line" p99_ms)" \
+    "$(bench_field "$line" non2xx)" "$(bench_field "$line" socket_errors)"
+  if [ "$(bench_field "$line" non2xx)" != 0 ] || [ "$(bench_field "$line" socket_errors)" != 0 ]; then
+    status=1
+  fi
+done
+python3 -c "print('p99 ratio tracepager/alertmanager: %.2f (below 1: tracepager answers faster)' % ($(bench_field "$tp" p99_ms) / $(bench_field "$am" p99_ms)))"
+python3 -c "print('ingest ratio tracepager/alertmanager: %.2f' % ($(bench_field "$tp" rate) / $(bench_field "$am" rate)))"
+exit $status
