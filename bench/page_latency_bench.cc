@@ -27,8 +27,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -88,7 +88,8 @@ int ReadMessage(int fd) {
         std::transform(head.begin(), head.end(), head.begin(),
                        [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
         size_t at = head.find("content-length:");
-        size_t length = at == std::string::npos ? 0 : std::strtoul(head.c_str() + at + 15, nullptr, 10);
+        size_t length =
+            at == std::string::npos ? 0 : std::strtoul(head.c_str() + at + 15, nullptr, 10);
         need = header_end + 4 + length;
       }
     }
@@ -247,8 +248,7 @@ int main(int argc, char** argv) {
     if (flag == "--warmup") warmup = std::atoi(argv[i + 1]);
   }
   std::string body_template = ReadFile(body_path);
-  if (port == 0 || pages.empty() || body_template.find("@FP@") == std::string::npos ||
-      count < 2) {
+  if (port == 0 || pages.empty() || body_template.find("@FP@") == std::string::npos || count < 2) {
     std::fprintf(stderr,
                  "usage: page_latency_bench --port PORT --pages FILE --body TEMPLATE "
                  "[--count N>=2] [--warmup N]\n(TEMPLATE must contain @FP@)\n");
