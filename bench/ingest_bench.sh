@@ -10,7 +10,7 @@
 # (../shared/fixtures/alertmanager-captured/firing.raw.json, two alerts): tracepager gets the
 # notification on POST /api/v1/alerts/alertmanager, Alertmanager the same two alerts as postable
 # alerts on POST /api/v2/alerts. A short warm-up precedes each measured run. Prints both request
-# rates and p99 latencies and, last, `ingest ratio tracepager/alertmanager: R` (R > 1: tracepager
+# rates, p50/p99 latencies and CPU time per request (the daemon's routing workers included) and, last, `ingest ratio tracepager/alertmanager: R` (R > 1: tracepager
 # ingests faster). Exit 1 if any request failed (non-2xx or socket error), 2 if a tool is missing.
 source "$(dirname "$0")/lib.sh"
 
@@ -31,16 +31,22 @@ echo "wrk: $threads thread(s), $connections connections, $duration per side, $(n
 
 bench_wrk "$tp_url" "$BENCH_TMP/tracepager.tmpl" 1 2s "$threads" "$connections" >/dev/null
 bench_wrk "$am_url" "$BENCH_TMP/alertmanager.tmpl" 1 2s "$threads" "$connections" >/dev/null
+tp_cpu0=$(bench_cpu_ticks "$TP_PID")
 tp=$(bench_wrk "$tp_url" "$BENCH_TMP/tracepager.tmpl" 2 "$duration" "$threads" "$connections")
+tp_cpu=$(($(bench_cpu_ticks "$TP_PID") - tp_cpu0))
+am_cpu0=$(bench_cpu_ticks "$AM_PID")
 am=$(bench_wrk "$am_url" "$BENCH_TMP/alertmanager.tmpl" 2 "$duration" "$threads" "$connections")
+am_cpu=$(($(bench_cpu_ticks "$AM_PID") - am_cpu0))
+hz=$(getconf CLK_TCK)
 
 status=0
 for side in tracepager alertmanager; do
-  if [ "$side" = tracepager ]; then line=$tp; else line=$am; fi
-  printf '%-12s %10.1f requests/s (%d alerts/s)  p50 %7.3f ms  p99 %7.3f ms  non-2xx %d  socket errors %d\n' \
+  if [ "$side" = tracepager ]; then line=$tp cpu=$tp_cpu; else line=$am cpu=$am_cpu; fi
+  printf '%-12s %8.1f requests/s (%d alerts/s)  p50 %7.3f ms  p99 %7.3f ms  non-2xx %d  socket errors %d  CPU %.0f us/request\n' \
     "$side" "$(bench_field "$line" rate)" "$(python3 -c "print(round(2*$(bench_field "$line" rate)))")" \
     "$(bench_field "$line" p50_ms)" "$(bench_field "$line" p99_ms)" \
-    "$(bench_field "$line" non2xx)" "$(bench_field "$line" socket_errors)"
+    "$(bench_field "$line" non2xx)" "$(bench_field "$line" socket_errors)" \
+    "$(python3 -c "print($cpu / $hz * 1e6 / max(1, $(bench_field "$line" answers)))")"
   if [ "$(bench_field "$line" non2xx)" != 0 ] || [ "$(bench_field "$line" socket_errors)" != 0 ]; then
     status=1
   fi

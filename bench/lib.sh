@@ -120,6 +120,12 @@ bench_rss_kib() {
   awk '/^VmRSS:/ {print $2}' "/proc/$1/status"
 }
 
+# CPU time (user + system) a process used so far, in clock ticks (/proc/<pid>/stat).
+bench_cpu_ticks() {
+  # Fields after the ")" that ends the command name: utime and stime are the 12th and 13th.
+  sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'
+}
+
 # Starts Debian's prometheus-alertmanager with its own config (one receiver that notifies
 # nobody), storage in the temp dir, clustering off, on a free loopback port; sets AM_PID, AM_PORT.
 am_start() {
