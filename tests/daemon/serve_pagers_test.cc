@@ -178,7 +178,7 @@ TEST_F(ServePagersTest, AlertmanagerWebhookPagesPagerDutyAndItsResolveReachesThe
   Daemon d(Config(PagerDutyConfig()));
   uint16_t port = d.Port();
   ASSERT_NE(port, 0) << d.log();
-  EXPECT_NE(d.log().find("pager=registry pagers=pagerduty"), std::string::npos) << d.log();
+  EXPECT_TRUE(d.WaitFor("pager=registry pagers=pagerduty")) << d.log();
   ASSERT_EQ(Post(port, "/api/v1/alerts/alertmanager",
                  ReadFile(FixturePath("alertmanager-captured/firing.raw.json"))),
             200);
@@ -276,7 +276,7 @@ TEST_F(ServePagersTest, PermanentlyRefusedTargetFallsBackToTheFallbackTeam) {
   });
   EXPECT_EQ(sent.team, "backup");
   EXPECT_EQ(sent.fallback_for, "platform");
-  EXPECT_NE(d.log().find("page_fallback from=platform to=backup"), std::string::npos) << d.log();
+  EXPECT_TRUE(d.WaitFor("page_fallback from=platform to=backup")) << d.log();
 }
 
 TEST_F(ServePagersTest, OpsgenieAnswering429WithRetryAfterGetsThePageOnce) {
@@ -358,6 +358,46 @@ TEST_F(ServePagersTest, KillMinus9BeforeThePagerAnsweredThenRestartPagesExactlyO
   ASSERT_EQ(accepted.size(), 1u);
   EXPECT_EQ(accepted[0], std::make_pair(std::string("trigger"), dedup));
   EXPECT_EQ(platform_requests(), 2u);  // the held one, and the one resent after the restart
+}
+
+TEST_F(ServePagersTest, ReloadSwapsTargetsAndSecretsWhileResolvesKeepTheTriggeredTarget) {
+  testing::FakeSlack before(pki_->localhost, "/services/T0/B0/before");
+  testing::FakeSlack after(pki_->localhost, "/services/T0/B0/after");
+  dir_.Write("slack.url", before.WebhookUrl() + "\n");
+  Registry("slack: {webhook_url: {file: " + dir_.path() + "/slack.url}}");
+  const std::string pagers = "  slack: {timeout: 5s}\n" + PagerDutyConfig();
+  Daemon d(Config(pagers));
+  uint16_t port = d.Port();
+  ASSERT_NE(port, 0) << d.log();
+  ASSERT_EQ(Post(port, "/api/v1/alerts/alertmanager", CheckoutAlertOnly()), 200);
+  ASSERT_TRUE(before.WaitForRequests(1)) << d.log();
+  EXPECT_NE(before.received()[0].body.find("postgresql/payments"), std::string::npos)
+      << before.received()[0].body;
+
+  // The secret now names another webhook; the delivery section changed too (restart-only).
+  dir_.Write("slack.url", after.WebhookUrl() + "\n");
+  std::string config = ReadFile(dir_.path() + "/tracepager.yaml");
+  config.replace(config.find("initial_backoff: 50ms"), 21, "initial_backoff: 60ms");
+  dir_.Write("tracepager.yaml", config);
+  testing::HttpAnswer reload = testing::HttpCall(port, "POST", "/-/reload");
+  ASSERT_EQ(reload.status, 200) << reload.body << d.log();
+  EXPECT_TRUE(d.WaitFor("reload_needs_restart keys=delivery")) << d.log();
+
+  // A new incident (another service, so not a storm of the first) pages the new webhook...
+  ASSERT_EQ(Post(port, "/api/v1/alerts",
+                 R"({"service":"frontend","id":"after-reload","trace_ids":[")" +
+                     std::string(kCapturedTrace) + R"("]})"),
+            200);
+  ASSERT_TRUE(after.WaitForRequests(1)) << d.log();
+  // ...while the first alert's resolve goes where its trigger went.
+  std::string resolved = ReadFile(FixturePath("alertmanager-captured/resolved.raw.json"));
+  ASSERT_EQ(Post(port, "/api/v1/alerts/alertmanager", resolved), 200);
+  ASSERT_TRUE(before.WaitForRequests(2)) << d.log();
+  EXPECT_EQ(before.requests(), 2u);
+  EXPECT_EQ(after.requests(), 1u);
+  d.Signal(SIGTERM);
+  EXPECT_EQ(d.Wait(), 0) << d.log();
+  EXPECT_EQ(d.log().find("/services/T0/B0/"), std::string::npos) << "a webhook URL was logged";
 }
 
 }  // namespace
