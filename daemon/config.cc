@@ -11,6 +11,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -20,6 +21,7 @@
 #include <sstream>
 
 #include "daemon/pager_config.h"
+#include "routing/yaml_doc.h"
 
 namespace tracepager::daemon {
 namespace {
@@ -1018,6 +1020,24 @@ ConfigLoad ParseConfig(std::string_view yaml, std::string_view source,
   Loader l{std::string(source), env};
   ConfigLoad out;
   YAML::Node root;
+  // yaml-cpp 0.7 does not bound its work on hostile text: YAML::LoadAll(",") never returns
+  // (found by tests/fuzz/config_fuzz.cc) and deep nesting recurses without limit. libyaml
+  // (routing/yaml_doc.h) parses with size, depth and node caps, so the text goes through it
+  // first and yaml-cpp only ever sees YAML that libyaml accepted.
+  if (Result<routing::YamlDoc> checked = routing::YamlDoc::Parse(yaml, ""); !checked.ok()) {
+    // The message is ":LINE: what" (no source given).
+    const std::string& m = checked.error().message;
+    int line = 0;
+    size_t at = 1;
+    while (at < m.size() && std::isdigit(static_cast<unsigned char>(m[at]))) {
+      line = std::min(line * 10 + (m[at++] - '0'), 1'000'000'000);
+    }
+    std::string what = at + 2 <= m.size() ? m.substr(at + 2) : m;
+    if (what.rfind("invalid YAML: ", 0) != 0) what = "invalid YAML: " + what;
+    l.ProblemAtLine(line, "", what);
+    out.problems = l.TakeProblems();
+    return out;
+  }
   try {
     std::vector<YAML::Node> docs = YAML::LoadAll(std::string(yaml));
     if (docs.size() > 1) {
