@@ -12,6 +12,7 @@
 #include "daemon/audit_query.h"
 #include "daemon/audit_render.h"
 #include "daemon/audit_web_assets.h"
+#include "daemon/http_server.h"
 
 namespace tracepager::daemon {
 namespace {
@@ -32,17 +33,9 @@ void CommonHeaders(AuditHttpResponse& r) {
 }
 
 AuditHttpResponse JsonError(int status, std::string_view error, std::string_view reason) {
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  w.StartObject();
-  w.Key("error");
-  w.String(error.data(), static_cast<rapidjson::SizeType>(error.size()));
-  w.Key("reason");
-  w.String(reason.data(), static_cast<rapidjson::SizeType>(reason.size()));
-  w.EndObject();
   AuditHttpResponse r;
   r.status = status;
-  r.body.assign(buf.GetString(), buf.GetSize());
+  r.body = JsonErrorBody(error, reason);
   r.headers.emplace_back("Cache-Control", "no-store");
   CommonHeaders(r);
   return r;

@@ -145,6 +145,10 @@ struct HttpRequest {
   std::string_view Header(std::string_view name) const;
 };
 
+// {"error": ERROR, "reason": REASON}: the body of every refusal the daemon answers (the HTTP
+// server's own and its handlers').
+std::string JsonErrorBody(std::string_view error, std::string_view reason);
+
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";

@@ -72,9 +72,7 @@ std::string_view HttpRequest::Header(std::string_view name) const {
   return {};
 }
 
-HttpResponse HttpResponse::JsonError(int status, std::string_view error, std::string_view reason) {
-  HttpResponse r;
-  r.status = status;
+std::string JsonErrorBody(std::string_view error, std::string_view reason) {
   rapidjson::StringBuffer buffer;
   rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
   w.StartObject();
@@ -83,7 +81,13 @@ HttpResponse HttpResponse::JsonError(int status, std::string_view error, std::st
   w.Key("reason");
   w.String(reason.data(), static_cast<rapidjson::SizeType>(reason.size()));
   w.EndObject();
-  r.body.assign(buffer.GetString(), buffer.GetSize());
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+HttpResponse HttpResponse::JsonError(int status, std::string_view error, std::string_view reason) {
+  HttpResponse r;
+  r.status = status;
+  r.body = JsonErrorBody(error, reason);
   return r;
 }
 

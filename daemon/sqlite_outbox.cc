@@ -161,16 +161,7 @@ Result<std::vector<int64_t>> SqliteOutbox::Commit(const std::vector<OutboxEntry>
     if (!stored.ok()) return fail(stored.error());
     OutboxEntry e = std::move(stored).value();
     e.id = u.id;
-    e.state = u.state;
-    e.attempts = u.attempts;
-    e.permanent = u.permanent;
-    e.resolved = u.resolved;
-    e.next_attempt_ns = u.next_attempt_ns;
-    e.finished_ns = u.finished_ns;
-    e.last_http_status = u.last_http_status;
-    e.last_error = u.last_error;
-    e.request_id = u.request_id;
-    e.history = u.history;
+    e.CopyProgressFrom(u);
     Stmt write(db_,
                "UPDATE outbox SET state = ?, resolved = ?, finished_ns = ?, doc = ? WHERE id = ?");
     if (!write.ok()) return fail(SqlError("prepare update"));

@@ -16,17 +16,7 @@ Result<std::vector<int64_t>> MemoryOutbox::Commit(const std::vector<OutboxEntry>
     }
   }
   for (const OutboxEntry& u : updates) {
-    OutboxEntry& e = entries_[u.id];
-    e.state = u.state;
-    e.attempts = u.attempts;
-    e.permanent = u.permanent;
-    e.resolved = u.resolved;
-    e.next_attempt_ns = u.next_attempt_ns;
-    e.finished_ns = u.finished_ns;
-    e.last_http_status = u.last_http_status;
-    e.last_error = u.last_error;
-    e.request_id = u.request_id;
-    e.history = u.history;
+    entries_[u.id].CopyProgressFrom(u);
   }
   std::vector<int64_t> ids;
   for (OutboxEntry a : adds) {

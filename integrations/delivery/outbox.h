@@ -69,16 +69,29 @@ struct OutboxEntry {
   std::vector<AttemptLog> history;  // the last kMaxAttemptLog attempts, oldest first
 
   bool final() const { return state != EntryState::kPending; }
+
+  // Copies the fields a delivery attempt changes (the ones Outbox::Commit writes for an update)
+  // from `u`; the identity and the page stay.
+  void CopyProgressFrom(const OutboxEntry& u) {
+    state = u.state;
+    attempts = u.attempts;
+    permanent = u.permanent;
+    resolved = u.resolved;
+    next_attempt_ns = u.next_attempt_ns;
+    finished_ns = u.finished_ns;
+    last_http_status = u.last_http_status;
+    last_error = u.last_error;
+    request_id = u.request_id;
+    history = u.history;
+  }
 };
 
 class Outbox {
  public:
   virtual ~Outbox() = default;
 
-  // In one transaction: writes the mutable fields (state, attempts, permanent, resolved,
-  // next_attempt_ns, finished_ns, last_http_status, last_error, request_id, history) of each
-  // entry in
-  // `updates` (by id), then inserts `adds` and returns their new ids in order. All or nothing;
+  // In one transaction: writes the mutable fields (OutboxEntry::CopyProgressFrom) of each entry
+  // in `updates` (by id), then inserts `adds` and returns their new ids in order. All or nothing;
   // durable when it returns ok. kUnavailable when the store cannot write (disk full, I/O).
   virtual Result<std::vector<int64_t>> Commit(const std::vector<OutboxEntry>& updates,
                                               const std::vector<OutboxEntry>& adds) = 0;
