@@ -517,7 +517,9 @@ TEST_F(HttpServerTest, CutsOffAClientTricklingHeaderBytes) {
   ASSERT_TRUE(result.response) << "server closed without an answer";
   ExpectJsonError(*result.response, 408, "header_timeout");
   EXPECT_GE(result.elapsed, std::chrono::milliseconds(350));
-  EXPECT_LT(result.elapsed, std::chrono::seconds(5));
+  // Trickling all 5000 bytes would take 100 s: ending well before proves the cut-off, with room
+  // for a loaded machine (the bound is not the timeout's precision).
+  EXPECT_LT(result.elapsed, std::chrono::seconds(30));
   EXPECT_GT(result.bytes_trickled, 5u);  // it really was sending all along
   EXPECT_TRUE(c.ReadUntilClosed());
   EXPECT_EQ(Rejects(HttpRejectReason::kHeaderTimeout), 1);
@@ -533,7 +535,7 @@ TEST_F(HttpServerTest, CutsOffAClientTricklingBodyBytes) {
   ASSERT_TRUE(result.response);
   ExpectJsonError(*result.response, 408, "body_timeout");
   EXPECT_GE(result.elapsed, std::chrono::milliseconds(350));
-  EXPECT_LT(result.elapsed, std::chrono::seconds(5));
+  EXPECT_LT(result.elapsed, std::chrono::seconds(30));  // 100 s to trickle it all
   EXPECT_EQ(Rejects(HttpRejectReason::kBodyTimeout), 1);
 }
 
