@@ -114,8 +114,14 @@ struct Store::Impl {
   bool synchronous_full = true;  // writer thread only
 
   ~Impl() {
-    if (reader != nullptr) sqlite3_close(reader);
-    if (writer != nullptr) sqlite3_close(writer);
+    if (reader != nullptr) {
+      store_sql::ForgetStatements(reader);
+      sqlite3_close(reader);
+    }
+    if (writer != nullptr) {
+      store_sql::ForgetStatements(writer);
+      sqlite3_close(writer);
+    }
     if (lock_fd >= 0) ::close(lock_fd);  // releases the flock
   }
 

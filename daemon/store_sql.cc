@@ -6,7 +6,10 @@
 // on one page; a repeat is an identity already attached to an open page.
 #include "daemon/store_sql.h"
 
+#include <map>
+#include <mutex>
 #include <string_view>
+#include <utility>
 
 namespace tracepager::daemon::store_sql {
 namespace {
@@ -146,11 +149,57 @@ Error SqlError(sqlite3* db, int rc, const std::string& what) {
   }
 }
 
-Stmt::Stmt(sqlite3* db, const char* sql) : db_(db) {
-  rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+namespace {
+
+// Idle prepared statements by connection and SQL text (see Stmt).
+struct StatementCache {
+  std::mutex mu;
+  std::map<std::pair<sqlite3*, std::string>, sqlite3_stmt*> idle;
+};
+
+StatementCache& Statements() {
+  static StatementCache* cache = new StatementCache;  // never destroyed: used until exit
+  return *cache;
 }
 
-Stmt::~Stmt() { sqlite3_finalize(stmt_); }
+}  // namespace
+
+Stmt::Stmt(sqlite3* db, const char* sql) : db_(db), sql_(sql) {
+  {
+    StatementCache& cache = Statements();
+    std::lock_guard<std::mutex> lk(cache.mu);
+    auto it = cache.idle.find({db, sql_});
+    if (it != cache.idle.end()) {
+      stmt_ = it->second;
+      cache.idle.erase(it);
+      rc_ = SQLITE_OK;
+      return;
+    }
+  }
+  rc_ = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr);
+}
+
+Stmt::~Stmt() {
+  if (stmt_ == nullptr) return;
+  // Reset errors repeat the last step's error, already reported through rc_.
+  (void)sqlite3_reset(stmt_);
+  (void)sqlite3_clear_bindings(stmt_);
+  StatementCache& cache = Statements();
+  std::lock_guard<std::mutex> lk(cache.mu);
+  if (!cache.idle.emplace(std::make_pair(db_, std::move(sql_)), stmt_).second) {
+    sqlite3_finalize(stmt_);  // another Stmt of the same text came back first
+  }
+}
+
+void ForgetStatements(sqlite3* db) {
+  StatementCache& cache = Statements();
+  std::lock_guard<std::mutex> lk(cache.mu);
+  for (auto it = cache.idle.lower_bound({db, std::string()});
+       it != cache.idle.end() && it->first.first == db;) {
+    sqlite3_finalize(it->second);
+    it = cache.idle.erase(it);
+  }
+}
 
 Stmt& Stmt::Bind(int index, int64_t value) {
   if (ok()) rc_ = sqlite3_bind_int64(stmt_, index, value);

@@ -24,7 +24,12 @@ Status Migrate(sqlite3* db);
 // locks, a database that cannot be opened) are kUnavailable, the rest kInternal.
 Error SqlError(sqlite3* db, int rc, const std::string& what);
 
-// A prepared statement, finalized on destruction.
+// A prepared statement. Statements are kept per connection, by SQL text, for reuse: on
+// destruction a Stmt is reset and goes back to the connection's cache instead of being
+// finalized, so the hot paths (every enqueue, claim and completion) do not parse and plan their
+// SQL again. A cached statement has one user at a time; a second Stmt with the same text while
+// the first lives prepares its own. Thread-safe as the connection is (the cache has its own
+// lock). REQUIRES: ForgetStatements(db) before `db` is closed.
 class Stmt {
  public:
   Stmt(sqlite3* db, const char* sql);
@@ -43,12 +48,17 @@ class Stmt {
   void Reset();
   int64_t Int(int column) const;
   std::string Text(int column) const;
+  sqlite3_stmt* get() const { return stmt_; }
 
  private:
   sqlite3* db_;
+  std::string sql_;
   sqlite3_stmt* stmt_ = nullptr;
   int rc_;
 };
+
+// Finalizes the statements cached for `db`. Call before closing it.
+void ForgetStatements(sqlite3* db);
 
 // Inserts the jobs not seen within the dedup window. kUnavailable ("queue is full") when the
 // new jobs would take the queue past max_queued, or ("database is full") when the database
