@@ -107,16 +107,18 @@ class Job : public std::enable_shared_from_this<Job> {
 
   void Fetch(size_t index) {
     std::string id;
+    std::shared_ptr<TraceSource> source;
     {
       std::lock_guard lock(mu_);
       if (finished_) return;
       ++audit_.traces[index].attempts;
       id = audit_.traces[index].trace_id;
+      source = source_;
     }
-    source_->FetchTrace(id, deadline_,
-                        [self = shared_from_this(), index](Result<std::vector<routing::Trace>> r) {
-                          self->OnFetched(index, std::move(r));
-                        });
+    source->FetchTrace(id, deadline_,
+                       [self = shared_from_this(), index](Result<std::vector<routing::Trace>> r) {
+                         self->OnFetched(index, std::move(r));
+                       });
   }
 
   void OnFetched(size_t index, Result<std::vector<routing::Trace>> r) {
@@ -177,8 +179,8 @@ class Job : public std::enable_shared_from_this<Job> {
                                 q.service, Rfc3339Nano(q.start_ns), Rfc3339Nano(q.end_ns), q.limit);
     if (had_carried) audit_.search += " (no carried trace came back)";
     search_pending_ = true;
-    actions.push_back([self = shared_from_this()] {
-      self->source_->SearchTraces(
+    actions.push_back([self = shared_from_this(), source = source_] {
+      source->SearchTraces(
           self->request_.query, self->deadline_,
           [self](Result<std::vector<SearchHit>> r) { self->OnSearched(std::move(r)); });
     });
@@ -252,6 +254,9 @@ class Job : public std::enable_shared_from_this<Job> {
   // REQUIRES: mu_ held.
   void FinishLocked(Actions& actions) {
     finished_ = true;
+    // A source may keep the callbacks of answers that come after the deadline (each holds this
+    // job); the job no longer holds the source, so that neither keeps the other alive.
+    source_.reset();
     CollectResult result;
     for (size_t i = 0; i < traces_.size(); ++i) {
       if (traces_[i]) result.traces.push_back(std::move(*traces_[i]));

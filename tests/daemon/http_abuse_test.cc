@@ -388,7 +388,10 @@ TEST_F(HttpAbuseTest, PipelinedGarbageIsHttpAnswered400AfterTheGoodRequestsAndCl
     std::string good = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
     std::string req;
     for (int i = 0; i < 20; ++i) req += good;
-    req += std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 garbage\r\n\r\n", 27);
+    // A TLS ClientHello's first bytes (NULs included), then text: not HTTP.
+    static constexpr char kGarbage[] =
+        "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 garbage\r\n\r\n";
+    req += std::string(kGarbage, sizeof kGarbage - 1);
     ASSERT_TRUE(SendAll(fd, req));
     ResponseReader reader(fd);
     for (int i = 0; i < 20; ++i) {
