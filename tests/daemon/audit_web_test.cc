@@ -168,10 +168,7 @@ size_t Count(const std::string& haystack, const std::string& needle) {
 
 TEST(AuditWebPage, ListAndDecisionTreeRenderInChromium) {
   const std::string chromium = FindChromium();
-  if (chromium.empty()) {
-    GTEST_SKIP() << "chromium is not installed (Debian package `chromium`; scripts/setup "
-                    "installs it with TRACEPAGER_SETUP_EXTRA=chromium)";
-  }
+  ASSERT_FALSE(chromium.empty()) << "chromium is not installed (scripts/setup installs it)";
   TempDir dir;
   AuditLogOptions options;
   options.path = dir.path() + "/audit.jsonl";

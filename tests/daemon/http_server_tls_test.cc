@@ -63,7 +63,7 @@ bool MakeCertificates(const fs::path& dir) {
 class HttpServerTlsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (RunShell("openssl version") != 0) GTEST_SKIP() << "openssl CLI not available";
+    ASSERT_EQ(RunShell("openssl version"), 0) << "openssl CLI not installed (scripts/setup)";
     ASSERT_FALSE(dir_.path().empty());
     ASSERT_TRUE(MakeCertificates(dir_.path()));
     HttpServerOptions o;

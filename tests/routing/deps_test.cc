@@ -207,7 +207,7 @@ TEST(Deps, DotMarksFailingEdgesAndUnownedServicesAndEscapesNames) {
   EXPECT_THAT(no_registry, Not(HasSubstr("(no owner)")));
   EXPECT_THAT(no_registry, HasSubstr("owners unknown"));
 
-  // Graphviz must accept it (scripts/setup installs graphviz; skip where it is missing).
+  // Graphviz must accept it (scripts/setup installs graphviz).
   std::string dot_path;
   for (const char* dir : {"/usr/bin", "/usr/local/bin", "/bin"}) {
     if (std::filesystem::exists(std::string(dir) + "/dot")) {
@@ -215,7 +215,7 @@ TEST(Deps, DotMarksFailingEdgesAndUnownedServicesAndEscapesNames) {
       break;
     }
   }
-  if (dot_path.empty()) GTEST_SKIP() << "graphviz `dot` not installed";
+  ASSERT_FALSE(dot_path.empty()) << "graphviz `dot` not installed (scripts/setup installs it)";
   const auto r = tracepager::testing::RunProcess({dot_path, "-Tsvg"}, dot);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("<svg"));

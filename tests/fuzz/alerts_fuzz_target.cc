@@ -1,6 +1,8 @@
-// libFuzzer target: daemon::ParseAlertBatch on the generic JSON alert form, forced and
-// auto-detected, then DeriveJobs with the default rules (trace-id and link scanning, alert-name
-// regexes) on what parses. These are the bytes any client that reaches the webhook port controls.
+// libFuzzer targets alertmanager_fuzz, grafana_fuzz and generic_alert_fuzz (tests/fuzz/
+// CMakeLists.txt builds this file once per form, naming it in TRACEPAGER_FUZZ_ALERT_FORMAT):
+// daemon::ParseAlertBatch on that webhook form, forced and auto-detected, then DeriveJobs with the
+// default rules (trace-id and link scanning, alert-name regexes) on what parses. These are the
+// bytes any client that reaches the webhook port controls.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -29,7 +31,8 @@ void Derive(const tracepager::daemon::AlertBatch& batch) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view body(reinterpret_cast<const char*>(data), size);
-  auto forced = tracepager::daemon::ParseAlertBatch(body, AlertFormat::kGeneric);
+  auto forced =
+      tracepager::daemon::ParseAlertBatch(body, AlertFormat::TRACEPAGER_FUZZ_ALERT_FORMAT);
   if (forced.ok()) Derive(forced.value());
   auto detected = tracepager::daemon::ParseAlertBatch(body, AlertFormat::kAuto);
   if (detected.ok()) Derive(detected.value());

@@ -1,4 +1,6 @@
-// libFuzzer target: Backstage catalog-info YAML (routing/backstage.h ParseBackstageYaml), then
+// libFuzzer targets backstage_yaml_fuzz and backstage_json_fuzz (tests/fuzz/CMakeLists.txt builds
+// this file twice, with TRACEPAGER_FUZZ_BACKSTAGE_JSON 0 or 1): catalog-info YAML
+// (routing/backstage.h ParseBackstageYaml) or catalog API JSON (ParseBackstageJson), then
 // MergeBackstage of what parses into a small local registry, as the daemon does at load.
 #include <cstddef>
 #include <cstdint>
@@ -27,7 +29,11 @@ const tracepager::routing::Registry& Local() {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
+#if TRACEPAGER_FUZZ_BACKSTAGE_JSON
+  auto catalog = tracepager::routing::ParseBackstageJson(text, "catalog-api");
+#else
   auto catalog = tracepager::routing::ParseBackstageYaml(text, "catalog-info.yaml");
+#endif
   if (catalog.ok()) (void)tracepager::routing::MergeBackstage(Local(), catalog.value());
   return 0;
 }

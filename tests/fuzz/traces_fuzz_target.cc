@@ -1,7 +1,8 @@
-// libFuzzer target: routing::ReadTraces on OTLP JSON (bare, Tempo batches, Tempo v2 and Jaeger v3
-// wrappers), with the format forced and auto-detected. The reader's contract
-// (routing/trace_reader.h) is that no input crashes, hangs or allocates without bound; whatever it
-// accepts must come out as well-formed traces.
+// libFuzzer targets jaeger_v1_fuzz, otlp_fuzz and zipkin_v2_fuzz (tests/fuzz/CMakeLists.txt builds
+// this file once per format, naming it in TRACEPAGER_FUZZ_TRACE_FORMAT): routing::ReadTraces on
+// that format (OTLP: bare, Tempo batches, Tempo v2 and Jaeger v3 wrappers), forced and
+// auto-detected. The reader's contract (routing/trace_reader.h) is that no input crashes, hangs or
+// allocates without bound; whatever it accepts must come out as well-formed traces.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -44,7 +45,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view json(reinterpret_cast<const char*>(data), size);
   ReadLimits limits;
   limits.max_spans = 100'000;
-  auto forced = ReadTraces(json, limits, TraceFormat::kOtlp);
+  auto forced = ReadTraces(json, limits, TraceFormat::TRACEPAGER_FUZZ_TRACE_FORMAT);
   if (forced.ok()) CheckAccepted(forced.value());
   auto detected = ReadTraces(json, limits, TraceFormat::kAuto);
   if (detected.ok()) CheckAccepted(detected.value());
