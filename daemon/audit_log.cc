@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -153,7 +154,10 @@ class AuditLogWriter::Impl {
     SyncDir(DirName(options_.path));
     deleted_files_ += ApplyRetention();
     if (options_.sync == AuditLogOptions::Sync::kBatched) {
-      syncer_ = std::thread([this] { SyncLoop(); });
+      syncer_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "tp-audit-sync");
+        SyncLoop();
+      });
     }
     return OkStatus();
   }

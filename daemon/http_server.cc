@@ -7,6 +7,7 @@
 // there).
 #include "daemon/http_server.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -639,7 +640,10 @@ class HttpServer::Impl {
     if (own_ioc_) {
       work_.emplace(asio::make_work_guard(*own_ioc_));
       for (int i = 0; i < std::max(1, o.io_threads); ++i) {
-        threads_.emplace_back([this] { RunLoop(); });
+        threads_.emplace_back([this] {
+          pthread_setname_np(pthread_self(), "tp-http");
+          RunLoop();
+        });
       }
     }
     return OkStatus();

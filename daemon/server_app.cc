@@ -7,6 +7,7 @@
 // blocking an io thread, and SIGHUP reloads queue behind it.
 #include "daemon/server_app.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -47,6 +48,9 @@ namespace {
 using integrations::delivery::Delivery;
 using integrations::delivery::DeliveryRunner;
 using integrations::delivery::SystemClock;
+
+// How often the alerts_ingested summary line is written while webhooks arrive.
+constexpr std::chrono::seconds kIngestSummaryInterval{10};
 
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -249,6 +253,23 @@ struct ServerApp::Impl {
   std::unique_ptr<HttpServer> http;
 
   std::atomic<bool> stopping{false};
+
+  // Webhooks stored since the last alerts_ingested line. One info line per webhook would flood
+  // journald during exactly the storms an operator reads the log for (and journald's rate limit
+  // would then drop lines); each webhook is logged at debug, and Run() writes a summary every
+  // kIngestSummaryInterval.
+  struct IngestCounts {
+    std::atomic<uint64_t> webhooks{0}, alerts{0}, queued{0}, duplicates{0};
+  };
+  std::shared_ptr<IngestCounts> ingested = std::make_shared<IngestCounts>();
+
+  void LogIngestSummary(std::chrono::seconds interval) {
+    uint64_t webhooks = ingested->webhooks.exchange(0);
+    if (webhooks == 0) return;
+    spdlog::info("alerts_ingested webhooks={} alerts={} queued={} duplicates={} interval_s={}",
+                 webhooks, ingested->alerts.exchange(0), ingested->queued.exchange(0),
+                 ingested->duplicates.exchange(0), interval.count());
+  }
   std::vector<std::thread> workers;
   std::mutex workers_mu;
   std::condition_variable workers_cv;
@@ -354,9 +375,10 @@ struct ServerApp::Impl {
     }
     size_t alerts = jobs->size();
     std::shared_ptr<Metrics> m = metrics;
+    std::shared_ptr<IngestCounts> counts = ingested;
     store->EnqueueAsync(
         std::move(*jobs), now, Ns(c.alerts.dedup_window),
-        [m, responder, alerts, endpoint](Result<EnqueueOutcome> r) {
+        [m, counts, responder, alerts, endpoint](Result<EnqueueOutcome> r) {
           if (!r.ok()) {
             m->Rejected("store_unavailable");
             spdlog::error("alert_not_queued endpoint={} status=503 reason=\"{}\"", endpoint,
@@ -365,8 +387,12 @@ struct ServerApp::Impl {
             return;
           }
           m->AlertsReceived(endpoint, alerts);
-          spdlog::info("alerts_queued endpoint={} alerts={} queued={} duplicates={}", endpoint,
-                       alerts, r->job_ids.size(), r->duplicates);
+          counts->webhooks.fetch_add(1, std::memory_order_relaxed);
+          counts->alerts.fetch_add(alerts, std::memory_order_relaxed);
+          counts->queued.fetch_add(r->job_ids.size(), std::memory_order_relaxed);
+          counts->duplicates.fetch_add(r->duplicates, std::memory_order_relaxed);
+          spdlog::debug("alerts_queued endpoint={} alerts={} queued={} duplicates={}", endpoint,
+                        alerts, r->job_ids.size(), r->duplicates);
           HttpResponse ok;
           ok.body = "{\"status\":\"accepted\",\"alerts\":" + std::to_string(alerts) +
                     ",\"queued\":" + std::to_string(r->job_ids.size()) +
@@ -775,9 +801,15 @@ Result<std::unique_ptr<ServerApp>> ServerApp::Start(const std::string& config_pa
 
   a.workers_running = c.workers.count;
   for (uint32_t i = 0; i < c.workers.count; ++i) {
-    a.workers.emplace_back([raw, i] { raw->WorkerLoop(static_cast<int>(i)); });
+    a.workers.emplace_back([raw, i] {
+      pthread_setname_np(pthread_self(), "tp-worker");
+      raw->WorkerLoop(static_cast<int>(i));
+    });
   }
-  a.control = std::thread([raw] { raw->ControlLoop(); });
+  a.control = std::thread([raw] {
+    pthread_setname_np(pthread_self(), "tp-control");
+    raw->ControlLoop();
+  });
 
   HttpServerOptions ho;
   for (const ListenAddress& l : c.server.listen) {
@@ -862,6 +894,7 @@ int ServerApp::Run() {
     tick = std::min(tick, std::chrono::duration_cast<std::chrono::milliseconds>(*watchdog / 2));
   }
   auto last_maintenance = std::chrono::steady_clock::now();
+  auto last_ingest_summary = last_maintenance;
   for (;;) {
     timespec ts{static_cast<time_t>(tick.count() / 1000),
                 static_cast<long>((tick.count() % 1000) * 1'000'000)};
@@ -880,6 +913,10 @@ int ServerApp::Run() {
     a.metrics->SetJobsQueued(static_cast<int64_t>(st.queued - st.claimed));
     a.metrics->SetJobsInFlight(static_cast<int64_t>(st.claimed));
     if (watchdog) (void)a.notifier.Watchdog();
+    if (std::chrono::steady_clock::now() - last_ingest_summary >= kIngestSummaryInterval) {
+      last_ingest_summary = std::chrono::steady_clock::now();
+      a.LogIngestSummary(kIngestSummaryInterval);
+    }
     if (std::chrono::steady_clock::now() - last_maintenance > std::chrono::minutes(1)) {
       last_maintenance = std::chrono::steady_clock::now();
       std::shared_ptr<const RoutingSnapshot> snap = a.Snapshot();
@@ -920,6 +957,8 @@ int ServerApp::Run() {
     spdlog::default_logger()->flush();
     std::_Exit(0);
   }
+  a.LogIngestSummary(std::chrono::duration_cast<std::chrono::seconds>(
+      std::chrono::steady_clock::now() - last_ingest_summary));
   spdlog::info("stopped jobs_left={} pages_pending={}", st.queued, a.delivery->pending());
   return 0;
 }

@@ -9,6 +9,7 @@
 #include "daemon/store.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -81,6 +82,22 @@ Status Exec(sqlite3* db, const char* sql) {
   return OkStatus();
 }
 
+// Exec through the statement cache, for the statements the writer runs for every batch and
+// every operation (BEGIN, SAVEPOINT, RELEASE, COMMIT): sqlite3_exec would parse them each time.
+Status ExecCached(sqlite3* db, const char* sql) {
+  Stmt s(db, sql);
+  if (!s.ok()) return s.error(sql);
+  int rc = s.Step();
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return s.error(sql);
+  return OkStatus();
+}
+
+// WAL frames after which the checkpointer copies the WAL back into the database (SQLite's own
+// automatic checkpoint uses the same figure).
+constexpr int kCheckpointFrames = 1000;
+// WAL frames after which the writer checkpoints itself (see Impl::OnWalCommit).
+constexpr int kWriterCheckpointFrames = 3 * kCheckpointFrames;
+
 }  // namespace
 
 struct Store::Impl {
@@ -113,7 +130,23 @@ struct Store::Impl {
   int64_t enqueue_page_limit = 0;
   bool synchronous_full = true;  // writer thread only
 
+  // Checkpoints run on their own thread and connection, not in the writer's commit (where
+  // SQLite's automatic checkpoint would put them): copying the WAL back into the database and
+  // syncing it takes milliseconds, and every request waits behind the writer. The writer's WAL
+  // hook asks for one when the WAL passes kCheckpointFrames.
+  sqlite3* checkpointer = nullptr;
+  std::mutex checkpoint_mu;
+  std::condition_variable checkpoint_cv;
+  bool checkpoint_wanted = false;  // guarded by checkpoint_mu
+  bool checkpoint_stop = false;    // guarded by checkpoint_mu
+  std::thread checkpoint_thread;
+  std::atomic<uint64_t> checkpoints{0}, checkpoint_failures{0};
+
   ~Impl() {
+    if (checkpointer != nullptr) {
+      store_sql::ForgetStatements(checkpointer);
+      sqlite3_close(checkpointer);
+    }
     if (reader != nullptr) {
       store_sql::ForgetStatements(reader);
       sqlite3_close(reader);
@@ -123,6 +156,58 @@ struct Store::Impl {
       sqlite3_close(writer);
     }
     if (lock_fd >= 0) ::close(lock_fd);  // releases the flock
+  }
+
+  // SQLITE_BUSY: the other checkpointer (thread or writer) was running one; nothing failed.
+  void CountCheckpoint(int rc) {
+    if (rc == SQLITE_OK) {
+      checkpoints.fetch_add(1);
+    } else if ((rc & 0xff) != SQLITE_BUSY) {
+      checkpoint_failures.fetch_add(1);
+    }
+  }
+
+  // Runs on the writer thread after each commit. `frames`: the WAL's length.
+  static int OnWalCommit(void* self, sqlite3* db, const char*, int frames) {
+    Impl* impl = static_cast<Impl*>(self);
+    if (frames >= kWriterCheckpointFrames) {
+      // The WAL is rewound only once a checkpoint has copied all of it, and a checkpointer
+      // running beside a writer that commits without pause is always a little behind: under
+      // sustained load the WAL would grow without end. Here the writer is between
+      // transactions, and what is left to copy is what came after the checkpointer's last run.
+      impl->CountCheckpoint(
+          sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr));
+    } else if (frames >= kCheckpointFrames) {
+      std::lock_guard<std::mutex> lk(impl->checkpoint_mu);
+      impl->checkpoint_wanted = true;
+      impl->checkpoint_cv.notify_one();
+    }
+    return SQLITE_OK;
+  }
+
+  void CheckpointLoop() {
+    std::unique_lock<std::mutex> lk(checkpoint_mu);
+    for (;;) {
+      checkpoint_cv.wait(lk, [&] { return checkpoint_wanted || checkpoint_stop; });
+      if (checkpoint_stop) return;
+      checkpoint_wanted = false;
+      lk.unlock();
+      // PASSIVE: never waits for the writer or readers; what it cannot copy now is copied by a
+      // later one. A failure (a full disk) leaves the WAL as it is, still durable, and the next
+      // commit past the threshold asks again. Closing the last connection checkpoints too.
+      CountCheckpoint(sqlite3_wal_checkpoint_v2(checkpointer, nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                                nullptr, nullptr));
+      lk.lock();
+    }
+  }
+
+  void StopCheckpointer() {
+    {
+      std::lock_guard<std::mutex> lk(checkpoint_mu);
+      checkpoint_stop = true;
+      checkpoint_cv.notify_all();
+    }
+    if (checkpoint_thread.joinable()) checkpoint_thread.join();
   }
 
   void Submit(Op op) {
@@ -175,7 +260,7 @@ struct Store::Impl {
       (void)Exec(writer, durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
       synchronous_full = durable;
     }
-    Status begin = Exec(writer, "BEGIN IMMEDIATE");
+    Status begin = ExecCached(writer, "BEGIN IMMEDIATE");
     if (!begin.ok()) {
       fail_all(begin.error());
     } else {
@@ -186,7 +271,7 @@ struct Store::Impl {
         ctx.queued_now = static_cast<int64_t>(queued.load()) + total.queued;
         ctx.max_queued = options.max_queued_jobs;
         ctx.enqueue_page_limit = enqueue_page_limit;
-        Status sp = Exec(writer, "SAVEPOINT op");
+        Status sp = ExecCached(writer, "SAVEPOINT op");
         Status st = sp;
         if (sp.ok()) {
           try {
@@ -209,16 +294,16 @@ struct Store::Impl {
           break;
         }
         if (st.ok()) {
-          (void)Exec(writer, "RELEASE op");
+          (void)ExecCached(writer, "RELEASE op");
           total.Add(ctx.fx);
         } else {
-          (void)Exec(writer, "ROLLBACK TO op");
-          (void)Exec(writer, "RELEASE op");
+          (void)ExecCached(writer, "ROLLBACK TO op");
+          (void)ExecCached(writer, "RELEASE op");
         }
         results[i] = st;
       }
       if (!aborted) {
-        Status commit = Exec(writer, "COMMIT");
+        Status commit = ExecCached(writer, "COMMIT");
         if (!commit.ok()) {
           (void)Exec(writer, "ROLLBACK");
           fail_all(commit.error());
@@ -305,6 +390,9 @@ Status OpenConnection(const std::string& path, const StoreOptions& o, sqlite3** 
   }
   if (Status st = Exec(*out, "PRAGMA synchronous=FULL"); !st.ok()) return st;
   if (Status st = Exec(*out, "PRAGMA foreign_keys=ON"); !st.ok()) return st;
+  // Statement journals (one per operation's savepoint) in memory: they only matter until the
+  // operation ends, and a temporary file costs write calls on every operation.
+  if (Status st = Exec(*out, "PRAGMA temp_store=MEMORY"); !st.ok()) return st;
   return OkStatus();
 }
 
@@ -356,8 +444,21 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   if (Status st = OpenConnection(impl->db_path, options, &impl->reader); !st.ok()) {
     return st.error();
   }
+  if (Status st = OpenConnection(impl->db_path, options, &impl->checkpointer); !st.ok()) {
+    return st.error();
+  }
   Impl* raw = impl.get();
-  impl->thread = std::thread([raw] { raw->WriterLoop(); });
+  // Replaces SQLite's automatic checkpoint on the writer (sqlite3_wal_autocheckpoint is a WAL
+  // hook too).
+  sqlite3_wal_hook(impl->writer, &Impl::OnWalCommit, raw);
+  impl->checkpoint_thread = std::thread([raw] {
+    pthread_setname_np(pthread_self(), "tp-checkpoint");
+    raw->CheckpointLoop();
+  });
+  impl->thread = std::thread([raw] {
+    pthread_setname_np(pthread_self(), "tp-store");
+    raw->WriterLoop();
+  });
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
 
@@ -371,6 +472,7 @@ Store::~Store() {
     impl_->cv.notify_all();
   }
   if (impl_->thread.joinable()) impl_->thread.join();
+  impl_->StopCheckpointer();
 }
 
 const std::string& Store::path() const { return impl_->db_path; }
@@ -388,6 +490,8 @@ StoreStats Store::stats() const {
   s.claimed = impl_->claimed;
   s.resumed_at_open = impl_->resumed_at_open;
   s.dead_jobs = impl_->dead_jobs;
+  s.checkpoints = impl_->checkpoints;
+  s.checkpoint_failures = impl_->checkpoint_failures;
   s.last_commit_ok = impl_->last_commit_ok;
   return s;
 }
@@ -420,10 +524,16 @@ void Store::EnqueueAsync(std::vector<RoutingJob> jobs, int64_t now_ns, int64_t d
     return;
   }
   auto outcome = std::make_shared<EnqueueOutcome>();
+  // Serialized here, on the caller's thread: the writer thread is the one every request waits
+  // behind.
+  auto owned = std::make_shared<std::vector<RoutingJob>>(std::move(jobs));
+  std::vector<store_sql::JobRow> rows;
+  rows.reserve(owned->size());
+  for (const RoutingJob& job : *owned) rows.push_back({&job, JobToJson(job)});
   Op op;
   op.counts_as_rejected_full = true;
-  op.apply = [jobs = std::move(jobs), now_ns, dedup_window_ns, outcome](OpContext& ctx) {
-    Status st = store_sql::InsertJobs(ctx.db, jobs, now_ns, dedup_window_ns, ctx.queued_now,
+  op.apply = [owned, rows = std::move(rows), now_ns, dedup_window_ns, outcome](OpContext& ctx) {
+    Status st = store_sql::InsertJobs(ctx.db, rows, now_ns, dedup_window_ns, ctx.queued_now,
                                       ctx.max_queued, ctx.enqueue_page_limit, outcome.get());
     if (!st.ok()) return st;
     ctx.fx.queued = static_cast<int64_t>(outcome->job_ids.size());
@@ -456,18 +566,55 @@ Result<EnqueueOutcome> Store::Enqueue(std::vector<RoutingJob> jobs, int64_t now_
 
 Result<std::optional<Claim>> Store::ClaimNext(int64_t now_ns, size_t max_group) {
   if (impl_->shutting_down) return std::optional<Claim>();
-  return impl_->RunBlocking<std::optional<Claim>>(
-      [now_ns, max_group](OpContext& ctx) -> Result<std::optional<Claim>> {
-        uint64_t dead = 0;
-        Result<std::optional<Claim>> claim =
-            store_sql::ClaimJobs(ctx.db, now_ns, std::max<size_t>(1, max_group), &dead);
-        if (!claim.ok()) return claim;
-        if (claim->has_value()) ctx.fx.claimed = static_cast<int64_t>((*claim)->jobs.size());
-        ctx.fx.queued = -static_cast<int64_t>(dead);
-        ctx.fx.dead_jobs = dead;
-        return claim;
-      },
-      /*durable=*/false);
+  Result<std::optional<store_sql::ClaimedRows>> rows =
+      impl_->RunBlocking<std::optional<store_sql::ClaimedRows>>(
+          [now_ns, max_group](OpContext& ctx) -> Result<std::optional<store_sql::ClaimedRows>> {
+            Result<std::optional<store_sql::ClaimedRows>> claim =
+                store_sql::ClaimJobs(ctx.db, now_ns, std::max<size_t>(1, max_group));
+            if (claim.ok() && claim->has_value()) {
+              ctx.fx.claimed = static_cast<int64_t>((*claim)->rows.size());
+            }
+            return claim;
+          },
+          /*durable=*/false);
+  if (!rows.ok()) return rows.error();
+  if (!rows->has_value()) return std::optional<Claim>();
+  // Parsed here, on the worker's thread, not on the writer's.
+  Claim claim;
+  claim.storm_key = std::move((*rows)->storm_key);
+  std::vector<int64_t> dead;
+  for (store_sql::ClaimedRow& row : (*rows)->rows) {
+    Result<RoutingJob> job = JobFromJson(row.payload);
+    if (!job.ok()) {
+      dead.push_back(row.id);
+      continue;
+    }
+    ClaimedJob cj;
+    cj.id = row.id;
+    cj.job = std::move(*job);
+    cj.claims = row.claims;
+    cj.enqueued_ns = row.enqueued_ns;
+    claim.jobs.push_back(std::move(cj));
+  }
+  if (!dead.empty()) {
+    // Claimed but unusable: set aside so that they cannot block the queue. Not durable: after a
+    // crash they are claimable again and set aside again.
+    Result<Ok> buried = impl_->RunBlocking<Ok>(
+        [dead](OpContext& ctx) -> Result<Ok> {
+          Status st = store_sql::BuryJobs(ctx.db, dead);
+          if (!st.ok()) return st.error();
+          int64_t n = static_cast<int64_t>(dead.size());
+          ctx.fx.queued = -n;
+          ctx.fx.claimed = -n;
+          ctx.fx.dead_jobs = dead.size();
+          ctx.fx.work = true;  // the storm key is free again if nothing else of it was claimed
+          return Ok{};
+        },
+        /*durable=*/false);
+    if (!buried.ok()) return buried.error();
+  }
+  if (claim.jobs.empty()) return std::optional<Claim>();  // all of them were dead
+  return std::optional<Claim>(std::move(claim));
 }
 
 Status Store::Release(const std::vector<int64_t>& job_ids, int64_t not_before_ns) {

@@ -263,7 +263,7 @@ Status Migrate(sqlite3* db) {
   return OkStatus();
 }
 
-Status InsertJobs(sqlite3* db, const std::vector<RoutingJob>& jobs, int64_t now_ns,
+Status InsertJobs(sqlite3* db, const std::vector<JobRow>& jobs, int64_t now_ns,
                   int64_t dedup_window_ns, int64_t queued_now, uint64_t max_queued,
                   int64_t page_limit, EnqueueOutcome* out) {
   if (page_limit > 0) {
@@ -287,8 +287,9 @@ Status InsertJobs(sqlite3* db, const std::vector<RoutingJob>& jobs, int64_t now_
   if (!mark.ok()) return mark.error("prepare dedup insert");
   if (!insert.ok()) return insert.error("prepare job insert");
   // Decide duplicates first, so that a full queue is judged on what would really be added.
-  std::vector<const RoutingJob*> fresh;
-  for (const RoutingJob& job : jobs) {
+  std::vector<const JobRow*> fresh;
+  for (const JobRow& row : jobs) {
+    const RoutingJob& job = *row.job;
     bool duplicate = false;
     if (dedup_window_ns > 0 && !job.dedup_key.empty()) {
       seen.Reset();
@@ -300,39 +301,39 @@ Status InsertJobs(sqlite3* db, const std::vector<RoutingJob>& jobs, int64_t now_
         return seen.error("dedup lookup");
       }
       // Two alerts of one webhook with the same key are duplicates of each other too.
-      for (const RoutingJob* f : fresh) duplicate = duplicate || f->dedup_key == job.dedup_key;
+      for (const JobRow* f : fresh) duplicate = duplicate || f->job->dedup_key == job.dedup_key;
     }
     if (duplicate) {
       ++out->duplicates;
     } else {
-      fresh.push_back(&job);
+      fresh.push_back(&row);
     }
   }
   if (static_cast<uint64_t>(queued_now) + fresh.size() > max_queued) {
     return Error::Unavailable("store: queue is full (" + std::to_string(queued_now) + " of " +
                               std::to_string(max_queued) + " jobs queued)");
   }
-  for (const RoutingJob* job : fresh) {
+  for (const JobRow* row : fresh) {
+    const RoutingJob& job = *row->job;
     insert.Reset();
-    insert.Bind(1, std::string(JobKindName(job->kind)))
-        .Bind(2, job->identity)
-        .Bind(3, job->storm_key)
-        .Bind(4, job->dedup_key)
-        .Bind(5, JobToJson(*job))
+    insert.Bind(1, std::string(JobKindName(job.kind)))
+        .Bind(2, job.identity)
+        .Bind(3, job.storm_key)
+        .Bind(4, job.dedup_key)
+        .Bind(5, row->payload)
         .Bind(6, now_ns);
     if (Status st = Expect(insert, SQLITE_DONE, "insert job"); !st.ok()) return st;
     out->job_ids.push_back(sqlite3_last_insert_rowid(db));
-    if (dedup_window_ns > 0 && !job->dedup_key.empty()) {
+    if (dedup_window_ns > 0 && !job.dedup_key.empty()) {
       mark.Reset();
-      mark.Bind(1, job->dedup_key).Bind(2, now_ns);
+      mark.Bind(1, job.dedup_key).Bind(2, now_ns);
       if (Status st = Expect(mark, SQLITE_DONE, "insert dedup"); !st.ok()) return st;
     }
   }
   return OkStatus();
 }
 
-Result<std::optional<Claim>> ClaimJobs(sqlite3* db, int64_t now_ns, size_t max_group,
-                                       uint64_t* dead) {
+Result<std::optional<ClaimedRows>> ClaimJobs(sqlite3* db, int64_t now_ns, size_t max_group) {
   // The oldest ready job whose storm key nobody holds. Claimed storm keys are few (at most one
   // per worker), so the NOT IN list stays tiny.
   Stmt first(db,
@@ -341,49 +342,45 @@ Result<std::optional<Claim>> ClaimJobs(sqlite3* db, int64_t now_ns, size_t max_g
   if (!first.ok()) return first.error("prepare claim");
   first.Bind(1, now_ns);
   int rc = first.Step();
-  if (rc == SQLITE_DONE) return std::optional<Claim>();
+  if (rc == SQLITE_DONE) return std::optional<ClaimedRows>();
   if (rc != SQLITE_ROW) return first.error("claim");
-  Claim claim;
+  ClaimedRows claim;
   claim.storm_key = first.Text(0);
 
   Stmt group(db,
              "SELECT id, payload, claims, enqueued_ns FROM jobs WHERE storm_key=?1 AND state=0 "
              "AND not_before_ns<=?2 ORDER BY id LIMIT ?3");
   Stmt take(db, "UPDATE jobs SET state=1, claims=claims+1, claimed_ns=?2 WHERE id=?1");
-  Stmt bury(db, "UPDATE jobs SET state=2 WHERE id=?1");
   if (!group.ok()) return group.error("prepare claim group");
   if (!take.ok()) return take.error("prepare claim update");
-  if (!bury.ok()) return bury.error("prepare dead update");
   group.Bind(1, claim.storm_key).Bind(2, now_ns).Bind(3, static_cast<int64_t>(max_group));
-  std::vector<int64_t> dead_ids;
   while ((rc = group.Step()) == SQLITE_ROW) {
-    int64_t id = group.Int(0);
-    Result<RoutingJob> job = JobFromJson(group.Text(1));
-    if (!job.ok()) {
-      dead_ids.push_back(id);
-      continue;
-    }
-    ClaimedJob cj;
-    cj.id = id;
-    cj.job = std::move(*job);
-    cj.claims = static_cast<uint32_t>(group.Int(2)) + 1;
-    cj.enqueued_ns = group.Int(3);
-    claim.jobs.push_back(std::move(cj));
+    ClaimedRow row;
+    row.id = group.Int(0);
+    row.payload = group.Text(1);
+    row.claims = static_cast<uint32_t>(group.Int(2)) + 1;
+    row.enqueued_ns = group.Int(3);
+    claim.rows.push_back(std::move(row));
   }
   if (rc != SQLITE_DONE) return group.error("claim group");
-  for (int64_t id : dead_ids) {
-    bury.Reset();
-    bury.Bind(1, id);
-    if (Status st = Expect(bury, SQLITE_DONE, "set aside job"); !st.ok()) return st.error();
-  }
-  *dead = dead_ids.size();
-  for (const ClaimedJob& cj : claim.jobs) {
+  for (const ClaimedRow& row : claim.rows) {
     take.Reset();
-    take.Bind(1, cj.id).Bind(2, now_ns);
+    take.Bind(1, row.id).Bind(2, now_ns);
     if (Status st = Expect(take, SQLITE_DONE, "claim job"); !st.ok()) return st.error();
   }
-  if (claim.jobs.empty()) return std::optional<Claim>();  // all of them were dead
-  return std::optional<Claim>(std::move(claim));
+  if (claim.rows.empty()) return std::optional<ClaimedRows>();
+  return std::optional<ClaimedRows>(std::move(claim));
+}
+
+Status BuryJobs(sqlite3* db, const std::vector<int64_t>& ids) {
+  Stmt bury(db, "UPDATE jobs SET state=2 WHERE id=?1 AND state=1");
+  if (!bury.ok()) return bury.error("prepare dead update");
+  for (int64_t id : ids) {
+    bury.Reset();
+    bury.Bind(1, id);
+    if (Status st = Expect(bury, SQLITE_DONE, "set aside job"); !st.ok()) return st;
+  }
+  return OkStatus();
 }
 
 Status ReleaseJobs(sqlite3* db, const std::vector<int64_t>& ids, int64_t not_before_ns) {

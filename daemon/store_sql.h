@@ -60,16 +60,38 @@ class Stmt {
 // Finalizes the statements cached for `db`. Call before closing it.
 void ForgetStatements(sqlite3* db);
 
+// A job to insert: the job and its JobToJson serialization, made by the caller (off the
+// writer thread, which every operation of the daemon waits behind).
+struct JobRow {
+  const RoutingJob* job = nullptr;
+  std::string payload;
+};
+
 // Inserts the jobs not seen within the dedup window. kUnavailable ("queue is full") when the
 // new jobs would take the queue past max_queued, or ("database is full") when the database
 // already uses `page_limit` pages (0: no limit).
-Status InsertJobs(sqlite3* db, const std::vector<RoutingJob>& jobs, int64_t now_ns,
+Status InsertJobs(sqlite3* db, const std::vector<JobRow>& jobs, int64_t now_ns,
                   int64_t dedup_window_ns, int64_t queued_now, uint64_t max_queued,
                   int64_t page_limit, EnqueueOutcome* out);
 
-// Claims a group (see Store::ClaimNext). *dead counts rows set aside because they do not parse.
-Result<std::optional<Claim>> ClaimJobs(sqlite3* db, int64_t now_ns, size_t max_group,
-                                       uint64_t* dead);
+// A claimed job as stored: its payload is parsed by the caller (JobFromJson), off the writer.
+struct ClaimedRow {
+  int64_t id = 0;
+  std::string payload;
+  uint32_t claims = 0;  // this claim included
+  int64_t enqueued_ns = 0;
+};
+struct ClaimedRows {
+  std::string storm_key;
+  std::vector<ClaimedRow> rows;  // oldest first
+};
+
+// Claims a group (see Store::ClaimNext): marks the rows claimed and returns them; nullopt when
+// no job is ready.
+Result<std::optional<ClaimedRows>> ClaimJobs(sqlite3* db, int64_t now_ns, size_t max_group);
+
+// Sets claimed jobs aside as dead (they do not parse; see Store::ClaimNext).
+Status BuryJobs(sqlite3* db, const std::vector<int64_t>& ids);
 
 Status ReleaseJobs(sqlite3* db, const std::vector<int64_t>& ids, int64_t not_before_ns);
 

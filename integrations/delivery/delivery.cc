@@ -1,6 +1,7 @@
 #include "integrations/delivery/delivery.h"
 
 #include <fmt/format.h>
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -762,6 +763,7 @@ size_t Delivery::in_flight() const {
 DeliveryRunner::DeliveryRunner(Delivery* delivery, const Clock* clock)
     : delivery_(delivery), clock_(clock) {
   thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "tp-delivery");
     while (!stop_.load()) {
       std::optional<int64_t> next = delivery_->Poll();
       // Wake at the next due time, on new work, or at least once a second (a safety net for a

@@ -1,5 +1,7 @@
 #include "integrations/http/io_thread.h"
 
+#include <pthread.h>
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <optional>
@@ -16,7 +18,10 @@ struct IoThread::State {
 IoThread::IoThread(int threads) : state_(std::make_unique<State>()) {
   state_->work.emplace(state_->io.get_executor());
   for (int i = 0; i < threads; ++i) {
-    threads_.emplace_back([state = state_.get()] { state->io.run(); });
+    threads_.emplace_back([state = state_.get()] {
+      pthread_setname_np(pthread_self(), "tp-client-io");
+      state->io.run();
+    });
   }
 }
 

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -559,6 +560,35 @@ TEST(Store, UnparseableJobIsSetAsideNotBlocking) {
   EXPECT_EQ(Identities(c), std::vector<std::string>{"a2"});
   EXPECT_EQ(s->stats().dead_jobs, 1u);
   EXPECT_EQ(s->stats().queued, 1u);
+}
+
+TEST(Store, CheckpointsKeepTheWalBoundedWhileTheWriterCommits) {
+  testing::TempDir dir;
+  auto s = OpenOrDie(Options(dir.path()));
+  namespace fs = std::filesystem;
+  const std::string wal = dir.path() + "/tracepager.db-wal";
+  // One enqueue after another, each its own commit, writing 48 MB of jobs: the checkpoints
+  // (the store's checkpoint thread, and the writer's own when the WAL still grows) keep the WAL
+  // far smaller than that; without them it would hold all of it.
+  constexpr uint64_t kWritten = 48u << 20;
+  constexpr size_t kPadding = 4000;
+  int64_t seq = 0;
+  uintmax_t largest_wal = 0;
+  while (static_cast<uint64_t>(seq) * kPadding < kWritten) {
+    std::vector<RoutingJob> jobs;
+    for (int i = 0; i < 10; ++i, ++seq) {
+      RoutingJob j = MakeJob("id" + std::to_string(seq), "svc" + std::to_string(seq % 50) + "|e");
+      j.labels["padding"] = std::string(kPadding, 'x');
+      jobs.push_back(std::move(j));
+    }
+    ASSERT_TRUE(s->Enqueue(std::move(jobs), kNow, kDedup).ok());
+    std::error_code ec;
+    largest_wal = std::max(largest_wal, fs::file_size(wal, ec));
+  }
+  EXPECT_GE(s->stats().checkpoints, 3u);
+  EXPECT_EQ(s->stats().checkpoint_failures, 0u);
+  EXPECT_LT(largest_wal, kWritten / 2) << "jobs " << seq;
+  EXPECT_EQ(s->stats().queued, static_cast<uint64_t>(seq));
 }
 
 TEST(Store, PageMemoryForStormsRepeatsAndResolves) {
