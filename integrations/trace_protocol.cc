@@ -119,6 +119,17 @@ Result<routing::Trace> PickTrace(std::string_view what, const std::string& trace
                                          what, traces.front().trace_id));
 }
 
+Result<routing::Trace> ParseTraceAnswer(std::string_view backend, const std::string& trace_id,
+                                        const http::Response& answer, ErrorKind* kind,
+                                        const TraceDocumentReader& read) {
+  const std::string what = fmt::format("{} trace {}", backend, trace_id);
+  auto body = JsonBody(what, answer, kind);
+  if (!body.ok()) return body.error();
+  auto traces = read(what, *body, kind);
+  if (!traces.ok()) return traces.error();
+  return PickTrace(what, trace_id, std::move(traces).value(), kind);
+}
+
 int64_t TraceDurationNs(const routing::Trace& trace) {
   if (trace.spans.empty()) return 0;
   int64_t start = std::numeric_limits<int64_t>::max();
@@ -153,6 +164,17 @@ void RankSlowestFirst(std::vector<SearchHit>& hits, size_t limit) {
     return a.duration_ns > b.duration_ns;
   });
   if (hits.size() > limit) hits.resize(limit);
+}
+
+std::vector<SearchHit> RankTraceHits(const TraceQuery& query, std::vector<routing::Trace> traces) {
+  auto hits = HitsFromTraces(std::move(traces));
+  if (query.order == TraceQuery::Order::kErrorsFirst) {
+    std::erase_if(hits, [](const SearchHit& h) { return !HasFailedSpan(*h.trace); });
+    if (hits.size() > query.limit) hits.resize(query.limit);
+  } else {
+    RankSlowestFirst(hits, query.limit);
+  }
+  return hits;
 }
 
 size_t CandidateCount(const TraceQuery& query, size_t candidates, bool backend_ranks) {

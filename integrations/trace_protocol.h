@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -74,6 +75,18 @@ Result<std::vector<routing::Trace>> ReadTraceDocument(std::string_view what, std
 Result<routing::Trace> PickTrace(std::string_view what, const std::string& trace_id,
                                  std::vector<routing::Trace> traces, ErrorKind* kind);
 
+// Reads one answer's body into traces, with ReadTraceDocument's contract. ReadTraceDocument
+// itself, or a backend's own reader (Jaeger v3 joins a stream of documents).
+using TraceDocumentReader = std::function<Result<std::vector<routing::Trace>>(
+    std::string_view what, std::string_view body, ErrorKind* kind)>;
+
+// Reads the answer to a FetchRequest as every backend does: JsonBody, then `read`, then
+// PickTrace for `trace_id`. Messages name "<backend> trace <trace_id>" (backend = kind(), e.g.
+// "zipkin trace 4bf9…"); the errors and *kind are those of the step that failed.
+Result<routing::Trace> ParseTraceAnswer(std::string_view backend, const std::string& trace_id,
+                                        const http::Response& answer, ErrorKind* kind,
+                                        const TraceDocumentReader& read = ReadTraceDocument);
+
 // The trace's duration: latest span end minus earliest span start (0 when empty).
 int64_t TraceDurationNs(const routing::Trace& trace);
 
@@ -86,6 +99,11 @@ std::vector<SearchHit> HitsFromTraces(std::vector<routing::Trace> traces);
 // Sorts hits slowest first (stable, so equal durations keep the backend's order) and keeps
 // at most `limit`.
 void RankSlowestFirst(std::vector<SearchHit>& hits, size_t limit);
+
+// The hits of a search that answered whole traces (Jaeger, Zipkin), at most query.limit: for
+// kErrorsFirst the failing traces in the backend's order (a backend's own error filter is not
+// trusted alone), else slowest first (RankSlowestFirst).
+std::vector<SearchHit> RankTraceHits(const TraceQuery& query, std::vector<routing::Trace> traces);
 
 // How many candidates a search asks the backend for: the limit when the backend filters and
 // ranks itself, else max(limit, candidates) so the client-side filter or sort has a choice.

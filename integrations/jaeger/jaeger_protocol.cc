@@ -47,12 +47,11 @@ Result<std::vector<routing::Trace>> JaegerProtocol::ReadBody(std::string_view wh
 Result<routing::Trace> JaegerProtocol::ParseFetch(const std::string& trace_id,
                                                   const http::Response& answer,
                                                   ErrorKind* kind) const {
-  const std::string what = fmt::format("jaeger trace {}", trace_id);
-  auto body = JsonBody(what, answer, kind);
-  if (!body.ok()) return body.error();
-  auto traces = ReadBody(what, *body, kind);
-  if (!traces.ok()) return traces.error();
-  return PickTrace(what, trace_id, std::move(traces).value(), kind);
+  // v3 answers may be a stream of documents: ReadBody joins them.
+  return ParseTraceAnswer(this->kind(), trace_id, answer, kind,
+                          [this](std::string_view what, std::string_view json, ErrorKind* k) {
+                            return ReadBody(what, json, k);
+                          });
 }
 
 http::Request JaegerProtocol::SearchRequest(const TraceQuery& query) const {
@@ -99,15 +98,9 @@ Result<std::vector<SearchHit>> JaegerProtocol::ParseSearch(const TraceQuery& que
     if (traces.error().code == ErrorCode::kNotFound) return std::vector<SearchHit>{};
     return traces.error();
   }
-  auto hits = HitsFromTraces(std::move(traces).value());
-  if (query.order == TraceQuery::Order::kErrorsFirst) {
-    // v1 filtered on the server already; v3 could not. Either way only failing traces count.
-    std::erase_if(hits, [](const SearchHit& h) { return !HasFailedSpan(*h.trace); });
-    if (hits.size() > query.limit) hits.resize(query.limit);
-  } else {
-    RankSlowestFirst(hits, query.limit);
-  }
-  return hits;
+  // v1 filtered errors on the server already; v3 could not. Either way only failing traces
+  // count, which RankTraceHits keeps.
+  return RankTraceHits(query, std::move(traces).value());
 }
 
 }  // namespace tracepager::integrations

@@ -41,12 +41,7 @@ bool TempoProtocol::WantsFallback(const http::Response& answer) const {
 Result<routing::Trace> TempoProtocol::ParseFetch(const std::string& trace_id,
                                                  const http::Response& answer,
                                                  ErrorKind* kind) const {
-  const std::string what = fmt::format("tempo trace {}", trace_id);
-  auto body = JsonBody(what, answer, kind);
-  if (!body.ok()) return body.error();
-  auto traces = ReadTraceDocument(what, *body, kind);
-  if (!traces.ok()) return traces.error();
-  return PickTrace(what, trace_id, std::move(traces).value(), kind);
+  return ParseTraceAnswer(this->kind(), trace_id, answer, kind);
 }
 
 std::string TempoProtocol::TraceQl(const TraceQuery& query) {

@@ -21,12 +21,7 @@ http::Request ZipkinProtocol::FetchRequest(const std::string& trace_id, bool) co
 Result<routing::Trace> ZipkinProtocol::ParseFetch(const std::string& trace_id,
                                                   const http::Response& answer,
                                                   ErrorKind* kind) const {
-  const std::string what = fmt::format("zipkin trace {}", trace_id);
-  auto body = JsonBody(what, answer, kind);
-  if (!body.ok()) return body.error();
-  auto traces = ReadTraceDocument(what, *body, kind);
-  if (!traces.ok()) return traces.error();
-  return PickTrace(what, trace_id, std::move(traces).value(), kind);
+  return ParseTraceAnswer(this->kind(), trace_id, answer, kind);
 }
 
 http::Request ZipkinProtocol::SearchRequest(const TraceQuery& query) const {
@@ -68,14 +63,7 @@ Result<std::vector<SearchHit>> ZipkinProtocol::ParseSearch(const TraceQuery& que
   if (trimmed == "[]") return std::vector<SearchHit>{};
   auto traces = ReadTraceDocument(what, *body, kind);
   if (!traces.ok()) return traces.error();
-  auto hits = HitsFromTraces(std::move(traces).value());
-  if (query.order == TraceQuery::Order::kErrorsFirst) {
-    std::erase_if(hits, [](const SearchHit& h) { return !HasFailedSpan(*h.trace); });
-    if (hits.size() > query.limit) hits.resize(query.limit);
-  } else {
-    RankSlowestFirst(hits, query.limit);
-  }
-  return hits;
+  return RankTraceHits(query, std::move(traces).value());
 }
 
 }  // namespace tracepager::integrations
