@@ -12,6 +12,7 @@
 
 #include "routing/decision_format.h"
 #include "routing/decision_parse.h"
+#include "routing/json_fields.h"
 
 namespace tracepager::daemon {
 namespace {
@@ -19,20 +20,20 @@ namespace {
 using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
 using rapidjson::Value;
 
-void Str(JsonWriter& w, std::string_view s) {
-  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-}
-
-void KeyStr(JsonWriter& w, const char* key, std::string_view value) {
-  w.Key(key);
-  Str(w, value);
-}
+using routing::json::GetBool;
+using routing::json::GetString;
+using routing::json::GetStrings;
+using routing::json::Member;
+using routing::json::TypeError;
+using routing::json::WriteString;
+using routing::json::WriteStringMember;
+using routing::json::WriteStrings;
 
 // Times of 0 are unknown and left out rather than written as 1970.
 void KeyTime(JsonWriter& w, const char* key, int64_t ns) {
   if (ns <= 0) return;
   w.Key(key);
-  Str(w, FormatAuditTime(ns));
+  WriteString(w, FormatAuditTime(ns));
 }
 
 void KeyMillis(JsonWriter& w, const char* key, std::chrono::microseconds us) {
@@ -42,25 +43,23 @@ void KeyMillis(JsonWriter& w, const char* key, std::chrono::microseconds us) {
 
 void WriteAlert(JsonWriter& w, const AuditAlert& a) {
   w.StartObject();
-  KeyStr(w, "identity", a.identity);
-  KeyStr(w, "source", a.source);
-  KeyStr(w, "name", a.name);
-  KeyStr(w, "status", a.status);
-  KeyStr(w, "severity", a.severity);
-  KeyStr(w, "summary", ScrubText(a.summary));
+  WriteStringMember(w, "identity", a.identity);
+  WriteStringMember(w, "source", a.source);
+  WriteStringMember(w, "name", a.name);
+  WriteStringMember(w, "status", a.status);
+  WriteStringMember(w, "severity", a.severity);
+  WriteStringMember(w, "summary", ScrubText(a.summary));
   KeyTime(w, "received", a.received_ns);
   KeyTime(w, "starts_at", a.starts_at_ns);
   w.Key("labels");
   w.StartObject();
   for (const auto& [k, v] : a.labels) {
-    Str(w, k);
-    Str(w, ScrubText(v));
+    WriteString(w, k);
+    WriteString(w, ScrubText(v));
   }
   w.EndObject();
   w.Key("grouped_identities");
-  w.StartArray();
-  for (const std::string& id : a.grouped_identities) Str(w, id);
-  w.EndArray();
+  WriteStrings(w, a.grouped_identities);
   w.EndObject();
 }
 
@@ -70,12 +69,12 @@ void WriteFetch(JsonWriter& w, const AuditFetch& f) {
   w.StartArray();
   for (const AuditTraceFetch& t : f.traces) {
     w.StartObject();
-    KeyStr(w, "trace_id", t.trace_id);
-    KeyStr(w, "origin", t.origin);
-    KeyStr(w, "backend", t.backend);
+    WriteStringMember(w, "trace_id", t.trace_id);
+    WriteStringMember(w, "origin", t.origin);
+    WriteStringMember(w, "backend", t.backend);
     w.Key("used");
     w.Bool(t.used);
-    KeyStr(w, "error", ScrubText(t.error));
+    WriteStringMember(w, "error", ScrubText(t.error));
     w.EndObject();
   }
   w.EndArray();
@@ -83,15 +82,15 @@ void WriteFetch(JsonWriter& w, const AuditFetch& f) {
     const AuditTraceSearch& s = *f.search;
     w.Key("search");
     w.StartObject();
-    KeyStr(w, "backend", s.backend);
-    KeyStr(w, "service", s.service);
+    WriteStringMember(w, "backend", s.backend);
+    WriteStringMember(w, "service", s.service);
     KeyTime(w, "start", s.start_ns);
     KeyTime(w, "end", s.end_ns);
     w.Key("limit");
     w.Uint(s.limit);
     w.Key("found");
     w.Uint(s.found);
-    KeyStr(w, "error", ScrubText(s.error));
+    WriteStringMember(w, "error", ScrubText(s.error));
     w.EndObject();
   }
   w.EndObject();
@@ -125,32 +124,8 @@ std::vector<std::string> TargetSecrets(const AuditTarget& t) {
 
 // Reading ---------------------------------------------------------------------------------
 
-const Value* Member(const Value& obj, const char* key) {
-  auto it = obj.FindMember(key);
-  if (it == obj.MemberEnd() || it->value.IsNull()) return nullptr;
-  return &it->value;
-}
-
-Error TypeError(std::string_view path, const char* key, const char* expected) {
-  return Error::InvalidInput(std::string(path) + "." + key + ": expected " + expected);
-}
-
-Status GetString(const Value& obj, const char* key, std::string_view path, std::string* out) {
-  const Value* v = Member(obj, key);
-  if (!v) return OkStatus();
-  if (!v->IsString()) return TypeError(path, key, "a string");
-  out->assign(v->GetString(), v->GetStringLength());
-  return OkStatus();
-}
-
-Status GetBool(const Value& obj, const char* key, std::string_view path, bool* out) {
-  const Value* v = Member(obj, key);
-  if (!v) return OkStatus();
-  if (!v->IsBool()) return TypeError(path, key, "true or false");
-  *out = v->GetBool();
-  return OkStatus();
-}
-
+// The common getters (GetString, GetBool, GetStrings) are routing's (routing/json_fields.h);
+// these read the audit log's own kinds of value.
 template <typename Int>
 Status GetInt(const Value& obj, const char* key, std::string_view path, Int* out) {
   const Value* v = Member(obj, key);
@@ -176,18 +151,6 @@ Status GetMillis(const Value& obj, const char* key, std::string_view path,
   if (!v) return OkStatus();
   if (!v->IsNumber()) return TypeError(path, key, "a number");
   *out = std::chrono::microseconds(std::llround(v->GetDouble() * 1000.0));
-  return OkStatus();
-}
-
-Status GetStrings(const Value& obj, const char* key, std::string_view path,
-                  std::vector<std::string>* out) {
-  const Value* v = Member(obj, key);
-  if (!v) return OkStatus();
-  if (!v->IsArray()) return TypeError(path, key, "an array of strings");
-  for (const Value& item : v->GetArray()) {
-    if (!item.IsString()) return TypeError(path, key, "an array of strings");
-    out->emplace_back(item.GetString(), item.GetStringLength());
-  }
   return OkStatus();
 }
 
@@ -415,12 +378,12 @@ std::string DecisionRecordJson(const DecisionAudit& r) {
   w.StartObject();
   w.Key("schema");
   w.Int(kAuditSchemaVersion);
-  KeyStr(w, "type", "decision");
-  KeyStr(w, "id", r.id);
+  WriteStringMember(w, "type", "decision");
+  WriteStringMember(w, "id", r.id);
   KeyTime(w, "time", r.time_ns);
   w.Key("alert");
   WriteAlert(w, r.alert);
-  KeyStr(w, "symptom_reason", ScrubText(r.symptom_reason));
+  WriteStringMember(w, "symptom_reason", ScrubText(r.symptom_reason));
   w.Key("fetch");
   WriteFetch(w, r.fetch);
   // The decision exactly as `tracepager route --format json` prints it. Span names and notes can
@@ -435,12 +398,12 @@ std::string DecisionRecordJson(const DecisionAudit& r) {
   w.StartArray();
   for (const AuditPlannedPage& p : r.pages) {
     w.StartObject();
-    KeyStr(w, "team", p.team);
-    KeyStr(w, "action", p.action);
-    KeyStr(w, "target_kind", p.target_kind);
-    KeyStr(w, "target_name", p.target_name);
-    KeyStr(w, "dedup_key", p.dedup_key);
-    KeyStr(w, "fallback_for", p.fallback_for);
+    WriteStringMember(w, "team", p.team);
+    WriteStringMember(w, "action", p.action);
+    WriteStringMember(w, "target_kind", p.target_kind);
+    WriteStringMember(w, "target_name", p.target_name);
+    WriteStringMember(w, "dedup_key", p.dedup_key);
+    WriteStringMember(w, "fallback_for", p.fallback_for);
     w.EndObject();
   }
   w.EndArray();
@@ -463,20 +426,20 @@ std::string DeliveryRecordJson(const DeliveryAudit& r) {
   w.StartObject();
   w.Key("schema");
   w.Int(kAuditSchemaVersion);
-  KeyStr(w, "type", "delivery");
-  KeyStr(w, "decision_id", r.decision_id);
+  WriteStringMember(w, "type", "delivery");
+  WriteStringMember(w, "decision_id", r.decision_id);
   KeyTime(w, "time", r.time_ns);
-  KeyStr(w, "alert_identity", clean(r.alert_identity));
-  KeyStr(w, "action", r.action);
-  KeyStr(w, "team", r.team);
+  WriteStringMember(w, "alert_identity", clean(r.alert_identity));
+  WriteStringMember(w, "action", r.action);
+  WriteStringMember(w, "team", r.team);
   w.Key("target");
   w.StartObject();
-  KeyStr(w, "kind", r.target.kind);
-  KeyStr(w, "name", clean(r.target.name));
-  KeyStr(w, "redacted", TargetRedacted(r.target));
+  WriteStringMember(w, "kind", r.target.kind);
+  WriteStringMember(w, "name", clean(r.target.name));
+  WriteStringMember(w, "redacted", TargetRedacted(r.target));
   w.EndObject();
-  KeyStr(w, "dedup_key", clean(r.dedup_key));
-  KeyStr(w, "fallback_for", r.fallback_for);
+  WriteStringMember(w, "dedup_key", clean(r.dedup_key));
+  WriteStringMember(w, "fallback_for", r.fallback_for);
   w.Key("attempts");
   w.StartArray();
   for (const AuditAttempt& a : r.attempts) {
@@ -484,15 +447,15 @@ std::string DeliveryRecordJson(const DeliveryAudit& r) {
     KeyTime(w, "time", a.time_ns);
     w.Key("http_status");
     w.Int(a.http_status);
-    KeyStr(w, "error", clean(a.error));
-    KeyStr(w, "request_id", clean(a.request_id));
+    WriteStringMember(w, "error", clean(a.error));
+    WriteStringMember(w, "request_id", clean(a.request_id));
     w.EndObject();
   }
   w.EndArray();
-  KeyStr(w, "outcome", DeliveryOutcomeName(r.outcome));
+  WriteStringMember(w, "outcome", DeliveryOutcomeName(r.outcome));
   KeyTime(w, "accepted", r.accepted_ns);
-  KeyStr(w, "rerouted_to", r.rerouted_to);
-  KeyStr(w, "detail", clean(r.detail));
+  WriteStringMember(w, "rerouted_to", r.rerouted_to);
+  WriteStringMember(w, "detail", clean(r.detail));
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
 }

@@ -8,37 +8,33 @@
 #include <cstdio>
 
 #include "routing/decision_format.h"
+#include "routing/json_fields.h"
 
 namespace tracepager::daemon {
 namespace {
 
 using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
 
-void Str(JsonWriter& w, std::string_view s) {
-  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-}
-void KeyStr(JsonWriter& w, const char* key, std::string_view v) {
-  w.Key(key);
-  Str(w, v);
-}
+using routing::json::WriteString;
+using routing::json::WriteStringMember;
+using routing::json::WriteStrings;
+
 void KeyTimeOrNull(JsonWriter& w, const char* key, int64_t ns) {
   w.Key(key);
   if (ns > 0) {
-    Str(w, FormatAuditTime(ns));
+    WriteString(w, FormatAuditTime(ns));
   } else {
     w.Null();
   }
 }
 void KeyStrings(JsonWriter& w, const char* key, const std::vector<std::string>& v) {
   w.Key(key);
-  w.StartArray();
-  for (const std::string& s : v) Str(w, s);
-  w.EndArray();
+  WriteStrings(w, v);
 }
 void KeyWarnings(JsonWriter& w, const std::vector<AuditReadWarning>& warnings) {
   w.Key("warnings");
   w.StartArray();
-  for (const AuditReadWarning& x : warnings) Str(w, x.ToString());
+  for (const AuditReadWarning& x : warnings) WriteString(w, x.ToString());
   w.EndArray();
 }
 double Ms(int64_t ns) { return static_cast<double>(ns) / 1e6; }
@@ -46,21 +42,21 @@ double Ms(std::chrono::microseconds us) { return static_cast<double>(us.count())
 
 void WriteSummary(JsonWriter& w, const DecisionSummary& d) {
   w.StartObject();
-  KeyStr(w, "id", d.id);
+  WriteStringMember(w, "id", d.id);
   KeyTimeOrNull(w, "time", d.time_ns);
-  KeyStr(w, "decision", routing::DecisionKindName(d.kind));
+  WriteStringMember(w, "decision", routing::DecisionKindName(d.kind));
   w.Key("alert");
   w.StartObject();
-  KeyStr(w, "name", d.alert_name);
-  KeyStr(w, "identity", d.alert_identity);
-  KeyStr(w, "source", d.alert_source);
+  WriteStringMember(w, "name", d.alert_name);
+  WriteStringMember(w, "identity", d.alert_identity);
+  WriteStringMember(w, "source", d.alert_source);
   KeyTimeOrNull(w, "received", d.received_ns);
   w.Key("grouped");
   w.Uint64(d.grouped_alerts);
   w.EndObject();
-  KeyStr(w, "alerting_service", d.alerting_service);
-  KeyStr(w, "symptom", d.symptom);
-  KeyStr(w, "reason", d.reason);
+  WriteStringMember(w, "alerting_service", d.alerting_service);
+  WriteStringMember(w, "symptom", d.symptom);
+  WriteStringMember(w, "reason", d.reason);
   KeyStrings(w, "teams", d.teams);
   KeyStrings(w, "naive_teams", d.naive_teams);
   w.Key("disagreement");
@@ -70,8 +66,8 @@ void WriteSummary(JsonWriter& w, const DecisionSummary& d) {
   w.StartArray();
   for (const CulpritSummary& c : d.culprits) {
     w.StartObject();
-    KeyStr(w, "service", c.service);
-    KeyStr(w, "team", c.team);
+    WriteStringMember(w, "service", c.service);
+    WriteStringMember(w, "team", c.team);
     w.Key("share");
     w.Double(c.share);
     w.Key("primary");
@@ -108,20 +104,20 @@ void WriteSummary(JsonWriter& w, const DecisionSummary& d) {
   for (const DeliverySummary& p : d.deliveries) {
     w.StartObject();
     KeyTimeOrNull(w, "time", p.time_ns);
-    KeyStr(w, "action", p.action);
-    KeyStr(w, "team", p.team);
-    KeyStr(w, "target_kind", p.target_kind);
-    KeyStr(w, "target_name", p.target_name);
-    KeyStr(w, "dedup_key", p.dedup_key);
-    KeyStr(w, "outcome", DeliveryOutcomeName(p.outcome));
+    WriteStringMember(w, "action", p.action);
+    WriteStringMember(w, "team", p.team);
+    WriteStringMember(w, "target_kind", p.target_kind);
+    WriteStringMember(w, "target_name", p.target_name);
+    WriteStringMember(w, "dedup_key", p.dedup_key);
+    WriteStringMember(w, "outcome", DeliveryOutcomeName(p.outcome));
     w.Key("attempts");
     w.Uint64(p.attempts);
     w.Key("last_http_status");
     w.Int(p.last_http_status);
-    KeyStr(w, "last_error", p.last_error);
+    WriteStringMember(w, "last_error", p.last_error);
     KeyTimeOrNull(w, "accepted", p.accepted_ns);
-    KeyStr(w, "fallback_for", p.fallback_for);
-    KeyStr(w, "rerouted_to", p.rerouted_to);
+    WriteStringMember(w, "fallback_for", p.fallback_for);
+    WriteStringMember(w, "rerouted_to", p.rerouted_to);
     w.EndObject();
   }
   w.EndArray();
@@ -293,7 +289,7 @@ std::string DetailToJson(const AuditDecisionDetail& detail) {
   w.EndArray();
   w.Key("source");
   w.StartObject();
-  KeyStr(w, "file", detail.file);
+  WriteStringMember(w, "file", detail.file);
   w.Key("line");
   w.Uint64(detail.line);
   w.EndObject();
@@ -414,7 +410,7 @@ std::string StatsToJson(const AuditStats& s) {
   w.StartArray();
   for (const TeamStats& t : s.teams) {
     w.StartObject();
-    KeyStr(w, "team", t.team);
+    WriteStringMember(w, "team", t.team);
     w.Key("routed");
     w.Uint64(t.routed);
     w.Key("fallbacks");
@@ -441,7 +437,7 @@ std::string StatsToJson(const AuditStats& s) {
   w.StartArray();
   for (const auto& [service, n] : s.top_culprits) {
     w.StartObject();
-    KeyStr(w, "service", service);
+    WriteStringMember(w, "service", service);
     w.Key("decisions");
     w.Uint64(n);
     w.EndObject();

@@ -14,21 +14,16 @@
 #include <string_view>
 #include <vector>
 
+#include "routing/json_fields.h"
 #include "routing/result.h"
 
 namespace tracepager::integrations::json {
 
-template <typename Writer>
-void WriteString(Writer& w, std::string_view s) {
-  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-}
-
-template <typename Writer>
-void WriteStrings(Writer& w, const std::vector<std::string>& values) {
-  w.StartArray();
-  for (const std::string& v : values) WriteString(w, v);
-  w.EndArray();
-}
+// The string writers are routing's (routing/json_fields.h), so that decisions, pages and
+// outbox entries write strings alike.
+using routing::json::WriteString;
+using routing::json::WriteStringMember;
+using routing::json::WriteStrings;
 
 template <typename Writer, typename Map>
 void WriteStringMap(Writer& w, const Map& values) {

@@ -19,6 +19,7 @@ namespace tracepager::integrations {
 namespace {
 
 using json::WriteString;
+using json::WriteStringMember;
 
 constexpr size_t kMaxSummaryBytes = 1024;  // PagerDuty's payload.summary limit
 
@@ -344,40 +345,34 @@ std::string PageToJson(const Page& page) {
   w.StartObject();
   w.Key("action");
   w.String(page.action == Page::Action::kTrigger ? "trigger" : "resolve");
-  auto str = [&](const char* key, const std::string& value) {
-    w.Key(key);
-    WriteString(w, value);
-  };
-  str("alert_identity", page.alert_identity);
-  str("dedup_key", page.dedup_key);
-  str("team", page.team);
-  str("summary", page.summary);
-  str("severity", page.severity);
-  str("source", page.source);
-  str("component", page.component);
-  str("group", page.group);
-  str("alertname", page.alertname);
-  str("symptom", page.symptom);
-  str("why", page.why);
+  WriteStringMember(w, "alert_identity", page.alert_identity);
+  WriteStringMember(w, "dedup_key", page.dedup_key);
+  WriteStringMember(w, "team", page.team);
+  WriteStringMember(w, "summary", page.summary);
+  WriteStringMember(w, "severity", page.severity);
+  WriteStringMember(w, "source", page.source);
+  WriteStringMember(w, "component", page.component);
+  WriteStringMember(w, "group", page.group);
+  WriteStringMember(w, "alertname", page.alertname);
+  WriteStringMember(w, "symptom", page.symptom);
+  WriteStringMember(w, "why", page.why);
   w.Key("path");
   json::WriteStrings(w, page.path);
-  str("decision_id", page.decision_id);
-  str("details_json", page.details_json);
-  str("decision_json", page.decision_json);
+  WriteStringMember(w, "decision_id", page.decision_id);
+  WriteStringMember(w, "details_json", page.details_json);
+  WriteStringMember(w, "decision_json", page.decision_json);
   w.Key("links");
   w.StartArray();
   for (const PageLink& link : page.links) {
     w.StartObject();
-    w.Key("href");
-    WriteString(w, link.href);
-    w.Key("text");
-    WriteString(w, link.text);
+    WriteStringMember(w, "href", link.href);
+    WriteStringMember(w, "text", link.text);
     w.EndObject();
   }
   w.EndArray();
   w.Key("labels");
   json::WriteStringMap(w, page.labels);
-  str("fallback_reason", page.fallback_reason);
+  WriteStringMember(w, "fallback_reason", page.fallback_reason);
   w.Key("created_unix_ns");
   w.Int64(page.created_unix_ns);
   w.EndObject();

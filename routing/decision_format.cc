@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "routing/json_fields.h"
+
 namespace tracepager::routing {
 namespace {
 
@@ -29,17 +31,8 @@ std::string Millis(int64_t ns) {
   return buf;
 }
 
-template <typename Writer>
-void WriteString(Writer& w, std::string_view s) {
-  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-}
-
-template <typename Writer>
-void WriteStrings(Writer& w, const std::vector<std::string>& values) {
-  w.StartArray();
-  for (const std::string& v : values) WriteString(w, v);
-  w.EndArray();
-}
+using json::WriteString;
+using json::WriteStrings;
 
 template <typename Writer>
 void WriteRefinements(Writer& w, const std::vector<Refinement>& refinements) {

@@ -6,40 +6,22 @@
 #include <string>
 #include <vector>
 
+#include "routing/json_fields.h"
+
 namespace tracepager::routing {
 namespace {
 
 using rapidjson::Value;
 
+using json::GetBool;
+using json::GetString;
+using json::GetStrings;
+using json::Member;
+using json::TypeError;
+
 // Every getter leaves `out` alone when the key is absent or null: DecisionToJson omits some
 // keys (a step's "reason" when it did not fail, "caller" for non-virtual culprits), and
-// records from other versions may omit more.
-const Value* Member(const Value& obj, const char* key) {
-  auto it = obj.FindMember(key);
-  if (it == obj.MemberEnd() || it->value.IsNull()) return nullptr;
-  return &it->value;
-}
-
-Error TypeError(const std::string& path, const char* key, const char* expected) {
-  return Error::InvalidInput(path + (path.empty() ? "" : ".") + key + ": expected " + expected);
-}
-
-Status GetString(const Value& obj, const char* key, const std::string& path, std::string* out) {
-  const Value* v = Member(obj, key);
-  if (!v) return OkStatus();
-  if (!v->IsString()) return TypeError(path, key, "a string");
-  out->assign(v->GetString(), v->GetStringLength());
-  return OkStatus();
-}
-
-Status GetBool(const Value& obj, const char* key, const std::string& path, bool* out) {
-  const Value* v = Member(obj, key);
-  if (!v) return OkStatus();
-  if (!v->IsBool()) return TypeError(path, key, "true or false");
-  *out = v->GetBool();
-  return OkStatus();
-}
-
+// records from other versions may omit more. The common getters are in routing/json_fields.h.
 Status GetInt64(const Value& obj, const char* key, const std::string& path, int64_t* out) {
   const Value* v = Member(obj, key);
   if (!v) return OkStatus();
@@ -61,18 +43,6 @@ Status GetDouble(const Value& obj, const char* key, const std::string& path, dou
   if (!v) return OkStatus();
   if (!v->IsNumber()) return TypeError(path, key, "a number");
   *out = v->GetDouble();
-  return OkStatus();
-}
-
-Status GetStrings(const Value& obj, const char* key, const std::string& path,
-                  std::vector<std::string>* out) {
-  const Value* v = Member(obj, key);
-  if (!v) return OkStatus();
-  if (!v->IsArray()) return TypeError(path, key, "an array of strings");
-  for (const Value& item : v->GetArray()) {
-    if (!item.IsString()) return TypeError(path, key, "an array of strings");
-    out->emplace_back(item.GetString(), item.GetStringLength());
-  }
   return OkStatus();
 }
 

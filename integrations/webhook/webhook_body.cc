@@ -11,7 +11,7 @@
 
 namespace tracepager::integrations::webhook {
 
-using json::WriteString;
+using json::WriteStringMember;
 
 std::string BodyJson(const Page& page) {
   rapidjson::StringBuffer buf;
@@ -21,36 +21,33 @@ std::string BodyJson(const Page& page) {
   w.String("1");
   w.Key("action");
   w.String(page.action == Page::Action::kTrigger ? "trigger" : "resolve");
-  auto str = [&](const char* key, const std::string& value) {
-    w.Key(key);
-    WriteString(w, value);
-  };
-  str("dedup_key", page.dedup_key);
-  str("alert_identity", page.alert_identity);
-  str("team", page.team);
-  str("summary", page.summary);
-  str("severity", page.severity);
-  str("culprit", page.component);
-  str("alerting_service", page.group);
-  str("symptom", page.symptom);
-  str("alertname", page.alertname);
-  str("why", page.why);
+  WriteStringMember(w, "dedup_key", page.dedup_key);
+  WriteStringMember(w, "alert_identity", page.alert_identity);
+  WriteStringMember(w, "team", page.team);
+  WriteStringMember(w, "summary", page.summary);
+  WriteStringMember(w, "severity", page.severity);
+  WriteStringMember(w, "culprit", page.component);
+  WriteStringMember(w, "alerting_service", page.group);
+  WriteStringMember(w, "symptom", page.symptom);
+  WriteStringMember(w, "alertname", page.alertname);
+  WriteStringMember(w, "why", page.why);
   w.Key("path");
   json::WriteStrings(w, page.path);
   w.Key("links");
   w.StartArray();
   for (const PageLink& link : page.links) {
     w.StartObject();
-    str("href", link.href);
-    str("text", link.text);
+    WriteStringMember(w, "href", link.href);
+    WriteStringMember(w, "text", link.text);
     w.EndObject();
   }
   w.EndArray();
   w.Key("labels");
   json::WriteStringMap(w, page.labels);
-  str("fallback_reason", page.fallback_reason);
-  str("decision_id", page.decision_id);
-  str("created_at", page.created_unix_ns == 0 ? "" : Rfc3339Utc(page.created_unix_ns));
+  WriteStringMember(w, "fallback_reason", page.fallback_reason);
+  WriteStringMember(w, "decision_id", page.decision_id);
+  WriteStringMember(w, "created_at",
+                    page.created_unix_ns == 0 ? "" : Rfc3339Utc(page.created_unix_ns));
   w.Key("decision");
   rapidjson::Document decision;
   decision.Parse(page.decision_json.data(), page.decision_json.size());
