@@ -43,6 +43,21 @@ std::string TeamName(std::string_view team) {
   return team.empty() ? std::string("(no owner)") : std::string(team);
 }
 
+// A record about `page` itself, before any target took it (no target, fallback, nobody paged).
+DeliveryRecord PageRecord(const Page& page, DeliveryRecord::Kind kind, std::string detail,
+                          int64_t now) {
+  DeliveryRecord r;
+  r.kind = kind;
+  r.action = page.action;
+  r.alert_identity = page.alert_identity;
+  r.decision_id = page.decision_id;
+  r.dedup_key = page.dedup_key;
+  r.team = page.team;
+  r.detail = std::move(detail);
+  r.at_ns = now;
+  return r;
+}
+
 }  // namespace
 
 const char* DeliveryRecordKindName(DeliveryRecord::Kind kind) {
@@ -135,42 +150,22 @@ std::vector<OutboxEntry> Delivery::ChainEntries(const Page& page, std::string_vi
     std::string next = directory_->NextTeam(tried);
     if (next.empty()) {
       *nobody = true;
-      DeliveryRecord r;
-      r.kind = DeliveryRecord::Kind::kNobodyPaged;
-      r.action = current.action;
-      r.alert_identity = current.alert_identity;
-      r.decision_id = current.decision_id;
-      r.dedup_key = page.dedup_key;
-      r.team = page.team;
-      r.detail = fmt::format("no team left to page (tried {}): {}", fmt::join(tried, ", "), why);
-      r.at_ns = now;
-      records->push_back(std::move(r));
+      // Named after the page the decision made (its team and dedup key), not the last fallback.
+      records->push_back(PageRecord(
+          page, DeliveryRecord::Kind::kNobodyPaged,
+          fmt::format("no team left to page (tried {}): {}", fmt::join(tried, ", "), why), now));
       return {};
     }
     Page fallback = FallbackPage(current, next, why);
     tried.push_back(next);
-    DeliveryRecord r;
-    r.kind = DeliveryRecord::Kind::kFallback;
-    r.action = current.action;
-    r.alert_identity = current.alert_identity;
-    r.decision_id = current.decision_id;
-    r.dedup_key = current.dedup_key;
-    r.team = current.team;
+    DeliveryRecord r = PageRecord(current, DeliveryRecord::Kind::kFallback, why, now);
     r.fallback_team = next;
-    r.detail = why;
-    r.at_ns = now;
     records->push_back(std::move(r));
     std::vector<OutboxEntry> entries = EntriesForTeam(fallback, submission, tried, hop, now);
     if (!entries.empty()) return entries;
-    DeliveryRecord none;
-    none.kind = DeliveryRecord::Kind::kNoTarget;
-    none.action = fallback.action;
-    none.alert_identity = fallback.alert_identity;
-    none.decision_id = fallback.decision_id;
-    none.dedup_key = fallback.dedup_key;
-    none.team = next;
-    none.detail = fmt::format("team {} has no pager target", next);
-    none.at_ns = now;
+    // (FallbackPage made `next` the fallback page's team.)
+    DeliveryRecord none = PageRecord(fallback, DeliveryRecord::Kind::kNoTarget,
+                                     fmt::format("team {} has no pager target", next), now);
     records->push_back(std::move(none));
     why = none.detail;
     current = std::move(fallback);
@@ -205,6 +200,19 @@ Result<size_t> Delivery::DropOpen(std::vector<OutboxEntry>* adds) {
   return dropped;
 }
 
+void Delivery::KeepCommitted(std::vector<OutboxEntry> adds, const std::vector<int64_t>& ids,
+                             SubmitReport* report) {
+  if (report != nullptr) report->entries = adds.size();
+  for (size_t i = 0; i < adds.size(); ++i) {
+    adds[i].id = ids[i];
+    if (report != nullptr && std::find(report->teams.begin(), report->teams.end(),
+                                       adds[i].page.team) == report->teams.end()) {
+      report->teams.push_back(adds[i].page.team);
+    }
+    pending_[adds[i].id] = std::move(adds[i]);
+  }
+}
+
 OutboxEntry Delivery::Latest(const OutboxEntry& stored) const {
   auto it = pending_.find(stored.id);
   return it == pending_.end() ? stored : it->second;
@@ -226,15 +234,11 @@ Result<SubmitReport> Delivery::Submit(std::string_view submission, const std::ve
     for (const Page& page : pages) {
       std::vector<OutboxEntry> entries = EntriesForTeam(page, submission, {page.team}, 0, now);
       if (entries.empty()) {
-        DeliveryRecord none;
-        none.kind = DeliveryRecord::Kind::kNoTarget;
-        none.alert_identity = page.alert_identity;
-        none.decision_id = page.decision_id;
-        none.dedup_key = page.dedup_key;
-        none.team = page.team;
-        none.detail = page.team.empty() ? "the decision found no owning team"
-                                        : fmt::format("team {} has no pager target", page.team);
-        none.at_ns = now;
+        DeliveryRecord none =
+            PageRecord(page, DeliveryRecord::Kind::kNoTarget,
+                       page.team.empty() ? "the decision found no owning team"
+                                         : fmt::format("team {} has no pager target", page.team),
+                       now);
         records.push_back(none);
         bool nobody = false;
         entries =
@@ -248,15 +252,7 @@ Result<SubmitReport> Delivery::Submit(std::string_view submission, const std::ve
     report.already_open = *dropped;
     Result<std::vector<int64_t>> ids = outbox_->Commit({}, adds);
     if (!ids.ok()) return ids.error();
-    for (size_t i = 0; i < adds.size(); ++i) {
-      adds[i].id = (*ids)[i];
-      if (std::find(report.teams.begin(), report.teams.end(), adds[i].page.team) ==
-          report.teams.end()) {
-        report.teams.push_back(adds[i].page.team);
-      }
-      pending_[adds[i].id] = std::move(adds[i]);
-    }
-    report.entries = adds.size();
+    KeepCommitted(std::move(adds), *ids, &report);
     for (DeliveryRecord& r : records) Emit(std::move(r));
   }
   if (hooks_.test_point) hooks_.test_point("persisted");
@@ -335,15 +331,7 @@ Result<SubmitReport> Delivery::SubmitResolve(std::string_view submission,
         it->second = u;
       }
     }
-    for (size_t i = 0; i < adds.size(); ++i) {
-      adds[i].id = (*ids)[i];
-      if (std::find(report.teams.begin(), report.teams.end(), adds[i].page.team) ==
-          report.teams.end()) {
-        report.teams.push_back(adds[i].page.team);
-      }
-      pending_[adds[i].id] = std::move(adds[i]);
-    }
-    report.entries = adds.size();
+    KeepCommitted(std::move(adds), *ids, &report);
     for (auto& [r, target] : records) Emit(std::move(r), target ? &*target : nullptr);
   }
   if (hooks_.test_point) hooks_.test_point("persisted");
@@ -512,10 +500,7 @@ void Delivery::FinishFailed(OutboxEntry e, const std::string& why, bool expired,
     return keep_pending();
   }
   pending_.erase(e.id);
-  for (size_t i = 0; i < adds.size(); ++i) {
-    adds[i].id = (*ids)[i];
-    pending_[adds[i].id] = std::move(adds[i]);
-  }
+  KeepCommitted(std::move(adds), *ids, nullptr);
   for (size_t i = 0; i < records.size(); ++i) {
     Emit(std::move(records[i]), i == 0 ? &e.target : nullptr);
   }

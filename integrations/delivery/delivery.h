@@ -214,6 +214,10 @@ class Delivery {
   // Drops from `adds` the triggers already open (same dedup key and target) in the outbox or
   // earlier in `adds`; returns how many were dropped.
   Result<size_t> DropOpen(std::vector<OutboxEntry>* adds);
+  // Takes the entries just committed (`ids`: Commit's answer, one per entry) into pending_; with
+  // `report`, counts them and lists their teams there.
+  void KeepCommitted(std::vector<OutboxEntry> adds, const std::vector<int64_t>& ids,
+                     SubmitReport* report);
   OutboxEntry Latest(const OutboxEntry& stored) const;  // the in-memory version when pending
   bool TakeToken(const std::string& kind, TargetState& t, int64_t now, int64_t* ready_at);
   std::chrono::milliseconds Backoff(int attempts);
