@@ -7,16 +7,16 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "routing/json_fields.h"
+
 namespace tracepager::daemon {
 namespace {
 
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 using rapidjson::Value;
 
-void Str(Writer& w, const char* key, const std::string& value) {
-  w.Key(key);
-  w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
-}
+using routing::json::WriteStringMember;
+using routing::json::WriteStrings;
 
 void Int(Writer& w, const char* key, int64_t value) {
   w.Key(key);
@@ -95,33 +95,30 @@ std::string JobToJson(const RoutingJob& job) {
   w.Int(1);
   w.Key("kind");
   w.String(JobKindName(job.kind));
-  Str(w, "identity", job.identity);
-  Str(w, "storm_key", job.storm_key);
-  Str(w, "dedup_key", job.dedup_key);
-  Str(w, "source", job.source);
-  Str(w, "alertname", job.alertname);
-  Str(w, "alerting_service", job.alerting_service);
-  Str(w, "service_label", job.service_label);
+  WriteStringMember(w, "identity", job.identity);
+  WriteStringMember(w, "storm_key", job.storm_key);
+  WriteStringMember(w, "dedup_key", job.dedup_key);
+  WriteStringMember(w, "source", job.source);
+  WriteStringMember(w, "alertname", job.alertname);
+  WriteStringMember(w, "alerting_service", job.alerting_service);
+  WriteStringMember(w, "service_label", job.service_label);
   w.Key("symptom");
   w.String(SymptomText(job.symptom));
-  Str(w, "symptom_reason", job.symptom_reason);
+  WriteStringMember(w, "symptom_reason", job.symptom_reason);
   w.Key("trace_ids");
-  w.StartArray();
-  for (const std::string& id : job.trace_ids)
-    w.String(id.data(), static_cast<rapidjson::SizeType>(id.size()));
-  w.EndArray();
+  WriteStrings(w, job.trace_ids);
   Int(w, "starts_at_ns", job.starts_at_ns);
   Int(w, "ends_at_ns", job.ends_at_ns);
   Int(w, "window_start_ns", job.window_start_ns);
   Int(w, "window_end_ns", job.window_end_ns);
   Int(w, "received_ns", job.received_ns);
-  Str(w, "summary", job.summary);
-  Str(w, "severity", job.severity);
+  WriteStringMember(w, "summary", job.summary);
+  WriteStringMember(w, "severity", job.severity);
   Map(w, "labels", job.labels);
   Map(w, "annotations", job.annotations);
-  Str(w, "generator_url", job.generator_url);
-  Str(w, "group_key", job.group_key);
-  Str(w, "receiver", job.receiver);
+  WriteStringMember(w, "generator_url", job.generator_url);
+  WriteStringMember(w, "group_key", job.group_key);
+  WriteStringMember(w, "receiver", job.receiver);
   Int(w, "group_truncated_alerts", job.group_truncated_alerts);
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());

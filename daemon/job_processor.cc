@@ -18,6 +18,7 @@
 
 #include "integrations/http/io_thread.h"
 #include "routing/decision_format.h"
+#include "routing/json_fields.h"
 
 namespace tracepager::daemon {
 namespace {
@@ -147,10 +148,7 @@ void NoteCollection(const Collected& c, const RoutingSnapshot& snap, DecisionEve
 void WriteStrings(rapidjson::Writer<rapidjson::StringBuffer>& w, const char* key,
                   const std::vector<std::string>& values) {
   w.Key(key);
-  w.StartArray();
-  for (const std::string& v : values)
-    w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
-  w.EndArray();
+  routing::json::WriteStrings(w, values);
 }
 
 // The record the store keeps with the completed jobs (and the audit log can use).
@@ -210,8 +208,7 @@ std::string TriggerIdentityJson(const std::string& identity) {
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
   w.StartObject();
-  w.Key("trigger_identity");
-  w.String(identity.data(), static_cast<rapidjson::SizeType>(identity.size()));
+  routing::json::WriteStringMember(w, "trigger_identity", identity);
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
 }
