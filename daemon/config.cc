@@ -269,43 +269,20 @@ class Loader {
       Problem(n, path, "give exactly one of file or env");
       return false;
     }
-    std::string value, origin;
-    if (m.Has("file")) {
-      std::string p;
-      if (!NonEmptyString(m.Get("file"), m.Path("file"), &p)) return false;
-      std::string resolved = ResolvePath(p);
-      Result<std::string> content = env_.read_file(resolved);
-      if (!content.ok()) {
-        Problem(m.Get("file"), m.Path("file"), content.error().message);
-        return false;
-      }
-      value = *content;
-      origin = "file " + resolved;
-    } else {
-      std::string name;
-      if (!NonEmptyString(m.Get("env"), m.Path("env"), &name)) return false;
-      std::optional<std::string> v = env_.get_env(name);
-      if (!v) {
-        Problem(m.Get("env"), m.Path("env"), "environment variable " + name + " is not set");
-        return false;
-      }
-      value = *v;
-      origin = "env " + name;
-    }
-    // Files usually end in a newline that is not part of the secret.
-    while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back()))) {
-      value.pop_back();
-    }
-    size_t first = 0;
-    while (first < value.size() && std::isspace(static_cast<unsigned char>(value[first]))) {
-      ++first;
-    }
-    value.erase(0, first);
-    if (value.empty()) {
-      Problem(n, path, "the secret from " + origin + " is empty");
+    const bool from_file = m.Has("file");
+    const char* key = from_file ? "file" : "env";
+    std::string name;
+    if (!NonEmptyString(m.Get(key), m.Path(key), &name)) return false;
+    Result<Secret> secret = ReadConfigSecret(env_, from_file, from_file ? ResolvePath(name) : name);
+    if (!secret.ok()) {
+      Problem(m.Get(key), m.Path(key), secret.error().message);
       return false;
     }
-    *out = Secret(std::move(value), std::move(origin));
+    if (secret->empty()) {
+      Problem(n, path, "the secret from " + secret->origin() + " is empty");
+      return false;
+    }
+    *out = std::move(secret).value();
     return true;
   }
 
@@ -867,6 +844,30 @@ std::string ConfigProblem::ToString() const {
   out += ": config error";
   if (!path.empty()) out += " at " + path;
   return out + ": " + message;
+}
+
+Result<Secret> ReadConfigSecret(const ConfigEnvironment& env, bool from_file,
+                                const std::string& name) {
+  std::string value;
+  if (from_file) {
+    Result<std::string> content = env.read_file(name);
+    if (!content.ok()) return Error::InvalidInput(content.error().message);
+    value = std::move(content).value();
+  } else {
+    std::optional<std::string> v = env.get_env(name);
+    if (!v) return Error::InvalidInput("environment variable " + name + " is not set");
+    value = std::move(*v);
+  }
+  // Files usually end in a newline that is not part of the secret.
+  while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back()))) {
+    value.pop_back();
+  }
+  size_t first = 0;
+  while (first < value.size() && std::isspace(static_cast<unsigned char>(value[first]))) {
+    ++first;
+  }
+  value.erase(0, first);
+  return Secret(std::move(value), (from_file ? "file " : "env ") + name);
 }
 
 ConfigEnvironment ConfigEnvironment::Process() {

@@ -193,6 +193,15 @@ struct ConfigEnvironment {
   static ConfigEnvironment Process();
 };
 
+// The secret a config names with {file: PATH} or {env: NAME}, read the one way both config
+// readers (this file's and pager_config.h's) accept it. `from_file`: `name` is PATH, already
+// resolved against the config's directory; else `name` is the variable. Returns the value with
+// surrounding whitespace trimmed and origin "file PATH" or "env NAME". The value may come back
+// empty: the caller reports that against the whole reference. Errors, never quoting a value:
+// read_file's error for the file, "environment variable NAME is not set".
+Result<Secret> ReadConfigSecret(const ConfigEnvironment& env, bool from_file,
+                                const std::string& name);
+
 // The outcome of a load: a config when there were no problems, else every problem found.
 struct ConfigLoad {
   std::optional<Config> config;

@@ -138,40 +138,20 @@ class Reader {
       Problem(n, path, "give exactly one of file or env");
       return false;
     }
-    std::string value, origin;
-    if (n["file"].IsDefined()) {
-      std::string p;
-      if (!String(n["file"], Join(path, "file"), &p)) return false;
-      std::string resolved = ResolvePath(p);
-      Result<std::string> content = env_.read_file(resolved);
-      if (!content.ok()) {
-        Problem(n["file"], Join(path, "file"), content.error().message);
-        return false;
-      }
-      value = *content;
-      origin = "file " + resolved;
-    } else {
-      std::string name;
-      if (!String(n["env"], Join(path, "env"), &name)) return false;
-      std::optional<std::string> v = env_.get_env(name);
-      if (!v) {
-        Problem(n["env"], Join(path, "env"), "environment variable " + name + " is not set");
-        return false;
-      }
-      value = *v;
-      origin = "env " + name;
-    }
-    while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back()))) {
-      value.pop_back();
-    }
-    size_t first = 0;
-    while (first < value.size() && std::isspace(static_cast<unsigned char>(value[first]))) ++first;
-    value.erase(0, first);
-    if (value.empty()) {
-      Problem(n, path, "the secret from " + origin + " is empty");
+    const bool from_file = n["file"].IsDefined();
+    const char* key = from_file ? "file" : "env";
+    std::string name;
+    if (!String(n[key], Join(path, key), &name)) return false;
+    Result<Secret> secret = ReadConfigSecret(env_, from_file, from_file ? ResolvePath(name) : name);
+    if (!secret.ok()) {
+      Problem(n[key], Join(path, key), secret.error().message);
       return false;
     }
-    *out = Secret(std::move(value), std::move(origin));
+    if (secret->empty()) {
+      Problem(n, path, "the secret from " + secret->origin() + " is empty");
+      return false;
+    }
+    *out = std::move(secret).value();
     return true;
   }
 
