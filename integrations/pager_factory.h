@@ -2,8 +2,10 @@
 // HttpClient per pager kind (its own concurrency limit, TLS settings and metrics label), all on
 // the io_context the daemon lends. HttpClientPoster adapts a client to the pagers' HttpPoster.
 //
-// Pager POSTs are never retried inside the client: Delivery owns redelivery (with the outbox,
-// backoff and fallback), and a hidden retry would only hide a slow pager from it.
+// Pager POSTs are not retried inside the client: Delivery owns redelivery (with the outbox,
+// backoff and fallback), and a hidden retry would only hide a slow pager from it. The one
+// exception is the client's resend on a pooled connection the peer had closed (http_client.h),
+// which is not an answer from the pager at all and is not recorded as an attempt.
 #pragma once
 
 #include <map>

@@ -409,8 +409,8 @@ class Call : public std::enable_shared_from_this<Call> {
 
   void ReadOrWriteFailed(beast::error_code ec, std::string_view phase, bool got_some) {
     // A pooled connection the peer closed while it sat idle fails on first use, before any
-    // byte of the answer; the request never reached the application, so one fresh attempt
-    // is safe even for a POST.
+    // byte of the answer; the request almost always never reached the application, so one
+    // fresh attempt is made even for a POST (see the header for the rare case where it did).
     if (reused_ && !got_some && LostBeforeAnswer(ec) && !stale_retry_used_) {
       stale_retry_used_ = true;
       conn_->Close();

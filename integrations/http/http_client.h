@@ -12,8 +12,11 @@
 //   - connection reuse: keep-alive connections are pooled per origin (scheme, host, port),
 //     at most max_concurrency idle ones each, dropped after idle_timeout. A pooled connection
 //     that turns out to be closed by the peer before any byte of the answer is replaced by a
-//     fresh one once, for any method (the request cannot have been processed; curl does the
-//     same);
+//     fresh one once, for any method, and the lost attempt is not reported. Usually the peer
+//     closed the idle connection before the request reached it (curl does the same). A peer
+//     that read the request and then reset the connection without answering looks the same
+//     from here, so a POST can arrive twice in that case: pager requests carry a dedup key
+//     (PagerDuty, Opsgenie), a Slack message would be repeated;
 //   - TLS with certificate verification on by default: the system CA store or ca_file; SNI;
 //     the certificate must match the host name (or IP literal);
 //   - a deadline for the whole request (queueing, retries and backoff included) and a
