@@ -5,7 +5,8 @@
 // on its own would serialize them behind each other's fsyncs; funnelling all writes through one
 // thread that commits whatever accumulated while the previous fsync ran turns N fsyncs into
 // about one per batch without adding latency when the load is light (commit_max_delay 0).
-// Reads use a second connection: WAL lets them run beside the writer.
+// Reads use a second connection: WAL lets them run beside the writer. Checkpoints use a third,
+// on their own thread (Impl::CheckpointLoop), so that they stay out of the writer's commits.
 #include "daemon/store.h"
 
 #include <fcntl.h>
