@@ -166,8 +166,8 @@ std::vector<OutboxEntry> Delivery::ChainEntries(const Page& page, std::string_vi
     // (FallbackPage made `next` the fallback page's team.)
     DeliveryRecord none = PageRecord(fallback, DeliveryRecord::Kind::kNoTarget,
                                      fmt::format("team {} has no pager target", next), now);
+    why = none.detail;  // the next hop's reason (taken before the record is moved away)
     records->push_back(std::move(none));
-    why = none.detail;
     current = std::move(fallback);
     ++hop;
   }

@@ -357,6 +357,26 @@ TEST_F(DeliveryTest, TeamWithoutTargetGoesStraightToItsFallbackOrTheDefaultTeam)
   EXPECT_EQ(Count(DeliveryRecord::Kind::kNoTarget), 2u);
 }
 
+TEST_F(DeliveryTest, AFallbackPastATeamWithoutTargetsSaysWhy) {
+  // edge refuses for good -> its fallback nobody-home has no target -> nobody-home's fallback
+  // sre is paged; that last hop's record and page carry nobody-home's reason.
+  directory_->teams["edge"] = {{Target("pagerduty", "edge", "pd-edge-key-0005")}, "nobody-home"};
+  Make();
+  pd_.scripts["pd-edge-key-0005"] = {Status(401, true)};
+  ASSERT_TRUE(delivery_->Submit("job-1", {MakePage("am:1", "edge")}).ok());
+  Drain();
+  ASSERT_EQ(pd_.SentTo(kSrePd).size(), 1u);
+  std::vector<std::string> fallbacks;
+  for (const DeliveryRecord& r : records_) {
+    if (r.kind == DeliveryRecord::Kind::kFallback) fallbacks.push_back(r.fallback_team);
+    if (r.kind == DeliveryRecord::Kind::kFallback && r.fallback_team == "sre") {
+      EXPECT_EQ(r.detail, "team nobody-home has no pager target");
+    }
+  }
+  EXPECT_EQ(fallbacks, (std::vector<std::string>{"nobody-home", "sre"}));
+  EXPECT_EQ(pd_.SentTo(kSrePd)[0].fallback_reason, "team nobody-home has no pager target");
+}
+
 TEST_F(DeliveryTest, NobodyPagedIsARecordAMetricAndAnErrorLine) {
   directory_->default_team = "";
   Make();
