@@ -1,19 +1,10 @@
 // The durable store. See store.h for the contract.
 //
-// Why one writer thread: SQLite allows one writer at a time. Letting each HTTP request commit on
-// its own would serialize them behind each other's fsyncs; funnelling all writes through one
-// thread that commits whatever accumulated meanwhile turns N commits into one per batch without
-// adding latency when the load is light (commit_max_delay 0).
-//
-// Why a separate sync stage: the writer commits with synchronous=NORMAL (in WAL mode: atomic
-// and ordered, not yet on disk) and hands the batch's durable operations to the sync thread,
-// which fdatasyncs the WAL file and only then completes them. The writer goes on with the next
-// batch while the disk flushes, and one fdatasync covers every transaction committed before it
-// began, so batches per flush grow with the load. An operation is completed successfully only
-// after an fdatasync that started after its COMMIT returned, so what a caller was told is
-// stored survives power loss, as with synchronous=FULL. Other connections may see a
-// transaction before it is synced; if the machine then loses power, it is gone for them as for
-// the caller, who was never told it was stored.
+// Why one writer thread: SQLite allows one writer at a time, and with synchronous=FULL every
+// commit is an fsync of the WAL (milliseconds on real disks). Letting each HTTP request commit
+// on its own would serialize them behind each other's fsyncs; funnelling all writes through one
+// thread that commits whatever accumulated while the previous fsync ran turns N fsyncs into
+// about one per batch without adding latency when the load is light (commit_max_delay 0).
 // Reads use a second connection: WAL lets them run beside the writer. Checkpoints use a third,
 // on their own thread (Impl::CheckpointLoop), so that they stay out of the writer's commits.
 #include "daemon/store.h"
@@ -79,8 +70,8 @@ struct Op {
   std::function<void(Status)> finish;  // runs after the commit (or the failure)
   bool counts_as_rejected_full = false;
   // Whether the caller relies on this operation surviving a crash once it returns. Claims and
-  // releases do not (claims are reset at open anyway): they complete right after the commit;
-  // durable operations complete after the sync stage flushed the WAL (see the file comment).
+  // releases do not (claims are reset at open anyway), so a batch of only those commits without
+  // the fsync; the next durable commit syncs their WAL frames along with its own.
   bool durable = true;
 };
 
@@ -138,22 +129,7 @@ struct Store::Impl {
   // that claims and completions (which rewrite index pages) still fit: a full queue must be
   // able to drain.
   int64_t enqueue_page_limit = 0;
-
-  // The sync stage (see the file comment). wal_fd is our own descriptor of the WAL file:
-  // fdatasync flushes the file, whichever descriptor asks.
-  struct Synced {
-    Op op;
-    Status result;
-  };
-  int wal_fd = -1;
-  std::mutex sync_mu;
-  std::condition_variable sync_cv;
-  std::vector<Synced> sync_pending;  // guarded by sync_mu
-  bool sync_stop = false;            // guarded by sync_mu
-  std::thread sync_thread;
-  std::atomic<uint64_t> syncs{0};
-  // Tests: runs instead of fdatasync when set (StoreOptions::sync_for_tests).
-  std::function<int(int)> sync_fn;
+  bool synchronous_full = true;  // writer thread only
 
   // Checkpoints run on their own thread and connection, not in the writer's commit (where
   // SQLite's automatic checkpoint would put them): copying the WAL back into the database and
@@ -180,7 +156,6 @@ struct Store::Impl {
       store_sql::ForgetStatements(writer);
       sqlite3_close(writer);
     }
-    if (wal_fd >= 0) ::close(wal_fd);
     if (lock_fd >= 0) ::close(lock_fd);  // releases the flock
   }
 
@@ -279,6 +254,13 @@ struct Store::Impl {
       }
     };
     Effects total;
+    bool durable = false;
+    for (const Op& op : batch) durable = durable || op.durable;
+    if (durable != synchronous_full) {
+      // In WAL mode synchronous=NORMAL keeps commits atomic and ordered, only not yet synced.
+      (void)Exec(writer, durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+      synchronous_full = durable;
+    }
     Status begin = ExecCached(writer, "BEGIN IMMEDIATE");
     if (!begin.ok()) {
       fail_all(begin.error());
@@ -358,64 +340,8 @@ struct Store::Impl {
           failures.fetch_add(1);
         }
       }
+      batch[i].finish(std::move(results[i]));
     }
-    // Durable operations that committed wait for the sync stage; the rest (failures, and
-    // operations nobody relies on surviving a crash) complete now.
-    std::vector<Synced> to_sync;
-    for (size_t i = 0; i < batch.size(); ++i) {
-      if (batch[i].durable && results[i].ok()) {
-        to_sync.push_back({std::move(batch[i]), std::move(results[i])});
-      } else {
-        batch[i].finish(std::move(results[i]));
-      }
-    }
-    if (!to_sync.empty()) {
-      std::lock_guard<std::mutex> lk(sync_mu);
-      for (Synced& s : to_sync) sync_pending.push_back(std::move(s));
-      sync_cv.notify_one();
-    }
-  }
-
-  // Flushes the WAL for everything committed so far, then completes those operations. Runs
-  // until SyncStop() and the pending operations are done.
-  void SyncLoop() {
-    std::unique_lock<std::mutex> lk(sync_mu);
-    for (;;) {
-      sync_cv.wait(lk, [&] { return !sync_pending.empty() || sync_stop; });
-      if (sync_pending.empty()) return;  // stopping and drained
-      std::vector<Synced> batch;
-      batch.swap(sync_pending);
-      lk.unlock();
-      // Everything in `batch` committed before this flush starts.
-      int rc = sync_fn ? sync_fn(wal_fd) : ::fdatasync(wal_fd);
-      int err = errno;
-      syncs.fetch_add(1);
-      if (rc != 0) {
-        // After a failed flush the kernel may have dropped the dirty pages: nothing committed
-        // since the last good flush can be promised. The callers hear kUnavailable (the HTTP
-        // layer answers 503, so senders retry) and readiness fails until a flush succeeds.
-        last_commit_ok.store(false);
-        Error e = Error::Unavailable(std::string("store: fdatasync of the WAL failed: ") +
-                                     std::strerror(err));
-        for (Synced& s : batch) {
-          failures.fetch_add(1);
-          s.op.finish(e);
-        }
-      } else {
-        last_commit_ok.store(true);
-        for (Synced& s : batch) s.op.finish(std::move(s.result));
-      }
-      lk.lock();
-    }
-  }
-
-  void SyncStop() {
-    {
-      std::lock_guard<std::mutex> lk(sync_mu);
-      sync_stop = true;
-      sync_cv.notify_all();
-    }
-    if (sync_thread.joinable()) sync_thread.join();
   }
 
   // Runs `apply` on the writer and blocks for its result. REQUIRES: not on the writer thread.
@@ -522,21 +448,7 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   if (Status st = OpenConnection(impl->db_path, options, &impl->checkpointer); !st.ok()) {
     return st.error();
   }
-  // The writer commits without flushing; the sync stage flushes (see the file comment). The
-  // WAL file exists by now (the statements above ran through it), and stays while any
-  // connection is open.
-  if (Status st = Exec(impl->writer, "PRAGMA synchronous=NORMAL"); !st.ok()) return st.error();
-  std::string wal_path = impl->db_path + "-wal";
-  impl->wal_fd = ::open(wal_path.c_str(), O_RDWR | O_CLOEXEC);
-  if (impl->wal_fd < 0) {
-    return Error::Unavailable("store: cannot open " + wal_path + ": " + std::strerror(errno));
-  }
-  impl->sync_fn = options.sync_for_tests;
   Impl* raw = impl.get();
-  impl->sync_thread = std::thread([raw] {
-    pthread_setname_np(pthread_self(), "tp-store-sync");
-    raw->SyncLoop();
-  });
   // Replaces SQLite's automatic checkpoint on the writer (sqlite3_wal_autocheckpoint is a WAL
   // hook too).
   sqlite3_wal_hook(impl->writer, &Impl::OnWalCommit, raw);
@@ -561,7 +473,6 @@ Store::~Store() {
     impl_->cv.notify_all();
   }
   if (impl_->thread.joinable()) impl_->thread.join();
-  impl_->SyncStop();  // completes what the writer handed over last
   impl_->StopCheckpointer();
 }
 
@@ -581,7 +492,6 @@ StoreStats Store::stats() const {
   s.resumed_at_open = impl_->resumed_at_open;
   s.dead_jobs = impl_->dead_jobs;
   s.checkpoints = impl_->checkpoints;
-  s.syncs = impl_->syncs;
   s.checkpoint_failures = impl_->checkpoint_failures;
   s.last_commit_ok = impl_->last_commit_ok;
   return s;

@@ -8,9 +8,8 @@
 //   - Group commit: one writer thread owns the write connection. Every mutation (enqueue, claim,
 //     release, complete, maintenance) is an operation queued to it; the writer takes everything
 //     pending (up to commit_max_batch), applies each operation under its own savepoint in one
-//     transaction and commits once. A sync thread then flushes the WAL (one fdatasync for every
-//     transaction committed before it began) and completes the callers; the writer meanwhile
-//     runs the next batch. N concurrent enqueues cost far fewer than N fsyncs.
+//     transaction, commits once, and then completes each caller. N concurrent enqueues cost far
+//     fewer than N fsyncs.
 //   - The queue is bounded (max_queued_jobs counts queued and claimed jobs). A full queue, a full
 //     disk (SQLITE_FULL, or max_bytes reached) and I/O errors fail with kUnavailable: the HTTP
 //     layer answers 503 so that Alertmanager retries.
@@ -58,9 +57,6 @@ struct StoreOptions {
   uint32_t commit_max_batch = 1024;
   std::chrono::milliseconds commit_max_delay{0};
   std::chrono::milliseconds busy_timeout{5000};
-  // Tests only: called with the WAL's descriptor instead of fdatasync (returns 0 or -1 with
-  // errno set), to hold a flush or make it fail.
-  std::function<int(int)> sync_for_tests;
 };
 
 struct EnqueueOutcome {
@@ -133,7 +129,6 @@ struct StoreStats {
   uint64_t claimed = 0;          // jobs claimed now
   uint64_t resumed_at_open = 0;  // claimed jobs found and re-queued by Open
   uint64_t dead_jobs = 0;        // stored jobs that no longer parse, set aside by ClaimNext
-  uint64_t syncs = 0;            // WAL flushes by the sync stage (one covers many commits)
   uint64_t checkpoints = 0;      // WAL checkpoints run (on the store's checkpoint thread)
   uint64_t checkpoint_failures = 0;
   bool last_commit_ok = true;

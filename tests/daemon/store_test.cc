@@ -11,7 +11,6 @@
 #include <condition_variable>
 #include <cstring>
 #include <filesystem>
-#include <future>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -233,55 +232,45 @@ TEST(Store, FullQueueIsUnavailable) {
   EXPECT_TRUE(s->Enqueue({MakeJob("7", "C|e")}, kNow, kDedup).ok());
 }
 
-TEST(Store, ConcurrentEnqueuesShareFlushes) {
-  // Deterministic: the first enqueue's WAL flush is held until 50 more enqueues have committed
-  // behind it (the writer does not wait for flushes); one more flush must then answer all 50.
+TEST(Store, ConcurrentEnqueuesShareTransactions) {
+  // Deterministic: the first enqueue's completion (on the writer thread) is held until 50 more
+  // enqueues are pending; the writer must then commit all 50 in a single transaction.
   testing::TempDir dir;
-  StoreOptions o = Options(dir.path());
+  auto s = OpenOrDie(Options(dir.path()));
   std::mutex mu;
   std::condition_variable cv;
   bool holding = false, release = false;
-  o.sync_for_tests = [&](int fd) {
-    std::unique_lock<std::mutex> lk(mu);
-    if (!holding) {
-      holding = true;
-      cv.notify_all();
-      cv.wait(lk, [&] { return release; });
-    }
-    return ::fdatasync(fd);
-  };
-  auto s = OpenOrDie(o);
   int done = 0;
-  auto count = [&](Result<EnqueueOutcome> r) {
+  s->EnqueueAsync({MakeJob("first", "A|e")}, kNow, kDedup, [&](Result<EnqueueOutcome> r) {
     EXPECT_TRUE(r.ok());
-    std::lock_guard<std::mutex> lk(mu);
-    ++done;
+    std::unique_lock<std::mutex> lk(mu);
+    holding = true;
     cv.notify_all();
-  };
-  s->EnqueueAsync({MakeJob("first", "A|e")}, kNow, kDedup, count);
+    cv.wait(lk, [&] { return release; });
+    ++done;
+  });
   {
     std::unique_lock<std::mutex> lk(mu);
-    ASSERT_TRUE(cv.wait_for(lk, std::chrono::seconds(30), [&] { return holding; }));
+    cv.wait(lk, [&] { return holding; });  // the first commit is done; the writer is held
   }
   for (int i = 0; i < 50; ++i) {
-    s->EnqueueAsync({MakeJob("j" + std::to_string(i), "B|e")}, kNow, kDedup, count);
+    s->EnqueueAsync({MakeJob("j" + std::to_string(i), "B|e")}, kNow, kDedup,
+                    [&](Result<EnqueueOutcome> r) {
+                      EXPECT_TRUE(r.ok());
+                      std::lock_guard<std::mutex> lk(mu);
+                      ++done;
+                      cv.notify_all();
+                    });
   }
-  // enqueue_calls counts commits: wait until all 50 committed while the first flush is held.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (s->stats().enqueue_calls < 51 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::yield();
-  }
-  ASSERT_EQ(s->stats().enqueue_calls, 51u);
   {
     std::unique_lock<std::mutex> lk(mu);
-    EXPECT_EQ(done, 0);  // nothing answered before its flush
     release = true;
     cv.notify_all();
-    ASSERT_TRUE(cv.wait_for(lk, std::chrono::seconds(30), [&] { return done == 51; }));
+    cv.wait(lk, [&] { return done == 51; });
   }
   StoreStats st = s->stats();
-  EXPECT_EQ(st.syncs, 2u);
-  EXPECT_LE(st.transactions, 51u);
+  EXPECT_EQ(st.transactions, 2u);
+  EXPECT_EQ(st.enqueue_calls, 51u);
   EXPECT_EQ(st.queued, 51u);
 }
 
@@ -600,71 +589,6 @@ TEST(Store, CheckpointsKeepTheWalBoundedWhileTheWriterCommits) {
   EXPECT_EQ(s->stats().checkpoint_failures, 0u);
   EXPECT_LT(largest_wal, kWritten / 2) << "jobs " << seq;
   EXPECT_EQ(s->stats().queued, static_cast<uint64_t>(seq));
-}
-
-TEST(Store, AnEnqueueIsAnsweredOnlyAfterTheWalIsFlushed) {
-  testing::TempDir dir;
-  StoreOptions o = Options(dir.path());
-  // A flush the test holds until it lets it go.
-  std::mutex mu;
-  std::condition_variable cv;
-  bool flushing = false, release = false;
-  o.sync_for_tests = [&](int fd) {
-    std::unique_lock<std::mutex> lk(mu);
-    flushing = true;
-    cv.notify_all();
-    cv.wait(lk, [&] { return release; });
-    return ::fdatasync(fd);
-  };
-  auto s = OpenOrDie(o);
-  std::promise<Result<EnqueueOutcome>> answered;
-  std::future<Result<EnqueueOutcome>> answer = answered.get_future();
-  s->EnqueueAsync({MakeJob("a1", "A|e")}, kNow, kDedup,
-                  [&](Result<EnqueueOutcome> r) { answered.set_value(std::move(r)); });
-  {
-    std::unique_lock<std::mutex> lk(mu);
-    ASSERT_TRUE(cv.wait_for(lk, std::chrono::seconds(30), [&] { return flushing; }));
-  }
-  // Committed (a flush only starts after a commit) and visible, but not yet flushed: no answer.
-  EXPECT_EQ(s->stats().queued, 1u);
-  EXPECT_EQ(answer.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
-  {
-    std::lock_guard<std::mutex> lk(mu);
-    release = true;
-    cv.notify_all();
-  }
-  ASSERT_EQ(answer.wait_for(std::chrono::seconds(30)), std::future_status::ready);
-  Result<EnqueueOutcome> r = answer.get();
-  ASSERT_TRUE(r.ok()) << r.error().message;
-  EXPECT_EQ(r->job_ids.size(), 1u);
-  EXPECT_GE(s->stats().syncs, 1u);
-}
-
-TEST(Store, AFailedFlushIsUnavailableAndTheRetryIsADuplicate) {
-  testing::TempDir dir;
-  StoreOptions o = Options(dir.path());
-  std::atomic<bool> fail{true};
-  o.sync_for_tests = [&](int fd) {
-    if (fail) {
-      errno = EIO;
-      return -1;
-    }
-    return ::fdatasync(fd);
-  };
-  auto s = OpenOrDie(o);
-  Result<EnqueueOutcome> first = s->Enqueue({MakeJob("a1", "A|e")}, kNow, kDedup);
-  ASSERT_FALSE(first.ok());
-  EXPECT_EQ(first.error().code, ErrorCode::kUnavailable);
-  EXPECT_NE(first.error().message.find("fdatasync"), std::string::npos) << first.error().message;
-  EXPECT_FALSE(s->stats().last_commit_ok);
-  // The sender retries (it got a 503). The job did commit, so the retry is a duplicate, and
-  // the job is routed once.
-  fail = false;
-  Result<EnqueueOutcome> retry = s->Enqueue({MakeJob("a1", "A|e")}, kNow, kDedup);
-  ASSERT_TRUE(retry.ok()) << retry.error().message;
-  EXPECT_EQ(retry->duplicates, 1u);
-  EXPECT_TRUE(s->stats().last_commit_ok);
-  EXPECT_EQ(s->stats().queued, 1u);
 }
 
 TEST(Store, PageMemoryForStormsRepeatsAndResolves) {
