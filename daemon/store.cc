@@ -5,8 +5,12 @@
 // on its own would serialize them behind each other's fsyncs; funnelling all writes through one
 // thread that commits whatever accumulated while the previous fsync ran turns N fsyncs into
 // about one per batch without adding latency when the load is light (commit_max_delay 0).
-// Reads use a second connection: WAL lets them run beside the writer. Checkpoints use a third,
-// on their own thread (Impl::CheckpointLoop), so that they stay out of the writer's commits.
+// Reads use a second connection: WAL lets them run beside the writer.
+//
+// Checkpoints stay SQLite's automatic ones, in the writer's commit every 1000 WAL pages. A
+// checkpoint thread on its own connection was tried (bench/README.md): it did not lower the
+// CPU per request, and under sustained load it fell behind, so the WAL grew until the writer
+// had to copy thousands of pages at once, which raised the p99 latency.
 #include "daemon/store.h"
 
 #include <fcntl.h>
@@ -93,12 +97,6 @@ Status ExecCached(sqlite3* db, const char* sql) {
   return OkStatus();
 }
 
-// WAL frames after which the checkpointer copies the WAL back into the database (SQLite's own
-// automatic checkpoint uses the same figure).
-constexpr int kCheckpointFrames = 1000;
-// WAL frames after which the writer checkpoints itself (see Impl::OnWalCommit).
-constexpr int kWriterCheckpointFrames = 3 * kCheckpointFrames;
-
 }  // namespace
 
 struct Store::Impl {
@@ -131,23 +129,7 @@ struct Store::Impl {
   int64_t enqueue_page_limit = 0;
   bool synchronous_full = true;  // writer thread only
 
-  // Checkpoints run on their own thread and connection, not in the writer's commit (where
-  // SQLite's automatic checkpoint would put them): copying the WAL back into the database and
-  // syncing it takes milliseconds, and every request waits behind the writer. The writer's WAL
-  // hook asks for one when the WAL passes kCheckpointFrames.
-  sqlite3* checkpointer = nullptr;
-  std::mutex checkpoint_mu;
-  std::condition_variable checkpoint_cv;
-  bool checkpoint_wanted = false;  // guarded by checkpoint_mu
-  bool checkpoint_stop = false;    // guarded by checkpoint_mu
-  std::thread checkpoint_thread;
-  std::atomic<uint64_t> checkpoints{0}, checkpoint_failures{0};
-
   ~Impl() {
-    if (checkpointer != nullptr) {
-      store_sql::ForgetStatements(checkpointer);
-      sqlite3_close(checkpointer);
-    }
     if (reader != nullptr) {
       store_sql::ForgetStatements(reader);
       sqlite3_close(reader);
@@ -157,58 +139,6 @@ struct Store::Impl {
       sqlite3_close(writer);
     }
     if (lock_fd >= 0) ::close(lock_fd);  // releases the flock
-  }
-
-  // SQLITE_BUSY: the other checkpointer (thread or writer) was running one; nothing failed.
-  void CountCheckpoint(int rc) {
-    if (rc == SQLITE_OK) {
-      checkpoints.fetch_add(1);
-    } else if ((rc & 0xff) != SQLITE_BUSY) {
-      checkpoint_failures.fetch_add(1);
-    }
-  }
-
-  // Runs on the writer thread after each commit. `frames`: the WAL's length.
-  static int OnWalCommit(void* self, sqlite3* db, const char*, int frames) {
-    Impl* impl = static_cast<Impl*>(self);
-    if (frames >= kWriterCheckpointFrames) {
-      // The WAL is rewound only once a checkpoint has copied all of it, and a checkpointer
-      // running beside a writer that commits without pause is always a little behind: under
-      // sustained load the WAL would grow without end. Here the writer is between
-      // transactions, and what is left to copy is what came after the checkpointer's last run.
-      impl->CountCheckpoint(
-          sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr));
-    } else if (frames >= kCheckpointFrames) {
-      std::lock_guard<std::mutex> lk(impl->checkpoint_mu);
-      impl->checkpoint_wanted = true;
-      impl->checkpoint_cv.notify_one();
-    }
-    return SQLITE_OK;
-  }
-
-  void CheckpointLoop() {
-    std::unique_lock<std::mutex> lk(checkpoint_mu);
-    for (;;) {
-      checkpoint_cv.wait(lk, [&] { return checkpoint_wanted || checkpoint_stop; });
-      if (checkpoint_stop) return;
-      checkpoint_wanted = false;
-      lk.unlock();
-      // PASSIVE: never waits for the writer or readers; what it cannot copy now is copied by a
-      // later one. A failure (a full disk) leaves the WAL as it is, still durable, and the next
-      // commit past the threshold asks again. Closing the last connection checkpoints too.
-      CountCheckpoint(sqlite3_wal_checkpoint_v2(checkpointer, nullptr, SQLITE_CHECKPOINT_PASSIVE,
-                                                nullptr, nullptr));
-      lk.lock();
-    }
-  }
-
-  void StopCheckpointer() {
-    {
-      std::lock_guard<std::mutex> lk(checkpoint_mu);
-      checkpoint_stop = true;
-      checkpoint_cv.notify_all();
-    }
-    if (checkpoint_thread.joinable()) checkpoint_thread.join();
   }
 
   void Submit(Op op) {
@@ -445,17 +375,7 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   if (Status st = OpenConnection(impl->db_path, options, &impl->reader); !st.ok()) {
     return st.error();
   }
-  if (Status st = OpenConnection(impl->db_path, options, &impl->checkpointer); !st.ok()) {
-    return st.error();
-  }
   Impl* raw = impl.get();
-  // Replaces SQLite's automatic checkpoint on the writer (sqlite3_wal_autocheckpoint is a WAL
-  // hook too).
-  sqlite3_wal_hook(impl->writer, &Impl::OnWalCommit, raw);
-  impl->checkpoint_thread = std::thread([raw] {
-    pthread_setname_np(pthread_self(), "tp-checkpoint");
-    raw->CheckpointLoop();
-  });
   impl->thread = std::thread([raw] {
     pthread_setname_np(pthread_self(), "tp-store");
     raw->WriterLoop();
@@ -473,7 +393,6 @@ Store::~Store() {
     impl_->cv.notify_all();
   }
   if (impl_->thread.joinable()) impl_->thread.join();
-  impl_->StopCheckpointer();
 }
 
 const std::string& Store::path() const { return impl_->db_path; }
@@ -491,8 +410,6 @@ StoreStats Store::stats() const {
   s.claimed = impl_->claimed;
   s.resumed_at_open = impl_->resumed_at_open;
   s.dead_jobs = impl_->dead_jobs;
-  s.checkpoints = impl_->checkpoints;
-  s.checkpoint_failures = impl_->checkpoint_failures;
   s.last_commit_ok = impl_->last_commit_ok;
   return s;
 }

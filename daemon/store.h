@@ -129,8 +129,6 @@ struct StoreStats {
   uint64_t claimed = 0;          // jobs claimed now
   uint64_t resumed_at_open = 0;  // claimed jobs found and re-queued by Open
   uint64_t dead_jobs = 0;        // stored jobs that no longer parse, set aside by ClaimNext
-  uint64_t checkpoints = 0;      // WAL checkpoints run (on the store's checkpoint thread)
-  uint64_t checkpoint_failures = 0;
   bool last_commit_ok = true;
 };
 

@@ -567,9 +567,8 @@ TEST(Store, CheckpointsKeepTheWalBoundedWhileTheWriterCommits) {
   auto s = OpenOrDie(Options(dir.path()));
   namespace fs = std::filesystem;
   const std::string wal = dir.path() + "/tracepager.db-wal";
-  // One enqueue after another, each its own commit, writing 48 MB of jobs: the checkpoints
-  // (the store's checkpoint thread, and the writer's own when the WAL still grows) keep the WAL
-  // far smaller than that; without them it would hold all of it.
+  // One enqueue after another, each its own commit, writing 48 MB of jobs: the automatic
+  // checkpoints keep the WAL far smaller than that; without them it would hold all of it.
   constexpr uint64_t kWritten = 48u << 20;
   constexpr size_t kPadding = 4000;
   int64_t seq = 0;
@@ -585,8 +584,6 @@ TEST(Store, CheckpointsKeepTheWalBoundedWhileTheWriterCommits) {
     std::error_code ec;
     largest_wal = std::max(largest_wal, fs::file_size(wal, ec));
   }
-  EXPECT_GE(s->stats().checkpoints, 3u);
-  EXPECT_EQ(s->stats().checkpoint_failures, 0u);
   EXPECT_LT(largest_wal, kWritten / 2) << "jobs " << seq;
   EXPECT_EQ(s->stats().queued, static_cast<uint64_t>(seq));
 }
