@@ -213,12 +213,16 @@ std::string TriggerIdentityJson(const std::string& identity) {
   return std::string(buf.GetString(), buf.GetSize());
 }
 
-// The identity a page was triggered under (delivery resolves by it).
-std::string TriggerIdentity(const PageRecord& page) {
+// The identity a page was triggered under (delivery resolves by it). A page stored without
+// one (none is written so today) falls back to its first firing alert.
+Result<std::string> TriggerIdentity(Store& store, const PageRecord& page) {
   const std::string key = "\"trigger_identity\":\"";
   size_t at = page.payload_json.find(key);
-  if (at == std::string::npos)
-    return page.firing_identities.empty() ? "" : page.firing_identities[0];
+  if (at == std::string::npos) {
+    Result<std::vector<std::string>> firing = store.FiringIdentities(page.id);
+    if (!firing.ok()) return firing.error();
+    return firing->empty() ? std::string() : firing->front();
+  }
   size_t start = at + key.size();
   size_t end = page.payload_json.find('"', start);
   return page.payload_json.substr(start, end - start);
@@ -475,14 +479,20 @@ Result<ProcessOutcome> JobProcessor::ProcessResolves(const Claim& claim,
     if (!open.ok()) return open.error();
     for (PageRecord& p : *open) pages.emplace(p.id, std::move(p));
   }
+  // A page resolves when its firing alerts are exactly those resolving now: counted, not
+  // listed (a storm's page may hold very many).
   std::set<std::string> triggers;
   for (const auto& [id, page] : pages) {
-    bool all = std::all_of(page.firing_identities.begin(), page.firing_identities.end(),
-                           [&](const std::string& i) { return resolving.count(i) != 0; });
-    if (!all) continue;
+    Result<uint64_t> firing = store_->FiringCount(id);
+    if (!firing.ok()) return firing.error();
+    Result<uint64_t> resolving_here = store_->FiringCount(id, completion.resolved_identities);
+    if (!resolving_here.ok()) return resolving_here.error();
+    if (*resolving_here != *firing) continue;
+    Result<std::string> trigger = TriggerIdentity(*store_, page);
+    if (!trigger.ok()) return trigger.error();
     completion.resolved_pages.push_back(id);
     event.teams.push_back(page.team);
-    triggers.insert(TriggerIdentity(page));
+    triggers.insert(*trigger);
   }
   for (const std::string& trigger : triggers) {
     Result<integrations::delivery::SubmitReport> r = delivery_->SubmitResolve(

@@ -582,4 +582,14 @@ Result<std::vector<PageRecord>> Store::OpenPagesForIdentity(const std::string& i
   return store_sql::QueryPagesForIdentity(impl_->reader, identity);
 }
 
+Result<std::vector<std::string>> Store::FiringIdentities(int64_t page_id) {
+  std::lock_guard<std::mutex> lk(impl_->reader_mu);
+  return store_sql::QueryFiringIdentities(impl_->reader, page_id);
+}
+
+Result<uint64_t> Store::FiringCount(int64_t page_id, const std::vector<std::string>& among) {
+  std::lock_guard<std::mutex> lk(impl_->reader_mu);
+  return store_sql::QueryFiringCount(impl_->reader, page_id, among);
+}
+
 }  // namespace tracepager::daemon

@@ -86,8 +86,7 @@ struct PageRecord {
   std::string dedup_key;
   std::string payload_json;  // what was sent, so a resolve can address the same target
   int64_t created_ns = 0;
-  bool open = true;                            // false once resolved
-  std::vector<std::string> firing_identities;  // attached alerts not yet resolved
+  bool open = true;  // false once resolved
 };
 
 // A page a Complete records.
@@ -169,12 +168,18 @@ class Store {
   // Finishes claimed jobs with their decision and pages. kInternal when a job is not claimed.
   Result<CompletionOutcome> Complete(const Completion& completion);
 
-  // Open pages of `storm_key` created at or after `since_ns`, newest first. Their
-  // firing_identities are left empty (a storm's page may hold a very large number of alerts;
-  // OpenPagesForIdentity lists them).
+  // Open pages of `storm_key` created at or after `since_ns`, newest first.
   Result<std::vector<PageRecord>> OpenPagesForStorm(const std::string& storm_key, int64_t since_ns);
   // Open pages `identity` is attached to and not resolved on, newest first.
   Result<std::vector<PageRecord>> OpenPagesForIdentity(const std::string& identity);
+  // The lookups above do not read a page's alerts: a storm's page may hold a very large number
+  // of them, and every repeat or resolve of one of them looks its pages up, so reading them all
+  // there made a long storm quadratic. These read what a caller needs: the firing alerts of a
+  // page (all of them, by identity) ...
+  Result<std::vector<std::string>> FiringIdentities(int64_t page_id);
+  // ... and how many are firing, all of them (`among` empty) or only those in `among` (distinct
+  // identities).
+  Result<uint64_t> FiringCount(int64_t page_id, const std::vector<std::string>& among = {});
 
   // Deletes dedup entries older than `dedup_before_ns` and decisions and resolved pages
   // older than `retain_before_ns`.

@@ -86,8 +86,7 @@ Status Expect(Stmt& s, int want, const char* what) {
 const char* kPageColumns =
     "p.id, p.decision_id, p.storm_key, p.team, p.pager, p.dedup_key, p.payload, p.created_ns";
 
-// With_identities false leaves PageRecord::firing_identities empty (see QueryPagesForStorm).
-Result<std::vector<PageRecord>> ReadPages(sqlite3* db, Stmt& s, bool with_identities = true) {
+Result<std::vector<PageRecord>> ReadPages(Stmt& s) {
   std::vector<PageRecord> pages;
   int rc;
   while ((rc = s.Step()) == SQLITE_ROW) {
@@ -104,16 +103,6 @@ Result<std::vector<PageRecord>> ReadPages(sqlite3* db, Stmt& s, bool with_identi
     pages.push_back(std::move(p));
   }
   if (rc != SQLITE_DONE) return s.error("read pages");
-  if (!with_identities) return pages;
-  Stmt a(db,
-         "SELECT identity FROM page_alerts WHERE page_id=?1 AND resolved_ns=0 ORDER BY identity");
-  if (!a.ok()) return a.error("prepare page_alerts");
-  for (PageRecord& p : pages) {
-    a.Reset();
-    a.Bind(1, p.id);
-    while ((rc = a.Step()) == SQLITE_ROW) p.firing_identities.push_back(a.Text(0));
-    if (rc != SQLITE_DONE) return a.error("read page_alerts");
-  }
   return pages;
 }
 
@@ -482,7 +471,7 @@ Result<std::vector<PageRecord>> QueryPagesForStorm(sqlite3* db, const std::strin
   // Without the identities: during a storm every claim asks this again while the page collects
   // up to hundreds of thousands of alerts, and reading them all each time made a long storm
   // quadratic in time and grew the daemon's memory with it (bench/load_bench.sh).
-  return ReadPages(db, s, /*with_identities=*/false);
+  return ReadPages(s);
 }
 
 Result<std::vector<PageRecord>> QueryPagesForIdentity(sqlite3* db, const std::string& identity) {
@@ -492,7 +481,44 @@ Result<std::vector<PageRecord>> QueryPagesForIdentity(sqlite3* db, const std::st
   Stmt s(db, sql.c_str());
   if (!s.ok()) return s.error("prepare identity lookup");
   s.Bind(1, identity);
-  return ReadPages(db, s);
+  return ReadPages(s);
+}
+
+Result<std::vector<std::string>> QueryFiringIdentities(sqlite3* db, int64_t page_id) {
+  Stmt a(db,
+         "SELECT identity FROM page_alerts WHERE page_id=?1 AND resolved_ns=0 ORDER BY identity");
+  if (!a.ok()) return a.error("prepare page_alerts");
+  a.Bind(1, page_id);
+  std::vector<std::string> out;
+  int rc;
+  while ((rc = a.Step()) == SQLITE_ROW) out.push_back(a.Text(0));
+  if (rc != SQLITE_DONE) return a.error("read page_alerts");
+  return out;
+}
+
+Result<uint64_t> QueryFiringCount(sqlite3* db, int64_t page_id,
+                                  const std::vector<std::string>& among) {
+  if (among.empty()) {
+    Stmt c(db, "SELECT COUNT(*) FROM page_alerts WHERE page_id=?1 AND resolved_ns=0");
+    if (!c.ok()) return c.error("prepare page_alerts count");
+    c.Bind(1, page_id);
+    if (c.Step() != SQLITE_ROW) return c.error("count page_alerts");
+    return static_cast<uint64_t>(c.Int(0));
+  }
+  Stmt one(db, "SELECT 1 FROM page_alerts WHERE page_id=?1 AND identity=?2 AND resolved_ns=0");
+  if (!one.ok()) return one.error("prepare page_alerts lookup");
+  uint64_t n = 0;
+  for (const std::string& identity : among) {
+    one.Reset();
+    one.Bind(1, page_id).Bind(2, identity);
+    int rc = one.Step();
+    if (rc == SQLITE_ROW) {
+      ++n;
+    } else if (rc != SQLITE_DONE) {
+      return one.error("page_alerts lookup");
+    }
+  }
+  return n;
 }
 
 Status Prune(sqlite3* db, int64_t dedup_before_ns, int64_t retain_before_ns) {

@@ -100,6 +100,11 @@ Result<CompletionOutcome> CompleteJobs(sqlite3* db, const Completion& c);
 Result<std::vector<PageRecord>> QueryPagesForStorm(sqlite3* db, const std::string& storm_key,
                                                    int64_t since_ns);
 Result<std::vector<PageRecord>> QueryPagesForIdentity(sqlite3* db, const std::string& identity);
+Result<std::vector<std::string>> QueryFiringIdentities(sqlite3* db, int64_t page_id);
+// Firing alerts on the page; with `among` non-empty, only those of them (each counted once;
+// `among` must not repeat an identity).
+Result<uint64_t> QueryFiringCount(sqlite3* db, int64_t page_id,
+                                  const std::vector<std::string>& among);
 
 Status Prune(sqlite3* db, int64_t dedup_before_ns, int64_t retain_before_ns);
 

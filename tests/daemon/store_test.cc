@@ -608,8 +608,8 @@ TEST(Store, PageMemoryForStormsRepeatsAndResolves) {
   EXPECT_EQ((*storm)[0].team, "payments");
   EXPECT_EQ((*storm)[0].dedup_key, "tp-dk-1");
   EXPECT_EQ((*storm)[0].decision_id, out->decision_id);
-  EXPECT_TRUE((*storm)[0].firing_identities.empty());  // not read for a storm lookup
-  EXPECT_EQ((*s->OpenPagesForIdentity("a1"))[0].firing_identities, std::vector<std::string>{"a1"});
+  EXPECT_EQ((*s->OpenPagesForIdentity("a1"))[0].id, page_id);
+  EXPECT_EQ(*s->FiringIdentities(page_id), std::vector<std::string>{"a1"});
   EXPECT_TRUE(s->OpenPagesForStorm("checkout|errors", kNow + 1)->empty());
   EXPECT_TRUE(s->OpenPagesForStorm("checkout|latency", 0)->empty());
 
@@ -622,8 +622,10 @@ TEST(Store, PageMemoryForStormsRepeatsAndResolves) {
   join.attach = {{page_id, "a2"}, {page_id, "a3"}};
   ASSERT_TRUE(s->Complete(join).ok());
   EXPECT_EQ(s->OpenPagesForIdentity("a1")->size(), 1u);
-  EXPECT_EQ((*s->OpenPagesForIdentity("a3"))[0].firing_identities,
-            (std::vector<std::string>{"a1", "a2", "a3"}));
+  EXPECT_EQ((*s->OpenPagesForIdentity("a3"))[0].id, page_id);
+  EXPECT_EQ(*s->FiringIdentities(page_id), (std::vector<std::string>{"a1", "a2", "a3"}));
+  EXPECT_EQ(*s->FiringCount(page_id), 3u);
+  EXPECT_EQ(*s->FiringCount(page_id, {"a1", "a3", "a9"}), 2u);  // a9 is not on the page
   EXPECT_TRUE(s->OpenPagesForIdentity("a4")->empty());
 
   // a1 and a2 resolve: the page stays open for a3. Then a3 resolves and the page with it.
@@ -636,7 +638,9 @@ TEST(Store, PageMemoryForStormsRepeatsAndResolves) {
   ASSERT_TRUE(s->Complete(r1).ok());
   EXPECT_TRUE(s->OpenPagesForIdentity("a1")->empty());
   ASSERT_EQ(s->OpenPagesForIdentity("a3")->size(), 1u);
-  EXPECT_EQ((*s->OpenPagesForIdentity("a3"))[0].firing_identities, std::vector<std::string>{"a3"});
+  EXPECT_EQ(*s->FiringIdentities(page_id), std::vector<std::string>{"a3"});
+  EXPECT_EQ(*s->FiringCount(page_id), 1u);
+  EXPECT_EQ(*s->FiringCount(page_id, {"a1", "a2"}), 0u);  // resolved ones no longer count
   ASSERT_TRUE(s->Enqueue({MakeJob("a3", "checkout|errors", JobKind::kResolve)}, kNow, kDedup).ok());
   Completion r2 = Finish(ClaimOrDie(*s), "resolve");
   r2.resolved_identities = {"a3"};
