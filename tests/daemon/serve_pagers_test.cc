@@ -231,13 +231,7 @@ class ServePagersTest : public ::testing::Test {
     dir_.Write("genie.key", std::string(kGenieKey) + "\n");
     // The example trace (frontend -> checkout -> payment -> its database), under the trace id
     // the captured alerts carry: the checkout alert pages the database's owner, platform.
-    std::string trace =
-        ReadFile(testing::SourcePath("etc/examples/traces/checkout-payment-db.otlp.json"));
-    for (size_t at = trace.find("5b8efff798038103d269b633813fc60c"); at != std::string::npos;
-         at = trace.find("5b8efff798038103d269b633813fc60c", at)) {
-      trace.replace(at, 32, kCapturedTrace);
-    }
-    dir_.Write("traces/checkout.json", trace);
+    dir_.Write("traces/checkout.json", testing::ExampleTraceWithId(kCapturedTrace));
   }
 
   // `platform` is the team the checkout alert pages; `others` is every other team's target.

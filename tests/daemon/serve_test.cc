@@ -61,13 +61,7 @@ services:
 )");
     // The example trace (frontend -> checkout -> payment -> its database), under the trace id
     // the captured alerts carry.
-    std::string trace =
-        ReadFile(testing::SourcePath("etc/examples/traces/checkout-payment-db.otlp.json"));
-    for (size_t at = trace.find("5b8efff798038103d269b633813fc60c"); at != std::string::npos;
-         at = trace.find("5b8efff798038103d269b633813fc60c", at)) {
-      trace.replace(at, 32, kCapturedTrace);
-    }
-    dir_.Write("traces/checkout.json", trace);
+    dir_.Write("traces/checkout.json", testing::ExampleTraceWithId(kCapturedTrace));
   }
 
   std::string Config(const std::string& extra_server = "", const std::string& extra = "") {

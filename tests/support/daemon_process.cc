@@ -14,6 +14,8 @@
 #include <cstdlib>
 #include <regex>
 
+#include "tests/support/process.h"
+
 extern char** environ;
 
 namespace tracepager::testing {
@@ -21,19 +23,35 @@ namespace {
 constexpr auto kWait = std::chrono::seconds(60);  // safety cap on every wait, never a delay
 }  // namespace
 
-HttpAnswer HttpCall(uint16_t port, const std::string& method, const std::string& path,
-                    const std::string& body, const std::vector<std::string>& headers) {
-  HttpAnswer out;
+int ConnectLoopback(uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return out;
+  if (fd < 0) return -1;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     ::close(fd);
-    return out;
+    return -1;
   }
+  return fd;
+}
+
+std::string ExampleTraceWithId(const std::string& trace_id) {
+  const std::string example_id = "5b8efff798038103d269b633813fc60c";
+  std::string trace = ReadFile(SourcePath("etc/examples/traces/checkout-payment-db.otlp.json"));
+  for (size_t at = trace.find(example_id); at != std::string::npos;
+       at = trace.find(example_id, at + trace_id.size())) {
+    trace.replace(at, example_id.size(), trace_id);
+  }
+  return trace;
+}
+
+HttpAnswer HttpCall(uint16_t port, const std::string& method, const std::string& path,
+                    const std::string& body, const std::vector<std::string>& headers) {
+  HttpAnswer out;
+  int fd = ConnectLoopback(port);
+  if (fd < 0) return out;
   timeval tv{60, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";

@@ -22,6 +22,14 @@ struct HttpAnswer {
   std::string body;
 };
 
+// A blocking TCP connection to 127.0.0.1:`port`; -1 when it cannot be made. The caller closes it.
+int ConnectLoopback(uint16_t port);
+
+// etc/examples/traces/checkout-payment-db.otlp.json (frontend -> checkout -> payment -> its
+// database) with its trace id replaced by `trace_id` (32 hex digits), e.g. the id the captured
+// Alertmanager alerts carry.
+std::string ExampleTraceWithId(const std::string& trace_id);
+
 // One request to 127.0.0.1:`port` on a fresh connection (Connection: close), the answer read to
 // EOF (at most 60 s). POST bodies are sent as application/json.
 HttpAnswer HttpCall(uint16_t port, const std::string& method, const std::string& path,
