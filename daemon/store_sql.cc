@@ -6,9 +6,11 @@
 // on one page; a repeat is an identity already attached to an open page.
 #include "daemon/store_sql.h"
 
-#include <map>
+#include <cstring>
+#include <functional>
 #include <mutex>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 
 namespace tracepager::daemon::store_sql {
@@ -140,10 +142,24 @@ Error SqlError(sqlite3* db, int rc, const std::string& what) {
 
 namespace {
 
-// Idle prepared statements by connection and SQL text (see Stmt).
+// Idle prepared statements by connection and SQL text (see Stmt). Keyed by the address of the
+// text: the SQL is string literals (or static strings), so a lookup is a hash of two pointers,
+// not a copy and comparison of the text, which on the writer thread ran for every statement of
+// every operation. A hit is still checked against the statement's own copy of its text, so a
+// caller passing a buffer whose address once held other SQL gets a correct statement anyway.
+struct StatementKey {
+  sqlite3* db;
+  const char* sql;
+  bool operator==(const StatementKey& o) const { return db == o.db && sql == o.sql; }
+};
+struct StatementKeyHash {
+  size_t operator()(const StatementKey& k) const {
+    return std::hash<const void*>()(k.db) * 31 + std::hash<const void*>()(k.sql);
+  }
+};
 struct StatementCache {
   std::mutex mu;
-  std::map<std::pair<sqlite3*, std::string>, sqlite3_stmt*> idle;
+  std::unordered_map<StatementKey, sqlite3_stmt*, StatementKeyHash> idle;
 };
 
 StatementCache& Statements() {
@@ -157,12 +173,16 @@ Stmt::Stmt(sqlite3* db, const char* sql) : db_(db), sql_(sql) {
   {
     StatementCache& cache = Statements();
     std::lock_guard<std::mutex> lk(cache.mu);
-    auto it = cache.idle.find({db, sql_});
+    auto it = cache.idle.find({db, sql});
     if (it != cache.idle.end()) {
-      stmt_ = it->second;
+      sqlite3_stmt* idle = it->second;
       cache.idle.erase(it);
-      rc_ = SQLITE_OK;
-      return;
+      if (std::strcmp(sqlite3_sql(idle), sql) == 0) {
+        stmt_ = idle;
+        rc_ = SQLITE_OK;
+        return;
+      }
+      sqlite3_finalize(idle);  // the address now holds other SQL
     }
   }
   rc_ = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr);
@@ -175,7 +195,7 @@ Stmt::~Stmt() {
   (void)sqlite3_clear_bindings(stmt_);
   StatementCache& cache = Statements();
   std::lock_guard<std::mutex> lk(cache.mu);
-  if (!cache.idle.emplace(std::make_pair(db_, std::move(sql_)), stmt_).second) {
+  if (!cache.idle.emplace(StatementKey{db_, sql_}, stmt_).second) {
     sqlite3_finalize(stmt_);  // another Stmt of the same text came back first
   }
 }
@@ -183,10 +203,13 @@ Stmt::~Stmt() {
 void ForgetStatements(sqlite3* db) {
   StatementCache& cache = Statements();
   std::lock_guard<std::mutex> lk(cache.mu);
-  for (auto it = cache.idle.lower_bound({db, std::string()});
-       it != cache.idle.end() && it->first.first == db;) {
-    sqlite3_finalize(it->second);
-    it = cache.idle.erase(it);
+  for (auto it = cache.idle.begin(); it != cache.idle.end();) {
+    if (it->first.db == db) {
+      sqlite3_finalize(it->second);
+      it = cache.idle.erase(it);
+    } else {
+      ++it;
+    }
   }
 }
 
@@ -462,9 +485,10 @@ Result<CompletionOutcome> CompleteJobs(sqlite3* db, const Completion& c) {
 
 Result<std::vector<PageRecord>> QueryPagesForStorm(sqlite3* db, const std::string& storm_key,
                                                    int64_t since_ns) {
-  std::string sql = std::string("SELECT ") + kPageColumns +
-                    " FROM pages p WHERE p.storm_key=?1 AND p.resolved_ns=0 AND p.created_ns>=?2"
-                    " ORDER BY p.created_ns DESC, p.id DESC";
+  static const std::string sql =
+      std::string("SELECT ") + kPageColumns +
+      " FROM pages p WHERE p.storm_key=?1 AND p.resolved_ns=0 AND p.created_ns>=?2"
+      " ORDER BY p.created_ns DESC, p.id DESC";
   Stmt s(db, sql.c_str());
   if (!s.ok()) return s.error("prepare storm lookup");
   s.Bind(1, storm_key).Bind(2, since_ns);
@@ -475,9 +499,10 @@ Result<std::vector<PageRecord>> QueryPagesForStorm(sqlite3* db, const std::strin
 }
 
 Result<std::vector<PageRecord>> QueryPagesForIdentity(sqlite3* db, const std::string& identity) {
-  std::string sql = std::string("SELECT ") + kPageColumns +
-                    " FROM pages p JOIN page_alerts a ON a.page_id=p.id WHERE a.identity=?1 AND"
-                    " a.resolved_ns=0 AND p.resolved_ns=0 ORDER BY p.created_ns DESC, p.id DESC";
+  static const std::string sql =
+      std::string("SELECT ") + kPageColumns +
+      " FROM pages p JOIN page_alerts a ON a.page_id=p.id WHERE a.identity=?1 AND"
+      " a.resolved_ns=0 AND p.resolved_ns=0 ORDER BY p.created_ns DESC, p.id DESC";
   Stmt s(db, sql.c_str());
   if (!s.ok()) return s.error("prepare identity lookup");
   s.Bind(1, identity);

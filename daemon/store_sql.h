@@ -29,7 +29,9 @@ Error SqlError(sqlite3* db, int rc, const std::string& what);
 // finalized, so the hot paths (every enqueue, claim and completion) do not parse and plan their
 // SQL again. A cached statement has one user at a time; a second Stmt with the same text while
 // the first lives prepares its own. Thread-safe as the connection is (the cache has its own
-// lock). REQUIRES: ForgetStatements(db) before `db` is closed.
+// lock). REQUIRES: `sql` outlives the Stmt; it should be a literal or a static string (the cache
+// finds statements by its address; other text at a reused address is detected, but not
+// cached well). ForgetStatements(db) before `db` is closed.
 class Stmt {
  public:
   Stmt(sqlite3* db, const char* sql);
@@ -52,7 +54,7 @@ class Stmt {
 
  private:
   sqlite3* db_;
-  std::string sql_;
+  const char* sql_;  // the caller's text; outlives this Stmt
   sqlite3_stmt* stmt_ = nullptr;
   int rc_;
 };

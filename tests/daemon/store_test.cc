@@ -15,6 +15,7 @@
 #include <set>
 #include <thread>
 
+#include "daemon/store_sql.h"
 #include "tests/support/process.h"
 
 namespace tracepager::daemon {
@@ -704,6 +705,25 @@ TEST(Store, WaitForWorkWakesOnEnqueue) {
   waiter.join();  // would hang (test timeout) if the enqueue did not wake it
   EXPECT_TRUE(woke.load());
   EXPECT_NE(s->WorkEpoch(), epoch);
+}
+
+// The statement cache finds statements by the address of their SQL text; a buffer that held
+// other SQL at the same address must still get a statement for its own text.
+TEST(StoreSqlTest, StatementCacheTellsApartTextsAtOneAddress) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(":memory:", &db), SQLITE_OK);
+  char sql[32];
+  for (int i = 1; i <= 3; ++i) {
+    std::snprintf(sql, sizeof sql, "SELECT %d", i);
+    for (int again = 0; again < 2; ++again) {  // the second time from the cache
+      store_sql::Stmt s(db, sql);
+      ASSERT_TRUE(s.ok());
+      ASSERT_EQ(s.Step(), SQLITE_ROW);
+      EXPECT_EQ(s.Int(0), i);
+    }
+  }
+  store_sql::ForgetStatements(db);
+  sqlite3_close(db);
 }
 
 }  // namespace
