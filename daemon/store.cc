@@ -191,20 +191,28 @@ struct Store::Impl {
       (void)Exec(writer, durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
       synchronous_full = durable;
     }
+    // First without savepoints: each one costs a statement journal of every page its operation
+    // touches, and operations almost always succeed. If one fails, the whole transaction rolls
+    // back and (with other operations in the batch) runs again with a savepoint per operation,
+    // so that the failed one leaves no trace and the others commit. Operations are written to
+    // be applied again after a rollback (they start from their inputs, not from a previous
+    // attempt's state).
+    bool guarded = false;
+    bool only_op_failed = false;
     Status begin = ExecCached(writer, "BEGIN IMMEDIATE");
-    if (!begin.ok()) {
-      fail_all(begin.error());
-    } else {
-      bool aborted = false;
+    bool aborted = !begin.ok();
+    if (aborted) fail_all(begin.error());
+    while (!aborted) {
+      std::optional<size_t> failed;  // unguarded pass: the operation that failed
+      total = Effects{};
       for (size_t i = 0; i < batch.size() && !aborted; ++i) {
         OpContext ctx;
         ctx.db = writer;
         ctx.queued_now = static_cast<int64_t>(queued.load()) + total.queued;
         ctx.max_queued = options.max_queued_jobs;
         ctx.enqueue_page_limit = enqueue_page_limit;
-        Status sp = ExecCached(writer, "SAVEPOINT op");
-        Status st = sp;
-        if (sp.ok()) {
+        Status st = guarded ? ExecCached(writer, "SAVEPOINT op") : OkStatus();
+        if (st.ok()) {
           try {
             st = batch[i].apply(ctx);
           } catch (const std::exception& e) {
@@ -224,15 +232,34 @@ struct Store::Impl {
           aborted = true;
           break;
         }
-        if (st.ok()) {
+        results[i] = st;
+        if (!guarded) {
+          if (!st.ok()) {
+            failed = i;
+            break;
+          }
+          total.Add(ctx.fx);
+        } else if (st.ok()) {
           (void)ExecCached(writer, "RELEASE op");
           total.Add(ctx.fx);
         } else {
           (void)ExecCached(writer, "ROLLBACK TO op");
           (void)ExecCached(writer, "RELEASE op");
         }
-        results[i] = st;
       }
+      if (aborted || !failed.has_value()) break;
+      (void)ExecCached(writer, "ROLLBACK");
+      if (batch.size() == 1) {
+        only_op_failed = true;  // nothing to commit: it failed and left no trace
+        break;
+      }
+      guarded = true;
+      for (Status& r : results) r = OkStatus();
+      begin = ExecCached(writer, "BEGIN IMMEDIATE");
+      aborted = !begin.ok();
+      if (aborted) fail_all(begin.error());
+    }
+    if (!only_op_failed) {
       if (!aborted) {
         Status commit = ExecCached(writer, "COMMIT");
         if (!commit.ok()) {
@@ -457,6 +484,7 @@ void Store::EnqueueAsync(std::vector<RoutingJob> jobs, int64_t now_ns, int64_t d
   Op op;
   op.counts_as_rejected_full = true;
   op.apply = [owned, rows = std::move(rows), now_ns, dedup_window_ns, outcome](OpContext& ctx) {
+    *outcome = EnqueueOutcome{};  // a batch may apply operations twice (RunBatch)
     Status st = store_sql::InsertJobs(ctx.db, rows, now_ns, dedup_window_ns, ctx.queued_now,
                                       ctx.max_queued, ctx.enqueue_page_limit, outcome.get());
     if (!st.ok()) return st;
@@ -490,6 +518,16 @@ Result<EnqueueOutcome> Store::Enqueue(std::vector<RoutingJob> jobs, int64_t now_
 
 Result<std::optional<Claim>> Store::ClaimNext(int64_t now_ns, size_t max_group) {
   if (impl_->shutting_down) return std::optional<Claim>();
+  {
+    // Most attempts find nothing: every commit that may make work wakes every idle worker, and
+    // during a storm one worker holds the storm's key. Asking the reader connection first keeps
+    // those attempts off the writer thread, which every webhook's acknowledgement waits behind.
+    // A job that becomes ready after this read changes WorkEpoch(), which the caller read before
+    // calling, so its wait returns at once. A failed read falls through to the writer.
+    std::lock_guard<std::mutex> lk(impl_->reader_mu);
+    Result<bool> any = store_sql::AnyClaimable(impl_->reader, now_ns);
+    if (any.ok() && !*any) return std::optional<Claim>();
+  }
   Result<std::optional<store_sql::ClaimedRows>> rows =
       impl_->RunBlocking<std::optional<store_sql::ClaimedRows>>(
           [now_ns, max_group](OpContext& ctx) -> Result<std::optional<store_sql::ClaimedRows>> {

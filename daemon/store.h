@@ -7,9 +7,10 @@
 //     at all.
 //   - Group commit: one writer thread owns the write connection. Every mutation (enqueue, claim,
 //     release, complete, maintenance) is an operation queued to it; the writer takes everything
-//     pending (up to commit_max_batch), applies each operation under its own savepoint in one
-//     transaction, commits once, and then completes each caller. N concurrent enqueues cost far
-//     fewer than N fsyncs.
+//     pending (up to commit_max_batch), applies the operations in one transaction, commits once,
+//     and then completes each caller. N concurrent enqueues cost far fewer than N fsyncs. Each
+//     operation is atomic on its own: one that fails leaves no trace while the others of its
+//     batch commit (the batch is then applied again with a savepoint per operation).
 //   - The queue is bounded (max_queued_jobs counts queued and claimed jobs). A full queue, a full
 //     disk (SQLITE_FULL, or max_bytes reached) and I/O errors fail with kUnavailable: the HTTP
 //     layer answers 503 so that Alertmanager retries.

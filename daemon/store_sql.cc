@@ -345,12 +345,25 @@ Status InsertJobs(sqlite3* db, const std::vector<JobRow>& jobs, int64_t now_ns,
   return OkStatus();
 }
 
+namespace {
+// The storm key of the oldest ready job whose storm key nobody holds. Claimed storm keys are few
+// (at most one per worker), so the NOT IN list stays tiny.
+const char* kClaimableSql =
+    "SELECT storm_key FROM jobs WHERE state=0 AND not_before_ns<=?1 AND storm_key NOT IN "
+    "(SELECT storm_key FROM jobs WHERE state=1) ORDER BY id LIMIT 1";
+}  // namespace
+
+Result<bool> AnyClaimable(sqlite3* db, int64_t now_ns) {
+  Stmt first(db, kClaimableSql);
+  if (!first.ok()) return first.error("prepare claimable lookup");
+  first.Bind(1, now_ns);
+  int rc = first.Step();
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return first.error("claimable lookup");
+  return rc == SQLITE_ROW;
+}
+
 Result<std::optional<ClaimedRows>> ClaimJobs(sqlite3* db, int64_t now_ns, size_t max_group) {
-  // The oldest ready job whose storm key nobody holds. Claimed storm keys are few (at most one
-  // per worker), so the NOT IN list stays tiny.
-  Stmt first(db,
-             "SELECT storm_key FROM jobs WHERE state=0 AND not_before_ns<=?1 AND storm_key NOT IN "
-             "(SELECT storm_key FROM jobs WHERE state=1) ORDER BY id LIMIT 1");
+  Stmt first(db, kClaimableSql);
   if (!first.ok()) return first.error("prepare claim");
   first.Bind(1, now_ns);
   int rc = first.Step();

@@ -88,6 +88,9 @@ struct ClaimedRows {
   std::vector<ClaimedRow> rows;  // oldest first
 };
 
+// Whether ClaimJobs would find a job now (read only; for a connection outside the writer).
+Result<bool> AnyClaimable(sqlite3* db, int64_t now_ns);
+
 // Claims a group (see Store::ClaimNext): marks the rows claimed and returns them; nullopt when
 // no job is ready.
 Result<std::optional<ClaimedRows>> ClaimJobs(sqlite3* db, int64_t now_ns, size_t max_group);

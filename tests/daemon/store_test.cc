@@ -275,6 +275,80 @@ TEST(Store, ConcurrentEnqueuesShareTransactions) {
   EXPECT_EQ(st.queued, 51u);
 }
 
+TEST(Store, AFailingOperationLeavesNoTraceAndTheRestOfItsBatchCommits) {
+  // The writer applies a batch without savepoints first; when one operation fails it rolls the
+  // batch back and applies it again, one savepoint per operation. Held as above so that three
+  // enqueues form one batch: the middle one does not fit the queue.
+  testing::TempDir dir;
+  StoreOptions o = Options(dir.path());
+  o.max_queued_jobs = 4;
+  auto s = OpenOrDie(o);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool holding = false, release = false;
+  s->EnqueueAsync({MakeJob("first", "A|e")}, kNow, kDedup, [&](Result<EnqueueOutcome> r) {
+    EXPECT_TRUE(r.ok());
+    std::unique_lock<std::mutex> lk(mu);
+    holding = true;
+    cv.notify_all();
+    cv.wait(lk, [&] { return release; });
+  });
+  {
+    std::unique_lock<std::mutex> lk(mu);
+    cv.wait(lk, [&] { return holding; });
+  }
+  std::vector<std::optional<Result<EnqueueOutcome>>> results(3);
+  auto keep = [&](size_t i) {
+    return [&, i](Result<EnqueueOutcome> r) {
+      std::lock_guard<std::mutex> lk(mu);
+      results[i] = std::move(r);
+      cv.notify_all();
+    };
+  };
+  s->EnqueueAsync({MakeJob("a1", "B|e"), MakeJob("a2", "B|e")}, kNow, kDedup, keep(0));
+  s->EnqueueAsync({MakeJob("b1", "C|e"), MakeJob("b2", "C|e")}, kNow, kDedup, keep(1));
+  s->EnqueueAsync({MakeJob("c1", "D|e")}, kNow, kDedup, keep(2));
+  {
+    std::unique_lock<std::mutex> lk(mu);
+    release = true;
+    cv.notify_all();
+    cv.wait(lk, [&] { return results[0] && results[1] && results[2]; });
+  }
+  ASSERT_TRUE(results[0]->ok());
+  EXPECT_EQ((*results[0])->job_ids.size(), 2u);  // not counted twice by the second pass
+  ASSERT_FALSE(results[1]->ok());
+  EXPECT_NE(results[1]->error().message.find("queue is full"), std::string::npos);
+  ASSERT_TRUE(results[2]->ok());
+  EXPECT_EQ((*results[2])->job_ids.size(), 1u);
+  StoreStats st = s->stats();
+  EXPECT_EQ(st.transactions, 2u);
+  EXPECT_EQ(st.queued, 4u);
+  EXPECT_EQ(st.rejected_full, 1u);
+  EXPECT_TRUE(st.last_commit_ok);
+  // What the store holds: exactly the accepted webhooks' jobs.
+  std::set<std::string> stored;
+  for (int guard = 0; guard < 10; ++guard) {
+    Result<std::optional<Claim>> c = s->ClaimNext(kNow, 1000);
+    ASSERT_TRUE(c.ok());
+    if (!c->has_value()) break;
+    for (const std::string& id : Identities(**c)) stored.insert(id);
+    ASSERT_TRUE(s->Complete(Finish(**c)).ok());
+  }
+  EXPECT_EQ(stored, (std::set<std::string>{"first", "a1", "a2", "c1"}));
+  // A batch of one failing operation commits nothing and the store stays healthy.
+  uint64_t transactions = s->stats().transactions;
+  Result<EnqueueOutcome> over =
+      s->Enqueue({MakeJob("e1", "E|e"), MakeJob("e2", "E|e"), MakeJob("e3", "E|e"),
+                  MakeJob("e4", "E|e"), MakeJob("e5", "E|e")},
+                 kNow, kDedup);
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(s->stats().transactions, transactions);
+  EXPECT_TRUE(s->stats().last_commit_ok);
+  EXPECT_TRUE(s->Enqueue({MakeJob("e1", "E|e")}, kNow, kDedup).ok());
+  EXPECT_EQ(s->stats().queued, 1u);
+}
+
 TEST(Store, ManyThreadsBlockingEnqueueAllDurableInFewerTransactions) {
   testing::TempDir dir;
   auto s = OpenOrDie(Options(dir.path()));
