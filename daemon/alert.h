@@ -102,9 +102,16 @@ Result<AlertBatch> ParseAlertBatch(std::string_view body, AlertFormat format,
                                    const AlertParseLimits& limits = {});
 
 // A case-insensitive ECMAScript regular expression, searched anywhere in the alert name.
+// Thread-safe. Answers are remembered per alert name (a fleet has a few hundred alert rules, and
+// libstdc++'s regex search cost more than the rest of a job's derivation); the memory is bounded
+// (kMemoLimit names; beyond it, new names are searched each time).
 struct AlertNamePattern {
+  static constexpr size_t kMemoLimit = 4096;
+  struct Memo;
+
   std::string text;
   std::shared_ptr<const std::regex> regex;
+  std::shared_ptr<Memo> memo;  // shared by copies of the pattern
   // kInvalidInput with the regex error when `text` does not compile.
   static Result<AlertNamePattern> Compile(std::string_view text);
   bool Matches(std::string_view alertname) const;

@@ -2,6 +2,8 @@
 // identity, storm and dedup keys). See alert.h for the contract; parsing is in alert.cc.
 #include <algorithm>
 #include <cctype>
+#include <mutex>
+#include <unordered_map>
 
 #include "daemon/alert.h"
 
@@ -54,9 +56,15 @@ bool SymptomFromText(std::string_view text, routing::Symptom* out) {
 
 }  // namespace
 
+struct AlertNamePattern::Memo {
+  std::mutex mu;
+  std::unordered_map<std::string, bool> answers;
+};
+
 Result<AlertNamePattern> AlertNamePattern::Compile(std::string_view text) {
   AlertNamePattern p;
   p.text = std::string(text);
+  p.memo = std::make_shared<Memo>();
   try {
     p.regex = std::make_shared<const std::regex>(
         p.text, std::regex::ECMAScript | std::regex::icase | std::regex::optimize);
@@ -70,7 +78,18 @@ bool AlertNamePattern::Matches(std::string_view alertname) const {
   // libstdc++'s regex recurses per input character; alert names are short, and capping the
   // input keeps a pathological name from exhausting the stack.
   if (regex == nullptr || alertname.size() > 512) return false;
-  return std::regex_search(alertname.begin(), alertname.end(), *regex);
+  std::string name(alertname);
+  if (memo != nullptr) {
+    std::lock_guard<std::mutex> lk(memo->mu);
+    auto it = memo->answers.find(name);
+    if (it != memo->answers.end()) return it->second;
+  }
+  bool match = std::regex_search(name.begin(), name.end(), *regex);
+  if (memo != nullptr) {
+    std::lock_guard<std::mutex> lk(memo->mu);
+    if (memo->answers.size() < kMemoLimit) memo->answers.emplace(std::move(name), match);
+  }
+  return match;
 }
 
 AlertRules DefaultAlertRules() {

@@ -321,6 +321,23 @@ TEST(AlertDerive, SymptomLabelWinsOverPatterns) {
   EXPECT_EQ(Jobs(other, AlertFormat::kAuto, rules)[0].symptom, Symptom::kLatency);
 }
 
+TEST(AlertDerive, RememberedPatternAnswersStayRightPastTheMemoLimit) {
+  AlertNamePattern p = *AlertNamePattern::Compile("p9[059]");
+  AlertNamePattern copy = p;  // copies share what was remembered
+  for (int round = 0; round < 2; ++round) {
+    EXPECT_TRUE(p.Matches("CheckoutP99High"));
+    EXPECT_TRUE(copy.Matches("checkoutp99high"));
+    EXPECT_FALSE(p.Matches("CheckoutErrors"));
+  }
+  // Past the limit new names are still answered, by searching.
+  for (size_t i = 0; i < AlertNamePattern::kMemoLimit + 50; ++i) {
+    std::string name = "Alert" + std::to_string(i) + (i % 2 == 0 ? "P95" : "");
+    EXPECT_EQ(p.Matches(name), i % 2 == 0) << name;
+  }
+  EXPECT_TRUE(p.Matches("CheckoutP99High"));
+  EXPECT_FALSE(p.Matches("CheckoutErrors"));
+}
+
 TEST(AlertDerive, ConfiguredServiceLabelsInOrder) {
   AlertRules rules = DefaultAlertRules();
   rules.service_labels = {"app", "service"};
