@@ -332,13 +332,17 @@ Result<ProcessOutcome> JobProcessor::ProcessRoutes(const Claim& claim,
 
   // Repeats: alerts that already have an open page.
   std::vector<const ClaimedJob*> fresh;
+  std::vector<std::string> identities;
+  for (const ClaimedJob* cj : run) identities.push_back(cj->job.identity);
+  Result<std::map<std::string, std::vector<PageRecord>>> open =
+      store_->OpenPagesForIdentities(identities);
+  if (!open.ok()) return open.error();
   for (const ClaimedJob* cj : run) {
-    Result<std::vector<PageRecord>> open = store_->OpenPagesForIdentity(cj->job.identity);
-    if (!open.ok()) return open.error();
-    if (open->empty()) {
+    auto it = open->find(cj->job.identity);
+    if (it == open->end()) {
       fresh.push_back(cj);
     } else {
-      for (const PageRecord& p : *open) event.teams.push_back(p.team);
+      for (const PageRecord& p : it->second) event.teams.push_back(p.team);
     }
   }
   if (fresh.empty()) {
@@ -474,10 +478,11 @@ Result<ProcessOutcome> JobProcessor::ProcessResolves(const Claim& claim,
   // Pages whose every firing alert resolves now are resolved through delivery, once per
   // identity they were triggered under.
   std::map<int64_t, PageRecord> pages;
-  for (const std::string& identity : completion.resolved_identities) {
-    Result<std::vector<PageRecord>> open = store_->OpenPagesForIdentity(identity);
-    if (!open.ok()) return open.error();
-    for (PageRecord& p : *open) pages.emplace(p.id, std::move(p));
+  Result<std::map<std::string, std::vector<PageRecord>>> open =
+      store_->OpenPagesForIdentities(completion.resolved_identities);
+  if (!open.ok()) return open.error();
+  for (auto& [identity, records] : *open) {
+    for (PageRecord& p : records) pages.emplace(p.id, std::move(p));
   }
   // A page resolves when its firing alerts are exactly those resolving now: counted, not
   // listed (a storm's page may hold very many).

@@ -622,8 +622,17 @@ Result<std::vector<PageRecord>> Store::OpenPagesForStorm(const std::string& stor
 }
 
 Result<std::vector<PageRecord>> Store::OpenPagesForIdentity(const std::string& identity) {
+  Result<std::map<std::string, std::vector<PageRecord>>> pages = OpenPagesForIdentities({identity});
+  if (!pages.ok()) return pages.error();
+  auto it = pages->find(identity);
+  if (it == pages->end()) return std::vector<PageRecord>();
+  return std::move(it->second);
+}
+
+Result<std::map<std::string, std::vector<PageRecord>>> Store::OpenPagesForIdentities(
+    const std::vector<std::string>& identities) {
   std::lock_guard<std::mutex> lk(impl_->reader_mu);
-  return store_sql::QueryPagesForIdentity(impl_->reader, identity);
+  return store_sql::QueryPagesForIdentities(impl_->reader, identities);
 }
 
 Result<std::vector<std::string>> Store::FiringIdentities(int64_t page_id) {

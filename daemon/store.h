@@ -41,6 +41,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -173,6 +174,10 @@ class Store {
   Result<std::vector<PageRecord>> OpenPagesForStorm(const std::string& storm_key, int64_t since_ns);
   // Open pages `identity` is attached to and not resolved on, newest first.
   Result<std::vector<PageRecord>> OpenPagesForIdentity(const std::string& identity);
+  // The same for many identities in one lookup (a claim's worth): by identity, only those with
+  // an open page.
+  Result<std::map<std::string, std::vector<PageRecord>>> OpenPagesForIdentities(
+      const std::vector<std::string>& identities);
   // The lookups above do not read a page's alerts: a storm's page may hold a very large number
   // of them, and every repeat or resolve of one of them looks its pages up, so reading them all
   // there made a long storm quadratic. These read what a caller needs: the firing alerts of a

@@ -6,6 +6,9 @@
 // on one page; a repeat is an identity already attached to an open page.
 #include "daemon/store_sql.h"
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include <cstring>
 #include <functional>
 #include <mutex>
@@ -88,22 +91,25 @@ Status Expect(Stmt& s, int want, const char* what) {
 const char* kPageColumns =
     "p.id, p.decision_id, p.storm_key, p.team, p.pager, p.dedup_key, p.payload, p.created_ns";
 
+// An open page from the kPageColumns of a result row, starting at column `first`.
+PageRecord ReadPage(const Stmt& s, int first) {
+  PageRecord p;
+  p.id = s.Int(first);
+  p.decision_id = s.Int(first + 1);
+  p.storm_key = s.Text(first + 2);
+  p.team = s.Text(first + 3);
+  p.pager = s.Text(first + 4);
+  p.dedup_key = s.Text(first + 5);
+  p.payload_json = s.Text(first + 6);
+  p.created_ns = s.Int(first + 7);
+  p.open = true;
+  return p;
+}
+
 Result<std::vector<PageRecord>> ReadPages(Stmt& s) {
   std::vector<PageRecord> pages;
   int rc;
-  while ((rc = s.Step()) == SQLITE_ROW) {
-    PageRecord p;
-    p.id = s.Int(0);
-    p.decision_id = s.Int(1);
-    p.storm_key = s.Text(2);
-    p.team = s.Text(3);
-    p.pager = s.Text(4);
-    p.dedup_key = s.Text(5);
-    p.payload_json = s.Text(6);
-    p.created_ns = s.Int(7);
-    p.open = true;
-    pages.push_back(std::move(p));
-  }
+  while ((rc = s.Step()) == SQLITE_ROW) pages.push_back(ReadPage(s, 0));
   if (rc != SQLITE_DONE) return s.error("read pages");
   return pages;
 }
@@ -511,15 +517,33 @@ Result<std::vector<PageRecord>> QueryPagesForStorm(sqlite3* db, const std::strin
   return ReadPages(s);
 }
 
-Result<std::vector<PageRecord>> QueryPagesForIdentity(sqlite3* db, const std::string& identity) {
+Result<std::map<std::string, std::vector<PageRecord>>> QueryPagesForIdentities(
+    sqlite3* db, const std::vector<std::string>& identities) {
+  std::map<std::string, std::vector<PageRecord>> out;
+  if (identities.empty()) return out;
+  // One statement for any number of identities (a storm's claim holds up to max_group of
+  // them): they go in as one JSON array, read back by json_each.
   static const std::string sql =
-      std::string("SELECT ") + kPageColumns +
-      " FROM pages p JOIN page_alerts a ON a.page_id=p.id WHERE a.identity=?1 AND"
-      " a.resolved_ns=0 AND p.resolved_ns=0 ORDER BY p.created_ns DESC, p.id DESC";
+      std::string("SELECT a.identity, ") + kPageColumns +
+      " FROM pages p JOIN page_alerts a ON a.page_id=p.id WHERE a.identity IN"
+      " (SELECT value FROM json_each(?1)) AND a.resolved_ns=0 AND p.resolved_ns=0"
+      " ORDER BY p.created_ns DESC, p.id DESC";
+  rapidjson::StringBuffer list;
+  rapidjson::Writer<rapidjson::StringBuffer> w(list);
+  w.StartArray();
+  for (const std::string& identity : identities) {
+    w.String(identity.data(), static_cast<rapidjson::SizeType>(identity.size()));
+  }
+  w.EndArray();
   Stmt s(db, sql.c_str());
   if (!s.ok()) return s.error("prepare identity lookup");
-  s.Bind(1, identity);
-  return ReadPages(s);
+  s.Bind(1, std::string(list.GetString(), list.GetSize()));
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) {
+    out[s.Text(0)].push_back(ReadPage(s, 1));
+  }
+  if (rc != SQLITE_DONE) return s.error("identity lookup");
+  return out;
 }
 
 Result<std::vector<std::string>> QueryFiringIdentities(sqlite3* db, int64_t page_id) {

@@ -5,6 +5,7 @@
 
 #include <sqlite3.h>
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -104,7 +105,10 @@ Result<CompletionOutcome> CompleteJobs(sqlite3* db, const Completion& c);
 
 Result<std::vector<PageRecord>> QueryPagesForStorm(sqlite3* db, const std::string& storm_key,
                                                    int64_t since_ns);
-Result<std::vector<PageRecord>> QueryPagesForIdentity(sqlite3* db, const std::string& identity);
+// Open pages each identity is attached to and firing on, newest first, by identity (identities
+// without one are absent).
+Result<std::map<std::string, std::vector<PageRecord>>> QueryPagesForIdentities(
+    sqlite3* db, const std::vector<std::string>& identities);
 Result<std::vector<std::string>> QueryFiringIdentities(sqlite3* db, int64_t page_id);
 // Firing alerts on the page; with `among` non-empty, only those of them (each counted once;
 // `among` must not repeat an identity).

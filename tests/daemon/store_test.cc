@@ -702,6 +702,23 @@ TEST(Store, PageMemoryForStormsRepeatsAndResolves) {
   EXPECT_EQ(*s->FiringCount(page_id), 3u);
   EXPECT_EQ(*s->FiringCount(page_id, {"a1", "a3", "a9"}), 2u);  // a9 is not on the page
   EXPECT_TRUE(s->OpenPagesForIdentity("a4")->empty());
+  // Many identities in one lookup: only those on an open page come back; identities that need
+  // escaping in the JSON list they travel in are found too.
+  ASSERT_TRUE(s->Enqueue({MakeJob("q\"\\\u00e9", "checkout|errors")}, kNow, kDedup).ok());
+  Completion odd = Finish(ClaimOrDie(*s), "storm");
+  odd.attach = {{page_id, "q\"\\\u00e9"}};
+  ASSERT_TRUE(s->Complete(odd).ok());
+  Result<std::map<std::string, std::vector<PageRecord>>> many =
+      s->OpenPagesForIdentities({"a1", "a4", "a3", "q\"\\\u00e9"});
+  ASSERT_TRUE(many.ok()) << many.error().message;
+  EXPECT_EQ(many->size(), 3u);
+  EXPECT_EQ(many->count("a4"), 0u);
+  for (const char* id : {"a1", "a3", "q\"\\\u00e9"}) {
+    ASSERT_EQ(many->count(id), 1u) << id;
+    ASSERT_EQ(many->at(id).size(), 1u) << id;
+    EXPECT_EQ(many->at(id)[0].id, page_id) << id;
+  }
+  EXPECT_TRUE(s->OpenPagesForIdentities({})->empty());
 
   // a1 and a2 resolve: the page stays open for a3. Then a3 resolves and the page with it.
   ASSERT_TRUE(s->Enqueue({MakeJob("a1", "checkout|errors", JobKind::kResolve),
@@ -709,7 +726,7 @@ TEST(Store, PageMemoryForStormsRepeatsAndResolves) {
                          kNow, kDedup)
                   .ok());
   Completion r1 = Finish(ClaimOrDie(*s), "resolve");
-  r1.resolved_identities = {"a1", "a2"};
+  r1.resolved_identities = {"a1", "a2", "q\"\\\u00e9"};
   ASSERT_TRUE(s->Complete(r1).ok());
   EXPECT_TRUE(s->OpenPagesForIdentity("a1")->empty());
   ASSERT_EQ(s->OpenPagesForIdentity("a3")->size(), 1u);
