@@ -206,8 +206,29 @@ class Session final : public SessionBase {
         static_cast<std::uint32_t>(std::min<std::size_t>(o.header_limit, UINT32_MAX)));
     parser_->body_limit(o.body_limit);
     ArmDeadline(Deadline::kHeader, o.header_timeout);
-    http::async_read_header(stream_, buffer_, *parser_,
-                            beast::bind_front_handler(&Session::OnHeader, Self()));
+    ReadSome();
+  }
+
+  // Reads for the header or body phase, one async_read_some at a time, until the parser has
+  // what the phase needs. Not http::async_read_header/async_read: their loops start each next
+  // socket read on their own, so a deadline whose cancel() landed between two reads (one read's
+  // completion queued, none pending) was lost, and a client trickling bytes was never cut off.
+  // Here every step sees whether the deadline fired.
+  void ReadSome() {
+    http::async_read_some(stream_, buffer_, *parser_,
+                          beast::bind_front_handler(&Session::OnReadSome, Self()));
+  }
+
+  void OnReadSome(error_code ec, std::size_t) {
+    if (phase_ == Phase::kClosed) return;
+    const bool header = phase_ == Phase::kHeader;
+    const bool done = header ? parser_->is_header_done() : parser_->is_done();
+    if (!ec && !done) {
+      if (fired_ == Deadline::kNone) return ReadSome();
+      ec = asio::error::operation_aborted;  // the deadline fired while no read was pending
+    }
+    if (header) return OnHeader(ec, 0);
+    OnBody(ec, 0);
   }
 
   void OnHeader(error_code ec, std::size_t) {
@@ -257,8 +278,8 @@ class Session final : public SessionBase {
   void ReadBody() {
     phase_ = Phase::kBody;
     ArmDeadline(Deadline::kBody, state_->options().body_timeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     beast::bind_front_handler(&Session::OnBody, Self()));
+    parser_->eager(true);  // parse body bytes as they arrive, as http::async_read does
+    ReadSome();
   }
 
   void OnBody(error_code ec, std::size_t) {

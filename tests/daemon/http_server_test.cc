@@ -539,6 +539,25 @@ TEST_F(HttpServerTest, CutsOffAClientTricklingBodyBytes) {
   EXPECT_EQ(Rejects(HttpRejectReason::kBodyTimeout), 1);
 }
 
+TEST_F(HttpServerTest, CutsOffAClientStreamingBodyBytesWithoutPause) {
+  // Bytes arrive all the time, so the server's reads keep completing: a deadline that fires
+  // between two of them must still end the read (it once went unnoticed there).
+  auto o = Options();
+  o.body_timeout = std::chrono::milliseconds(300);
+  o.body_limit = 64u << 20;
+  Start(std::move(o));
+  for (int round = 0; round < 3; ++round) {
+    TestClient c("127.0.0.1", port_);
+    auto result = c.Trickle("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 50000000\r\n\r\n",
+                            std::string(50'000'000, 'x'), std::chrono::milliseconds(0));
+    ASSERT_TRUE(result.response) << "round " << round;
+    ExpectJsonError(*result.response, 408, "body_timeout");
+    EXPECT_LT(result.bytes_trickled, 50'000'000u);
+    EXPECT_LT(result.elapsed, std::chrono::seconds(20));
+  }
+  EXPECT_EQ(Rejects(HttpRejectReason::kBodyTimeout), 3);
+}
+
 TEST_F(HttpServerTest, ClosesSilentConnectionsAndIdleKeepAlives) {
   auto o = Options();
   o.header_timeout = std::chrono::milliseconds(300);
