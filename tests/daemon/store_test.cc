@@ -233,27 +233,54 @@ TEST(Store, FullQueueIsUnavailable) {
   EXPECT_TRUE(s->Enqueue({MakeJob("7", "C|e")}, kNow, kDedup).ok());
 }
 
+// Holds the store's writer thread: the completion of an enqueue (job "first", storm key "A|e")
+// runs on the writer and blocks there until Release(), so that operations submitted meanwhile
+// are all pending when the writer takes its next batch. Deterministic, no sleeps.
+class WriterHold {
+ public:
+  explicit WriterHold(Store& s) {
+    s.EnqueueAsync({MakeJob("first", "A|e")}, kNow, kDedup, [this](Result<EnqueueOutcome> r) {
+      EXPECT_TRUE(r.ok());
+      std::unique_lock<std::mutex> lk(mu_);
+      holding_ = true;
+      cv_.notify_all();
+      cv_.wait(lk, [&] { return released_; });
+      finished_ = true;
+      cv_.notify_all();
+    });
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait(lk, [&] { return holding_; });  // its commit is done; the writer is held
+  }
+  ~WriterHold() {
+    std::unique_lock<std::mutex> lk(mu_);
+    released_ = true;
+    cv_.notify_all();
+    cv_.wait(lk, [&] { return finished_; });  // the writer left the callback
+  }
+  WriterHold(const WriterHold&) = delete;
+  WriterHold& operator=(const WriterHold&) = delete;
+
+  void Release() {
+    std::lock_guard<std::mutex> lk(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool holding_ = false, released_ = false, finished_ = false;
+};
+
 TEST(Store, ConcurrentEnqueuesShareTransactions) {
-  // Deterministic: the first enqueue's completion (on the writer thread) is held until 50 more
-  // enqueues are pending; the writer must then commit all 50 in a single transaction.
+  // The writer is held until 50 more enqueues are pending; it must then commit all 50 in a
+  // single transaction.
   testing::TempDir dir;
   auto s = OpenOrDie(Options(dir.path()));
+  WriterHold hold(*s);
   std::mutex mu;
   std::condition_variable cv;
-  bool holding = false, release = false;
   int done = 0;
-  s->EnqueueAsync({MakeJob("first", "A|e")}, kNow, kDedup, [&](Result<EnqueueOutcome> r) {
-    EXPECT_TRUE(r.ok());
-    std::unique_lock<std::mutex> lk(mu);
-    holding = true;
-    cv.notify_all();
-    cv.wait(lk, [&] { return release; });
-    ++done;
-  });
-  {
-    std::unique_lock<std::mutex> lk(mu);
-    cv.wait(lk, [&] { return holding; });  // the first commit is done; the writer is held
-  }
   for (int i = 0; i < 50; ++i) {
     s->EnqueueAsync({MakeJob("j" + std::to_string(i), "B|e")}, kNow, kDedup,
                     [&](Result<EnqueueOutcome> r) {
@@ -263,11 +290,10 @@ TEST(Store, ConcurrentEnqueuesShareTransactions) {
                       cv.notify_all();
                     });
   }
+  hold.Release();
   {
     std::unique_lock<std::mutex> lk(mu);
-    release = true;
-    cv.notify_all();
-    cv.wait(lk, [&] { return done == 51; });
+    cv.wait(lk, [&] { return done == 50; });
   }
   StoreStats st = s->stats();
   EXPECT_EQ(st.transactions, 2u);
@@ -277,26 +303,15 @@ TEST(Store, ConcurrentEnqueuesShareTransactions) {
 
 TEST(Store, AFailingOperationLeavesNoTraceAndTheRestOfItsBatchCommits) {
   // The writer applies a batch without savepoints first; when one operation fails it rolls the
-  // batch back and applies it again, one savepoint per operation. Held as above so that three
-  // enqueues form one batch: the middle one does not fit the queue.
+  // batch back and applies it again, one savepoint per operation. The writer is held so that
+  // three enqueues form one batch: the middle one does not fit the queue.
   testing::TempDir dir;
   StoreOptions o = Options(dir.path());
   o.max_queued_jobs = 4;
   auto s = OpenOrDie(o);
+  auto hold = std::make_unique<WriterHold>(*s);
   std::mutex mu;
   std::condition_variable cv;
-  bool holding = false, release = false;
-  s->EnqueueAsync({MakeJob("first", "A|e")}, kNow, kDedup, [&](Result<EnqueueOutcome> r) {
-    EXPECT_TRUE(r.ok());
-    std::unique_lock<std::mutex> lk(mu);
-    holding = true;
-    cv.notify_all();
-    cv.wait(lk, [&] { return release; });
-  });
-  {
-    std::unique_lock<std::mutex> lk(mu);
-    cv.wait(lk, [&] { return holding; });
-  }
   std::vector<std::optional<Result<EnqueueOutcome>>> results(3);
   auto keep = [&](size_t i) {
     return [&, i](Result<EnqueueOutcome> r) {
@@ -308,10 +323,9 @@ TEST(Store, AFailingOperationLeavesNoTraceAndTheRestOfItsBatchCommits) {
   s->EnqueueAsync({MakeJob("a1", "B|e"), MakeJob("a2", "B|e")}, kNow, kDedup, keep(0));
   s->EnqueueAsync({MakeJob("b1", "C|e"), MakeJob("b2", "C|e")}, kNow, kDedup, keep(1));
   s->EnqueueAsync({MakeJob("c1", "D|e")}, kNow, kDedup, keep(2));
+  hold.reset();
   {
     std::unique_lock<std::mutex> lk(mu);
-    release = true;
-    cv.notify_all();
     cv.wait(lk, [&] { return results[0] && results[1] && results[2]; });
   }
   ASSERT_TRUE(results[0]->ok());
