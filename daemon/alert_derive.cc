@@ -2,8 +2,9 @@
 // identity, storm and dedup keys). See alert.h for the contract; parsing is in alert.cc.
 #include <algorithm>
 #include <cctype>
+#include <functional>
+#include <map>
 #include <mutex>
-#include <unordered_map>
 
 #include "daemon/alert.h"
 
@@ -58,7 +59,7 @@ bool SymptomFromText(std::string_view text, routing::Symptom* out) {
 
 struct AlertNamePattern::Memo {
   std::mutex mu;
-  std::unordered_map<std::string, bool> answers;
+  std::map<std::string, bool, std::less<>> answers;  // looked up by string_view, no copy
 };
 
 Result<AlertNamePattern> AlertNamePattern::Compile(std::string_view text) {
@@ -78,16 +79,15 @@ bool AlertNamePattern::Matches(std::string_view alertname) const {
   // libstdc++'s regex recurses per input character; alert names are short, and capping the
   // input keeps a pathological name from exhausting the stack.
   if (regex == nullptr || alertname.size() > 512) return false;
-  std::string name(alertname);
   if (memo != nullptr) {
     std::lock_guard<std::mutex> lk(memo->mu);
-    auto it = memo->answers.find(name);
+    auto it = memo->answers.find(alertname);
     if (it != memo->answers.end()) return it->second;
   }
-  bool match = std::regex_search(name.begin(), name.end(), *regex);
+  bool match = std::regex_search(alertname.begin(), alertname.end(), *regex);
   if (memo != nullptr) {
     std::lock_guard<std::mutex> lk(memo->mu);
-    if (memo->answers.size() < kMemoLimit) memo->answers.emplace(std::move(name), match);
+    if (memo->answers.size() < kMemoLimit) memo->answers.emplace(std::string(alertname), match);
   }
   return match;
 }

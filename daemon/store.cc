@@ -176,14 +176,82 @@ struct Store::Impl {
     }
   }
 
-  void RunBatch(std::vector<Op>& batch) {
-    std::vector<Status> results(batch.size(), OkStatus());
-    auto fail_all = [&](const Error& e) {
-      for (Status& r : results) {
-        if (r.ok()) r = e;
+  // How a pass over a batch ended (ApplyPass).
+  enum class Pass {
+    kApplied,    // every operation ran; the transaction is open, ready to commit
+    kOneFailed,  // unguarded: an operation failed and the transaction was rolled back
+    kAborted,    // the transaction could not begin or is gone; every result is set
+  };
+
+  // Runs the batch's operations in a new transaction. Guarded, each runs under its own
+  // savepoint, so that a failure undoes only its operation; unguarded, the first failure rolls
+  // the transaction back (its error is in its result). `total` gets the effects to publish.
+  Pass ApplyPass(std::vector<Op>& batch, bool guarded, std::vector<Status>& results,
+                 Effects& total) {
+    std::fill(results.begin(), results.end(), OkStatus());
+    total = Effects{};
+    if (Status begin = ExecCached(writer, "BEGIN IMMEDIATE"); !begin.ok()) {
+      std::fill(results.begin(), results.end(), begin);
+      return Pass::kAborted;
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      OpContext ctx;
+      ctx.db = writer;
+      ctx.queued_now = static_cast<int64_t>(queued.load()) + total.queued;
+      ctx.max_queued = options.max_queued_jobs;
+      ctx.enqueue_page_limit = enqueue_page_limit;
+      Status st = guarded ? ExecCached(writer, "SAVEPOINT op") : OkStatus();
+      if (st.ok()) {
+        try {
+          st = batch[i].apply(ctx);
+        } catch (const std::exception& e) {
+          st = Error::Internal(std::string("store: operation threw: ") + e.what());
+        }
       }
-    };
-    Effects total;
+      // After SQLITE_FULL, I/O errors and the like SQLite may have rolled the whole
+      // transaction back on its own; autocommit mode tells. Nothing of this batch survived.
+      if (sqlite3_get_autocommit(writer) != 0) {
+        Error e = st.ok() ? Error::Unavailable("store: transaction rolled back") : st.error();
+        if (e.code != ErrorCode::kUnavailable) e = Error::Unavailable(e.message);
+        for (size_t j = 0; j <= i; ++j) results[j] = e;  // their work was rolled back too
+        for (size_t j = i + 1; j < batch.size(); ++j) {
+          results[j] = Error::Unavailable("store: transaction rolled back");
+        }
+        return Pass::kAborted;
+      }
+      results[i] = st;
+      if (!st.ok() && !guarded) {
+        (void)ExecCached(writer, "ROLLBACK");
+        return Pass::kOneFailed;
+      }
+      if (guarded) {
+        if (!st.ok()) (void)ExecCached(writer, "ROLLBACK TO op");
+        (void)ExecCached(writer, "RELEASE op");
+      }
+      if (st.ok()) total.Add(ctx.fx);
+    }
+    return Pass::kApplied;
+  }
+
+  // Makes a committed batch's effects visible: counters, and workers woken for new work.
+  void Publish(size_t operations_in_batch, const Effects& total) {
+    transactions.fetch_add(1);
+    operations.fetch_add(operations_in_batch);
+    queued.store(static_cast<uint64_t>(static_cast<int64_t>(queued.load()) + total.queued));
+    claimed.store(static_cast<uint64_t>(static_cast<int64_t>(claimed.load()) + total.claimed));
+    enqueue_calls.fetch_add(total.enqueue_calls);
+    jobs_enqueued.fetch_add(total.jobs_enqueued);
+    duplicates.fetch_add(total.duplicates);
+    dead_jobs.fetch_add(total.dead_jobs);
+    last_commit_ok.store(true);
+    if (total.work) {
+      std::lock_guard<std::mutex> wl(work_mu);
+      work_epoch.fetch_add(1);
+      work_cv.notify_all();
+    }
+  }
+
+  void RunBatch(std::vector<Op>& batch) {
     bool durable = false;
     for (const Op& op : batch) durable = durable || op.durable;
     if (durable != synchronous_full) {
@@ -191,102 +259,30 @@ struct Store::Impl {
       (void)Exec(writer, durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
       synchronous_full = durable;
     }
+    std::vector<Status> results(batch.size(), OkStatus());
+    Effects total;
     // First without savepoints: each one costs a statement journal of every page its operation
-    // touches, and operations almost always succeed. If one fails, the whole transaction rolls
-    // back and (with other operations in the batch) runs again with a savepoint per operation,
-    // so that the failed one leaves no trace and the others commit. Operations are written to
-    // be applied again after a rollback (they start from their inputs, not from a previous
-    // attempt's state).
-    bool guarded = false;
-    bool only_op_failed = false;
-    Status begin = ExecCached(writer, "BEGIN IMMEDIATE");
-    bool aborted = !begin.ok();
-    if (aborted) fail_all(begin.error());
-    while (!aborted) {
-      std::optional<size_t> failed;  // unguarded pass: the operation that failed
-      total = Effects{};
-      for (size_t i = 0; i < batch.size() && !aborted; ++i) {
-        OpContext ctx;
-        ctx.db = writer;
-        ctx.queued_now = static_cast<int64_t>(queued.load()) + total.queued;
-        ctx.max_queued = options.max_queued_jobs;
-        ctx.enqueue_page_limit = enqueue_page_limit;
-        Status st = guarded ? ExecCached(writer, "SAVEPOINT op") : OkStatus();
-        if (st.ok()) {
-          try {
-            st = batch[i].apply(ctx);
-          } catch (const std::exception& e) {
-            st = Error::Internal(std::string("store: operation threw: ") + e.what());
-          }
-        }
-        // After SQLITE_FULL, I/O errors and the like SQLite may have rolled the whole
-        // transaction back on its own; autocommit mode tells. Nothing of this batch survived.
-        if (sqlite3_get_autocommit(writer) != 0) {
-          Error e = st.ok() ? Error::Unavailable("store: transaction rolled back") : st.error();
-          if (e.code != ErrorCode::kUnavailable) e = Error::Unavailable(e.message);
-          for (size_t j = 0; j < i; ++j) results[j] = e;  // their work was rolled back too
-          results[i] = e;
-          for (size_t j = i + 1; j < batch.size(); ++j) {
-            results[j] = Error::Unavailable("store: transaction rolled back");
-          }
-          aborted = true;
-          break;
-        }
-        results[i] = st;
-        if (!guarded) {
-          if (!st.ok()) {
-            failed = i;
-            break;
-          }
-          total.Add(ctx.fx);
-        } else if (st.ok()) {
-          (void)ExecCached(writer, "RELEASE op");
-          total.Add(ctx.fx);
-        } else {
-          (void)ExecCached(writer, "ROLLBACK TO op");
-          (void)ExecCached(writer, "RELEASE op");
-        }
-      }
-      if (aborted || !failed.has_value()) break;
-      (void)ExecCached(writer, "ROLLBACK");
-      if (batch.size() == 1) {
-        only_op_failed = true;  // nothing to commit: it failed and left no trace
-        break;
-      }
-      guarded = true;
-      for (Status& r : results) r = OkStatus();
-      begin = ExecCached(writer, "BEGIN IMMEDIATE");
-      aborted = !begin.ok();
-      if (aborted) fail_all(begin.error());
+    // touches, and operations almost always succeed. When one fails, the batch is applied again
+    // with a savepoint per operation, so that the failed one leaves no trace and the others
+    // commit; alone in its batch, the failed operation is simply answered (nothing to commit).
+    // Operations can be applied again after a rollback: they start from their inputs, not from
+    // a previous attempt's state.
+    Pass pass = ApplyPass(batch, /*guarded=*/false, results, total);
+    if (pass == Pass::kOneFailed && batch.size() > 1) {
+      pass = ApplyPass(batch, /*guarded=*/true, results, total);
     }
-    if (!only_op_failed) {
-      if (!aborted) {
-        Status commit = ExecCached(writer, "COMMIT");
-        if (!commit.ok()) {
-          (void)Exec(writer, "ROLLBACK");
-          fail_all(commit.error());
-          aborted = true;
-        }
-      }
-      if (!aborted) {
-        transactions.fetch_add(1);
-        operations.fetch_add(batch.size());
-        queued.store(static_cast<uint64_t>(static_cast<int64_t>(queued.load()) + total.queued));
-        claimed.store(static_cast<uint64_t>(static_cast<int64_t>(claimed.load()) + total.claimed));
-        enqueue_calls.fetch_add(total.enqueue_calls);
-        jobs_enqueued.fetch_add(total.jobs_enqueued);
-        duplicates.fetch_add(total.duplicates);
-        dead_jobs.fetch_add(total.dead_jobs);
-        last_commit_ok.store(true);
-        if (total.work) {
-          std::lock_guard<std::mutex> wl(work_mu);
-          work_epoch.fetch_add(1);
-          work_cv.notify_all();
-        }
+    if (pass == Pass::kApplied) {
+      if (Status commit = ExecCached(writer, "COMMIT"); commit.ok()) {
+        Publish(batch.size(), total);
       } else {
-        last_commit_ok.store(false);
+        (void)Exec(writer, "ROLLBACK");
+        for (Status& r : results) {
+          if (r.ok()) r = commit;
+        }
+        pass = Pass::kAborted;
       }
     }
+    if (pass == Pass::kAborted) last_commit_ok.store(false);
     for (size_t i = 0; i < batch.size(); ++i) {
       if (!results[i].ok()) {
         if (batch[i].counts_as_rejected_full &&
@@ -619,14 +615,6 @@ Result<std::vector<PageRecord>> Store::OpenPagesForStorm(const std::string& stor
                                                          int64_t since_ns) {
   std::lock_guard<std::mutex> lk(impl_->reader_mu);
   return store_sql::QueryPagesForStorm(impl_->reader, storm_key, since_ns);
-}
-
-Result<std::vector<PageRecord>> Store::OpenPagesForIdentity(const std::string& identity) {
-  Result<std::map<std::string, std::vector<PageRecord>>> pages = OpenPagesForIdentities({identity});
-  if (!pages.ok()) return pages.error();
-  auto it = pages->find(identity);
-  if (it == pages->end()) return std::vector<PageRecord>();
-  return std::move(it->second);
 }
 
 Result<std::map<std::string, std::vector<PageRecord>>> Store::OpenPagesForIdentities(

@@ -172,10 +172,8 @@ class Store {
 
   // Open pages of `storm_key` created at or after `since_ns`, newest first.
   Result<std::vector<PageRecord>> OpenPagesForStorm(const std::string& storm_key, int64_t since_ns);
-  // Open pages `identity` is attached to and not resolved on, newest first.
-  Result<std::vector<PageRecord>> OpenPagesForIdentity(const std::string& identity);
-  // The same for many identities in one lookup (a claim's worth): by identity, only those with
-  // an open page.
+  // Open pages each identity is attached to and not resolved on, newest first, in one lookup (a
+  // claim's worth of identities): by identity, only those with an open page.
   Result<std::map<std::string, std::vector<PageRecord>>> OpenPagesForIdentities(
       const std::vector<std::string>& identities);
   // The lookups above do not read a page's alerts: a storm's page may hold a very large number

@@ -16,6 +16,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "routing/json_fields.h"
+
 namespace tracepager::daemon::store_sql {
 namespace {
 
@@ -530,11 +532,7 @@ Result<std::map<std::string, std::vector<PageRecord>>> QueryPagesForIdentities(
       " ORDER BY p.created_ns DESC, p.id DESC";
   rapidjson::StringBuffer list;
   rapidjson::Writer<rapidjson::StringBuffer> w(list);
-  w.StartArray();
-  for (const std::string& identity : identities) {
-    w.String(identity.data(), static_cast<rapidjson::SizeType>(identity.size()));
-  }
-  w.EndArray();
+  routing::json::WriteStrings(w, identities);
   Stmt s(db, sql.c_str());
   if (!s.ok()) return s.error("prepare identity lookup");
   s.Bind(1, std::string(list.GetString(), list.GetSize()));

@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -72,6 +73,15 @@ Completion Finish(const Claim& c, const std::string& kind = "routed") {
   done.decision_kind = kind;
   done.decision_json = "{}";
   return done;
+}
+
+// Open pages of one identity (empty when none, or when the lookup failed, which fails the test).
+std::vector<PageRecord> PagesOf(Store& s, const std::string& identity) {
+  Result<std::map<std::string, std::vector<PageRecord>>> pages =
+      s.OpenPagesForIdentities({identity});
+  EXPECT_TRUE(pages.ok()) << pages.error().message;
+  if (!pages.ok() || pages->count(identity) == 0) return {};
+  return pages->at(identity);
 }
 
 std::vector<std::string> Identities(const Claim& c) {
@@ -169,7 +179,7 @@ TEST(Store, CompleteIsAllOrNothing) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, ErrorCode::kInternal);
   // Nothing of it happened: a1 still claimed, no page recorded.
-  EXPECT_TRUE(s->OpenPagesForIdentity("a1")->empty());
+  EXPECT_TRUE(PagesOf(*s, "a1").empty());
   EXPECT_EQ(s->stats().queued, 2u);
   Result<CompletionOutcome> good = s->Complete(Finish(a));
   ASSERT_TRUE(good.ok()) << good.error().message;
@@ -697,7 +707,7 @@ TEST(Store, PageMemoryForStormsRepeatsAndResolves) {
   EXPECT_EQ((*storm)[0].team, "payments");
   EXPECT_EQ((*storm)[0].dedup_key, "tp-dk-1");
   EXPECT_EQ((*storm)[0].decision_id, out->decision_id);
-  EXPECT_EQ((*s->OpenPagesForIdentity("a1"))[0].id, page_id);
+  EXPECT_EQ(PagesOf(*s, "a1").at(0).id, page_id);
   EXPECT_EQ(*s->FiringIdentities(page_id), std::vector<std::string>{"a1"});
   EXPECT_TRUE(s->OpenPagesForStorm("checkout|errors", kNow + 1)->empty());
   EXPECT_TRUE(s->OpenPagesForStorm("checkout|latency", 0)->empty());
@@ -710,12 +720,12 @@ TEST(Store, PageMemoryForStormsRepeatsAndResolves) {
   Completion join = Finish(storm_claim, "storm");
   join.attach = {{page_id, "a2"}, {page_id, "a3"}};
   ASSERT_TRUE(s->Complete(join).ok());
-  EXPECT_EQ(s->OpenPagesForIdentity("a1")->size(), 1u);
-  EXPECT_EQ((*s->OpenPagesForIdentity("a3"))[0].id, page_id);
+  EXPECT_EQ(PagesOf(*s, "a1").size(), 1u);
+  EXPECT_EQ(PagesOf(*s, "a3").at(0).id, page_id);
   EXPECT_EQ(*s->FiringIdentities(page_id), (std::vector<std::string>{"a1", "a2", "a3"}));
   EXPECT_EQ(*s->FiringCount(page_id), 3u);
   EXPECT_EQ(*s->FiringCount(page_id, {"a1", "a3", "a9"}), 2u);  // a9 is not on the page
-  EXPECT_TRUE(s->OpenPagesForIdentity("a4")->empty());
+  EXPECT_TRUE(PagesOf(*s, "a4").empty());
   // Many identities in one lookup: only those on an open page come back; identities that need
   // escaping in the JSON list they travel in are found too.
   ASSERT_TRUE(s->Enqueue({MakeJob("q\"\\\u00e9", "checkout|errors")}, kNow, kDedup).ok());
@@ -742,8 +752,8 @@ TEST(Store, PageMemoryForStormsRepeatsAndResolves) {
   Completion r1 = Finish(ClaimOrDie(*s), "resolve");
   r1.resolved_identities = {"a1", "a2", "q\"\\\u00e9"};
   ASSERT_TRUE(s->Complete(r1).ok());
-  EXPECT_TRUE(s->OpenPagesForIdentity("a1")->empty());
-  ASSERT_EQ(s->OpenPagesForIdentity("a3")->size(), 1u);
+  EXPECT_TRUE(PagesOf(*s, "a1").empty());
+  ASSERT_EQ(PagesOf(*s, "a3").size(), 1u);
   EXPECT_EQ(*s->FiringIdentities(page_id), std::vector<std::string>{"a3"});
   EXPECT_EQ(*s->FiringCount(page_id), 1u);
   EXPECT_EQ(*s->FiringCount(page_id, {"a1", "a2"}), 0u);  // resolved ones no longer count
@@ -753,7 +763,7 @@ TEST(Store, PageMemoryForStormsRepeatsAndResolves) {
   r2.resolved_pages = {page_id};
   ASSERT_TRUE(s->Complete(r2).ok());
   EXPECT_TRUE(s->OpenPagesForStorm("checkout|errors", 0)->empty());
-  EXPECT_TRUE(s->OpenPagesForIdentity("a3")->empty());
+  EXPECT_TRUE(PagesOf(*s, "a3").empty());
 
   // Page memory is durable.
   s.reset();
