@@ -2,7 +2,8 @@
 //
 // Threads: the main thread owns signals (blocked everywhere, taken with sigtimedwait, so no
 // async-signal-safety puzzles) and housekeeping; the HTTP server has its own io threads; each
-// worker is a thread that claims and routes; the store has its writer; delivery has its runner;
+// worker is a thread that claims and routes; the intake log has its writer, which also moves
+// acknowledged webhooks into the store; the store has its writer; delivery has its runner;
 // reloads run on one control thread so that POST /-/reload can answer with the outcome without
 // blocking an io thread, and SIGHUP reloads queue behind it.
 #include "daemon/server_app.h"
@@ -28,6 +29,7 @@
 #include "daemon/build_info.h"
 #include "daemon/delivery_setup.h"
 #include "daemon/http_server.h"
+#include "daemon/intake.h"
 #include "daemon/job_processor.h"
 #include "daemon/metrics.h"
 #include "daemon/registry_loader.h"
@@ -245,6 +247,7 @@ struct ServerApp::Impl {
   std::shared_ptr<const RoutingSnapshot> snapshot;
 
   std::unique_ptr<Store> store;
+  std::unique_ptr<Intake> intake;  // after store: destroyed first (it moves jobs into store)
   std::unique_ptr<SqliteOutbox> outbox;
   std::unique_ptr<integrations::LogPager> log_pager;
   std::unique_ptr<Delivery> delivery;
@@ -258,17 +261,24 @@ struct ServerApp::Impl {
   // journald during exactly the storms an operator reads the log for (and journald's rate limit
   // would then drop lines); each webhook is logged at debug, and Run() writes a summary every
   // kIngestSummaryInterval.
+  // Jobs queued and duplicates dropped are known when the intake moves webhooks into the
+  // store: the summary reports the intake's counters since the previous line.
   struct IngestCounts {
-    std::atomic<uint64_t> webhooks{0}, alerts{0}, queued{0}, duplicates{0};
+    std::atomic<uint64_t> webhooks{0}, alerts{0};
+    uint64_t moved_jobs = 0, duplicates = 0;  // intake counters at the last line (Run's thread)
   };
   std::shared_ptr<IngestCounts> ingested = std::make_shared<IngestCounts>();
 
   void LogIngestSummary(std::chrono::seconds interval) {
+    IntakeStats is = intake->stats();
+    uint64_t queued = is.moved_jobs - ingested->moved_jobs;
+    uint64_t duplicates = is.duplicates - ingested->duplicates;
+    ingested->moved_jobs = is.moved_jobs;
+    ingested->duplicates = is.duplicates;
     uint64_t webhooks = ingested->webhooks.exchange(0);
-    if (webhooks == 0) return;
+    if (webhooks == 0 && queued == 0 && duplicates == 0) return;
     spdlog::info("alerts_ingested webhooks={} alerts={} queued={} duplicates={} interval_s={}",
-                 webhooks, ingested->alerts.exchange(0), ingested->queued.exchange(0),
-                 ingested->duplicates.exchange(0), interval.count());
+                 webhooks, ingested->alerts.exchange(0), queued, duplicates, interval.count());
   }
   std::vector<std::thread> workers;
   std::mutex workers_mu;
@@ -376,27 +386,27 @@ struct ServerApp::Impl {
     size_t alerts = jobs->size();
     std::shared_ptr<Metrics> m = metrics;
     std::shared_ptr<IngestCounts> counts = ingested;
-    store->EnqueueAsync(
+    size_t job_count = jobs->size();
+    // The answer is 2xx once the webhook is durable in the intake log; it is moved into the
+    // queue (and duplicates within the dedup window dropped) right after.
+    intake->AppendAsync(
         std::move(*jobs), now, Ns(c.alerts.dedup_window),
-        [m, counts, responder, alerts, endpoint](Result<EnqueueOutcome> r) {
-          if (!r.ok()) {
+        [m, counts, responder, alerts, job_count, endpoint](Status st) {
+          if (!st.ok()) {
             m->Rejected("store_unavailable");
             spdlog::error("alert_not_queued endpoint={} status=503 reason=\"{}\"", endpoint,
-                          r.error().message);
-            responder.Send(HttpResponse::JsonError(503, "store_unavailable", r.error().message));
+                          st.error().message);
+            responder.Send(HttpResponse::JsonError(503, "store_unavailable", st.error().message));
             return;
           }
           m->AlertsReceived(endpoint, alerts);
           counts->webhooks.fetch_add(1, std::memory_order_relaxed);
           counts->alerts.fetch_add(alerts, std::memory_order_relaxed);
-          counts->queued.fetch_add(r->job_ids.size(), std::memory_order_relaxed);
-          counts->duplicates.fetch_add(r->duplicates, std::memory_order_relaxed);
-          spdlog::debug("alerts_queued endpoint={} alerts={} queued={} duplicates={}", endpoint,
-                        alerts, r->job_ids.size(), r->duplicates);
+          spdlog::debug("alerts_accepted endpoint={} alerts={} jobs={}", endpoint, alerts,
+                        job_count);
           HttpResponse ok;
           ok.body = "{\"status\":\"accepted\",\"alerts\":" + std::to_string(alerts) +
-                    ",\"queued\":" + std::to_string(r->job_ids.size()) +
-                    ",\"duplicates\":" + std::to_string(r->duplicates) + "}";
+                    ",\"jobs\":" + std::to_string(job_count) + "}";
           responder.Send(std::move(ok));
         });
   }
@@ -407,13 +417,16 @@ struct ServerApp::Impl {
       return;
     }
     StoreStats st = store->stats();
+    IntakeStats is = intake->stats();
     std::shared_ptr<const RoutingSnapshot> snap = Snapshot();
     std::string why;
     if (stopping) {
       why = "shutting down";
     } else if (!st.last_commit_ok) {
       why = "the store's last commit failed";
-    } else if (st.queued >= snap->config->store.max_queued_jobs) {
+    } else if (!is.moving_ok) {
+      why = "the store refuses the intake's webhooks";
+    } else if (st.queued + is.unmoved_jobs >= snap->config->store.max_queued_jobs) {
       why = "the queue is full";
     }
     if (!why.empty()) {
@@ -677,6 +690,7 @@ ServerApp::~ServerApp() {
   }
   if (a.control.joinable()) a.control.join();
   a.http.reset();
+  a.intake.reset();
   a.delivery_runner.reset();
   a.processor.reset();
   a.delivery.reset();
@@ -731,6 +745,15 @@ Result<std::unique_ptr<ServerApp>> ServerApp::Start(const std::string& config_pa
   StoreStats st = a.store->stats();
   spdlog::info("store_opened path={} queued={} resumed={}", a.store->path(), st.queued,
                st.resumed_at_open);
+  IntakeOptions io;
+  io.dir = c.state_dir;
+  io.max_queued_jobs = c.store.max_queued_jobs;
+  Result<std::unique_ptr<Intake>> intake = Intake::Open(io, a.store.get());
+  if (!intake.ok()) return intake.error();
+  a.intake = std::move(*intake);
+  IntakeStats is = a.intake->stats();
+  spdlog::info("intake_opened webhooks_to_queue={} jobs_to_queue={} torn_tails={}",
+               is.replayed_at_open, is.replayed_jobs_at_open, is.torn_tails_at_open);
 
   AuditLogOptions ao;
   ao.path = c.audit.path;
@@ -910,7 +933,8 @@ int ServerApp::Run() {
     }
     // Housekeeping on every wake-up: gauges, the watchdog, and now and then the store.
     StoreStats st = a.store->stats();
-    a.metrics->SetJobsQueued(static_cast<int64_t>(st.queued - st.claimed));
+    a.metrics->SetJobsQueued(
+        static_cast<int64_t>(st.queued - st.claimed + a.intake->stats().unmoved_jobs));
     a.metrics->SetJobsInFlight(static_cast<int64_t>(st.claimed));
     if (watchdog) (void)a.notifier.Watchdog();
     if (std::chrono::steady_clock::now() - last_ingest_summary >= kIngestSummaryInterval) {
@@ -934,6 +958,15 @@ int ServerApp::Run() {
   (void)a.notifier.Stopping("draining");
   a.http->Stop();
   a.store->Shutdown();
+  // Webhooks acknowledged and not in the queue yet go in now (the store takes them after
+  // Shutdown), so that the queue the next start finds is complete; whatever does not make it by
+  // the deadline stays in the intake log and is queued at the next start.
+  a.intake->Close();
+  if (!a.intake->WaitMoved(std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now()))) {
+    spdlog::warn("intake_not_emptied jobs_left_in_log={} (queued at next start)",
+                 a.intake->stats().unmoved_jobs);
+  }
   bool drained;
   {
     std::unique_lock<std::mutex> lk(a.workers_mu);

@@ -27,6 +27,7 @@
 #include <deque>
 #include <filesystem>
 #include <future>
+#include <limits>
 #include <mutex>
 #include <thread>
 
@@ -244,11 +245,18 @@ struct Store::Impl {
     duplicates.fetch_add(total.duplicates);
     dead_jobs.fetch_add(total.dead_jobs);
     last_commit_ok.store(true);
-    if (total.work) {
-      std::lock_guard<std::mutex> wl(work_mu);
-      work_epoch.fetch_add(1);
-      work_cv.notify_all();
-    }
+    if (total.work) WakeOneWorker();
+  }
+
+  // Wakes one idle worker (WaitForWork) and moves the epoch, so that a worker about to wait does
+  // not. One, not all: most commits make one claim's worth of work, and during a storm one
+  // worker holds the storm's key, so waking every idle worker made each of them look and find
+  // nothing, on every commit. A worker that claims wakes the next one (ClaimNext), so several
+  // claimable storms still get as many workers.
+  void WakeOneWorker() {
+    std::lock_guard<std::mutex> wl(work_mu);
+    work_epoch.fetch_add(1);
+    work_cv.notify_one();
   }
 
   void RunBatch(std::vector<Op>& batch) {
@@ -460,6 +468,10 @@ void Store::Shutdown() {
 
 // ---- enqueue ----
 
+JobRow JobRowOf(const RoutingJob& job) {
+  return JobRow{JobKindName(job.kind), job.identity, job.storm_key, job.dedup_key, JobToJson(job)};
+}
+
 void Store::EnqueueAsync(std::vector<RoutingJob> jobs, int64_t now_ns, int64_t dedup_window_ns,
                          Callback<EnqueueOutcome> done) {
   if (impl_->shutting_down) {
@@ -473,13 +485,12 @@ void Store::EnqueueAsync(std::vector<RoutingJob> jobs, int64_t now_ns, int64_t d
   auto outcome = std::make_shared<EnqueueOutcome>();
   // Serialized here, on the caller's thread: the writer thread is the one every request waits
   // behind.
-  auto owned = std::make_shared<std::vector<RoutingJob>>(std::move(jobs));
-  std::vector<store_sql::JobRow> rows;
-  rows.reserve(owned->size());
-  for (const RoutingJob& job : *owned) rows.push_back({&job, JobToJson(job)});
+  std::vector<JobRow> rows;
+  rows.reserve(jobs.size());
+  for (const RoutingJob& job : jobs) rows.push_back(JobRowOf(job));
   Op op;
   op.counts_as_rejected_full = true;
-  op.apply = [owned, rows = std::move(rows), now_ns, dedup_window_ns, outcome](OpContext& ctx) {
+  op.apply = [rows = std::move(rows), now_ns, dedup_window_ns, outcome](OpContext& ctx) {
     *outcome = EnqueueOutcome{};  // a batch may apply operations twice (RunBatch)
     Status st = store_sql::InsertJobs(ctx.db, rows, now_ns, dedup_window_ns, ctx.queued_now,
                                       ctx.max_queued, ctx.enqueue_page_limit, outcome.get());
@@ -501,6 +512,59 @@ void Store::EnqueueAsync(std::vector<RoutingJob> jobs, int64_t now_ns, int64_t d
   impl_->Submit(std::move(op));
 }
 
+void Store::ApplyIntakeAsync(std::vector<std::shared_ptr<const IntakeBatch>> batches,
+                             uint64_t last_seq, Callback<EnqueueOutcome> done) {
+  auto outcome = std::make_shared<EnqueueOutcome>();
+  Op op;
+  op.apply = [batches = std::move(batches), last_seq, outcome](OpContext& ctx) -> Status {
+    *outcome = EnqueueOutcome{};  // a batch may apply operations twice (RunBatch)
+    // The database's size is checked once for the whole move: the page count query is not free,
+    // and a move is many webhooks.
+    int64_t page_limit = ctx.enqueue_page_limit;
+    for (const std::shared_ptr<const IntakeBatch>& b : batches) {
+      Status st =
+          store_sql::InsertJobs(ctx.db, b->jobs, b->now_ns, b->dedup_window_ns, 0,
+                                std::numeric_limits<uint64_t>::max(), page_limit, outcome.get());
+      if (!st.ok()) return st;
+      page_limit = 0;
+    }
+    if (Status st = store_sql::WriteIntakeApplied(ctx.db, last_seq); !st.ok()) return st;
+    ctx.fx.queued = static_cast<int64_t>(outcome->job_ids.size());
+    ctx.fx.enqueue_calls = batches.size();
+    ctx.fx.jobs_enqueued = outcome->job_ids.size();
+    ctx.fx.duplicates = outcome->duplicates;
+    ctx.fx.work = !outcome->job_ids.empty();
+    return OkStatus();
+  };
+  op.finish = [outcome, done = std::move(done)](Status st) {
+    if (st.ok()) {
+      done(std::move(*outcome));
+    } else {
+      done(st.error());
+    }
+  };
+  op.durable = false;
+  impl_->Submit(std::move(op));
+}
+
+Status Store::SyncIntakeApplied() {
+  // A commit writes a WAL frame only for a changed page: the marker is rewritten (to itself) so
+  // that there is one, and synchronous=FULL syncs the WAL up to it, earlier commits included.
+  Result<bool> r = impl_->RunBlocking<bool>([](OpContext& ctx) -> Result<bool> {
+    Result<uint64_t> seq = store_sql::ReadIntakeApplied(ctx.db);
+    if (!seq.ok()) return seq.error();
+    if (Status st = store_sql::WriteIntakeApplied(ctx.db, *seq); !st.ok()) return st.error();
+    return true;
+  });
+  if (!r.ok()) return r.error();
+  return OkStatus();
+}
+
+Result<uint64_t> Store::IntakeApplied() {
+  std::lock_guard<std::mutex> lk(impl_->reader_mu);
+  return store_sql::ReadIntakeApplied(impl_->reader);
+}
+
 Result<EnqueueOutcome> Store::Enqueue(std::vector<RoutingJob> jobs, int64_t now_ns,
                                       int64_t dedup_window_ns) {
   auto promise = std::make_shared<std::promise<Result<EnqueueOutcome>>>();
@@ -515,11 +579,11 @@ Result<EnqueueOutcome> Store::Enqueue(std::vector<RoutingJob> jobs, int64_t now_
 Result<std::optional<Claim>> Store::ClaimNext(int64_t now_ns, size_t max_group) {
   if (impl_->shutting_down) return std::optional<Claim>();
   {
-    // Most attempts find nothing: every commit that may make work wakes every idle worker, and
-    // during a storm one worker holds the storm's key. Asking the reader connection first keeps
-    // those attempts off the writer thread, which every webhook's acknowledgement waits behind.
-    // A job that becomes ready after this read changes WorkEpoch(), which the caller read before
-    // calling, so its wait returns at once. A failed read falls through to the writer.
+    // Many attempts find nothing: during a storm one worker holds the storm's key, and a woken
+    // worker may find that a busy one already took the work. Asking the reader connection first
+    // keeps those attempts off the writer thread, which every webhook's acknowledgement waits
+    // behind. A job that becomes ready after this read changes WorkEpoch(), which the caller read
+    // before calling, so its wait returns at once. A failed read falls through to the writer.
     std::lock_guard<std::mutex> lk(impl_->reader_mu);
     Result<bool> any = store_sql::AnyClaimable(impl_->reader, now_ns);
     if (any.ok() && !*any) return std::optional<Claim>();
@@ -537,6 +601,8 @@ Result<std::optional<Claim>> Store::ClaimNext(int64_t now_ns, size_t max_group) 
           /*durable=*/false);
   if (!rows.ok()) return rows.error();
   if (!rows->has_value()) return std::optional<Claim>();
+  // There may be more claimable work (another storm key): pass the wake-up on.
+  impl_->WakeOneWorker();
   // Parsed here, on the worker's thread, not on the writer's.
   Claim claim;
   claim.storm_key = std::move((*rows)->storm_key);

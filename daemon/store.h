@@ -61,6 +61,24 @@ struct StoreOptions {
   std::chrono::milliseconds busy_timeout{5000};
 };
 
+// A job as the queue stores it: the columns it is looked up by and its JobToJson text. Made off
+// the writer thread (JobRowOf), which every operation of the daemon waits behind.
+struct JobRow {
+  std::string kind;  // JobKindName
+  std::string identity;
+  std::string storm_key;
+  std::string dedup_key;
+  std::string payload;  // JobToJson
+};
+JobRow JobRowOf(const RoutingJob& job);
+
+// One acknowledged webhook's jobs, as the intake log (daemon/intake.h) hands them to the queue.
+struct IntakeBatch {
+  int64_t now_ns = 0;           // when it was received: the dedup window is measured from it
+  int64_t dedup_window_ns = 0;  // the window in force when it was received
+  std::vector<JobRow> jobs;
+};
+
 struct EnqueueOutcome {
   std::vector<int64_t> job_ids;  // one per job queued now, in the order given
   size_t duplicates = 0;         // jobs dropped as duplicates within the dedup window
@@ -157,6 +175,24 @@ class Store {
   Result<EnqueueOutcome> Enqueue(std::vector<RoutingJob> jobs, int64_t now_ns,
                                  int64_t dedup_window_ns);
 
+  // Moves webhooks that the intake log acknowledged into the queue, in one transaction that
+  // also records `last_seq` (IntakeApplied), so that each log record is applied exactly once
+  // across crashes. Jobs are inserted as by Enqueue, each batch with its own time and dedup
+  // window, but the queue bound is not checked: these jobs were promised when the intake
+  // acknowledged them (it checks the bound then). Works after Shutdown (the intake moves its
+  // backlog in while the daemon stops). kUnavailable on a full database (max_bytes) or I/O
+  // errors: nothing is applied and the caller tries again later.
+  // The move commits without its own fsync (the intake log still holds the records; a crash of
+  // the process loses nothing committed): it survives power loss once a later durable commit
+  // (any completion, or SyncIntakeApplied) has been made.
+  void ApplyIntakeAsync(std::vector<std::shared_ptr<const IntakeBatch>> batches, uint64_t last_seq,
+                        Callback<EnqueueOutcome> done);
+  // The last_seq of the last ApplyIntakeAsync that committed; 0 before any.
+  Result<uint64_t> IntakeApplied();
+  // Makes every move committed so far durable (a durable commit), so that the intake log's
+  // segments holding them may be deleted. Blocking.
+  Status SyncIntakeApplied();
+
   // Claims the oldest ready job (not_before <= now) whose storm key is not claimed, together
   // with up to max_group - 1 further ready jobs of the same storm key. nullopt when none is
   // ready (or after Shutdown). A stored job that no longer parses (a corrupt row, a downgrade)
@@ -193,7 +229,10 @@ class Store {
   // release, complete). A worker reads it before ClaimNext and, finding nothing, waits with
   // WaitForWork(epoch, ...): a commit in between is never missed.
   uint64_t WorkEpoch() const;
-  // Blocks until WorkEpoch() != seen_epoch, Shutdown is called, or `timeout` passes.
+  // Returns at once when WorkEpoch() != seen_epoch; otherwise blocks until woken, Shutdown is
+  // called, or `timeout` passes. Each change of WorkEpoch wakes one waiting worker, and a worker
+  // whose ClaimNext claims wakes another (there may be more work), so idle workers are not all
+  // woken by every commit.
   void WaitForWork(uint64_t seen_epoch, std::chrono::milliseconds timeout);
   // Begins shutdown: wakes every WaitForWork; further Enqueue calls fail with kUnavailable and
   // ClaimNext returns nullopt. Release, Complete and the lookups keep working so that jobs in

@@ -74,6 +74,15 @@ CREATE TABLE page_alerts (
 ) WITHOUT ROWID;
 CREATE INDEX page_alerts_identity ON page_alerts(identity, resolved_ns);
 )sql",
+    // 1 -> 2: the last intake log record moved into the queue (daemon/intake.h), written in the
+    // transaction that moves it, so that a record is applied once across crashes.
+    R"sql(
+CREATE TABLE intake_applied (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  seq INTEGER NOT NULL
+);
+INSERT INTO intake_applied(id, seq) VALUES(1, 0);
+)sql",
 };
 
 Status Exec(sqlite3* db, const std::string& sql) {
@@ -309,7 +318,7 @@ Status InsertJobs(sqlite3* db, const std::vector<JobRow>& jobs, int64_t now_ns,
   // Decide duplicates first, so that a full queue is judged on what would really be added.
   std::vector<const JobRow*> fresh;
   for (const JobRow& row : jobs) {
-    const RoutingJob& job = *row.job;
+    const JobRow& job = row;
     bool duplicate = false;
     if (dedup_window_ns > 0 && !job.dedup_key.empty()) {
       seen.Reset();
@@ -321,7 +330,7 @@ Status InsertJobs(sqlite3* db, const std::vector<JobRow>& jobs, int64_t now_ns,
         return seen.error("dedup lookup");
       }
       // Two alerts of one webhook with the same key are duplicates of each other too.
-      for (const JobRow* f : fresh) duplicate = duplicate || f->job->dedup_key == job.dedup_key;
+      for (const JobRow* f : fresh) duplicate = duplicate || f->dedup_key == job.dedup_key;
     }
     if (duplicate) {
       ++out->duplicates;
@@ -334,13 +343,13 @@ Status InsertJobs(sqlite3* db, const std::vector<JobRow>& jobs, int64_t now_ns,
                               std::to_string(max_queued) + " jobs queued)");
   }
   for (const JobRow* row : fresh) {
-    const RoutingJob& job = *row->job;
+    const JobRow& job = *row;
     insert.Reset();
-    insert.Bind(1, std::string(JobKindName(job.kind)))
+    insert.Bind(1, job.kind)
         .Bind(2, job.identity)
         .Bind(3, job.storm_key)
         .Bind(4, job.dedup_key)
-        .Bind(5, row->payload)
+        .Bind(5, job.payload)
         .Bind(6, now_ns);
     if (Status st = Expect(insert, SQLITE_DONE, "insert job"); !st.ok()) return st;
     out->job_ids.push_back(sqlite3_last_insert_rowid(db));
@@ -593,6 +602,22 @@ Status Prune(sqlite3* db, int64_t dedup_before_ns, int64_t retain_before_ns) {
     if (Status st = Expect(*stmt, SQLITE_DONE, what); !st.ok()) return st;
   }
   return OkStatus();
+}
+
+Result<uint64_t> ReadIntakeApplied(sqlite3* db) {
+  Stmt s(db, "SELECT seq FROM intake_applied WHERE id=1");
+  if (!s.ok()) return s.error("prepare intake marker read");
+  int rc = s.Step();
+  if (rc == SQLITE_DONE) return uint64_t{0};
+  if (rc != SQLITE_ROW) return s.error("read intake marker");
+  return static_cast<uint64_t>(s.Int(0));
+}
+
+Status WriteIntakeApplied(sqlite3* db, uint64_t seq) {
+  Stmt s(db, "UPDATE intake_applied SET seq=?1 WHERE id=1");
+  if (!s.ok()) return s.error("prepare intake marker write");
+  s.Bind(1, static_cast<int64_t>(seq));
+  return Expect(s, SQLITE_DONE, "write intake marker");
 }
 
 }  // namespace tracepager::daemon::store_sql

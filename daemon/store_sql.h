@@ -63,13 +63,6 @@ class Stmt {
 // Finalizes the statements cached for `db`. Call before closing it.
 void ForgetStatements(sqlite3* db);
 
-// A job to insert: the job and its JobToJson serialization, made by the caller (off the
-// writer thread, which every operation of the daemon waits behind).
-struct JobRow {
-  const RoutingJob* job = nullptr;
-  std::string payload;
-};
-
 // Inserts the jobs not seen within the dedup window. kUnavailable ("queue is full") when the
 // new jobs would take the queue past max_queued, or ("database is full") when the database
 // already uses `page_limit` pages (0: no limit).
@@ -116,5 +109,9 @@ Result<uint64_t> QueryFiringCount(sqlite3* db, int64_t page_id,
                                   const std::vector<std::string>& among);
 
 Status Prune(sqlite3* db, int64_t dedup_before_ns, int64_t retain_before_ns);
+
+// The intake log's applied-sequence marker (Store::IntakeApplied).
+Result<uint64_t> ReadIntakeApplied(sqlite3* db);
+Status WriteIntakeApplied(sqlite3* db, uint64_t seq);
 
 }  // namespace tracepager::daemon::store_sql

@@ -100,7 +100,7 @@ TEST_F(ServeTest, EveryEndpointAcceptsItsCapturedPayloadAndPages) {
   HttpAnswer am = Request(port, "POST", "/api/v1/alerts/alertmanager",
                           ReadFile(FixturePath("alertmanager-captured/firing.raw.json")));
   EXPECT_EQ(am.status, 200) << am.body;
-  EXPECT_EQ(am.body, R"({"status":"accepted","alerts":2,"queued":2,"duplicates":0})");
+  EXPECT_EQ(am.body, R"({"status":"accepted","alerts":2,"jobs":2})");
   HttpAnswer grafana =
       Request(port, "POST", "/api/v1/alerts/grafana",
               ReadFile(FixturePath("grafana/from-docs/webhook_unified_firing_written.json")));

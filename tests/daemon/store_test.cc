@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <mutex>
 #include <set>
@@ -820,6 +821,62 @@ TEST(Store, WaitForWorkWakesOnEnqueue) {
   waiter.join();  // would hang (test timeout) if the enqueue did not wake it
   EXPECT_TRUE(woke.load());
   EXPECT_NE(s->WorkEpoch(), epoch);
+}
+
+// A commit wakes one idle worker; one that claims wakes the next. Two storms queued in one
+// commit must reach two idle workers (the second would otherwise wait an hour).
+TEST(Store, AWorkerThatClaimsWakesTheNextOne) {
+  testing::TempDir dir;
+  auto s = OpenOrDie(Options(dir.path()));
+  std::mutex mu;
+  std::set<std::string> storms;
+  std::atomic<int> waiting{0};
+  auto worker = [&] {
+    for (;;) {
+      uint64_t epoch = s->WorkEpoch();
+      Result<std::optional<Claim>> c = s->ClaimNext(kNow, 1000);
+      ASSERT_TRUE(c.ok());
+      if (c->has_value()) {
+        std::lock_guard<std::mutex> lk(mu);
+        storms.insert((*c)->storm_key);
+        return;  // holds its claim: the other storm needs the other worker
+      }
+      waiting.fetch_add(1);
+      s->WaitForWork(epoch, std::chrono::hours(1));
+    }
+  };
+  std::thread a(worker), b(worker);
+  while (waiting.load() < 2) std::this_thread::yield();  // both looked and found nothing
+  ASSERT_TRUE(s->Enqueue({MakeJob("a1", "A|e"), MakeJob("b1", "B|e")}, kNow, kDedup).ok());
+  a.join();
+  b.join();
+  EXPECT_EQ(storms, (std::set<std::string>{"A|e", "B|e"}));
+}
+
+TEST(Store, IntakeMovesIgnoreTheQueueBoundRecordTheMarkerAndWorkAfterShutdown) {
+  testing::TempDir dir;
+  StoreOptions o = Options(dir.path());
+  o.max_queued_jobs = 1;
+  auto s = OpenOrDie(o);
+  EXPECT_EQ(*s->IntakeApplied(), 0u);
+  auto batch = std::make_shared<IntakeBatch>();
+  batch->now_ns = kNow;
+  batch->dedup_window_ns = kDedup;
+  for (const char* id : {"i1", "i2", "i1"}) batch->jobs.push_back(JobRowOf(MakeJob(id, "A|e")));
+  s->Shutdown();  // the intake moves its backlog in while the daemon stops
+  std::promise<Result<EnqueueOutcome>> moved;
+  s->ApplyIntakeAsync({batch}, 7, [&](Result<EnqueueOutcome> r) { moved.set_value(std::move(r)); });
+  Result<EnqueueOutcome> r = moved.get_future().get();
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->job_ids.size(), 2u) << "past max_queued_jobs: the intake promised them";
+  EXPECT_EQ(r->duplicates, 1u);
+  EXPECT_EQ(*s->IntakeApplied(), 7u);
+  ASSERT_TRUE(s->SyncIntakeApplied().ok());
+  EXPECT_EQ(*s->IntakeApplied(), 7u);
+  s.reset();
+  auto again = OpenOrDie(Options(dir.path()));
+  EXPECT_EQ(*again->IntakeApplied(), 7u);
+  EXPECT_EQ(again->stats().queued, 2u);
 }
 
 // The statement cache finds statements by the address of their SQL text; a buffer that held

@@ -1,0 +1,764 @@
+// The intake log. See intake.h for the contract.
+//
+// One thread owns the files. Appenders encode their record (and its body's CRC) on their own
+// thread and queue it; the intake thread takes everything queued, numbers it, writes it with one
+// writev and one fdatasync, and acknowledges it; whatever arrives during that fdatasync is the
+// next group (group commit without a timer). The same thread hands acknowledged records to the
+// store in batches, one move in flight at a time, and deletes segments whose records have all
+// been moved.
+#include "daemon/intake.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/crc.hpp>
+#include <cerrno>
+#include <climits>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+namespace tracepager::daemon {
+
+namespace {
+
+constexpr uint32_t kMagic = 0x31495054;  // "TPI1" read as little-endian bytes
+constexpr size_t kHeaderBytes = 24;      // magic, length, body CRC, sequence, header CRC
+// A record's body holds one webhook's jobs; the HTTP body limit is far below this. A length
+// beyond it is damage, not data.
+constexpr uint32_t kMaxBodyBytes = 1u << 30;
+constexpr const char* kPrefix = "intake-";
+constexpr const char* kSuffix = ".log";
+
+uint32_t Crc32(const void* data, size_t n) {
+  boost::crc_32_type crc;
+  crc.process_bytes(data, n);
+  return crc.checksum();
+}
+
+void PutU32(std::string& out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+void PutU64(std::string& out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+void PutString(std::string& out, const std::string& s) {
+  PutU32(out, static_cast<uint32_t>(s.size()));
+  out.append(s);
+}
+void SetU32(char* at, uint32_t v) {
+  for (int i = 0; i < 4; ++i) at[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+}
+void SetU64(char* at, uint64_t v) {
+  for (int i = 0; i < 8; ++i) at[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+}
+uint32_t GetU32(const char* at) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(at[i]);
+  return v;
+}
+uint64_t GetU64(const char* at) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(at[i]);
+  return v;
+}
+
+// A bounds-checked reader over one record's body.
+class BodyReader {
+ public:
+  explicit BodyReader(std::string_view in) : in_(in) {}
+  bool U32(uint32_t& v) {
+    if (in_.size() - at_ < 4) return false;
+    v = GetU32(in_.data() + at_);
+    at_ += 4;
+    return true;
+  }
+  bool U64(uint64_t& v) {
+    if (in_.size() - at_ < 8) return false;
+    v = GetU64(in_.data() + at_);
+    at_ += 8;
+    return true;
+  }
+  bool String(std::string& s) {
+    uint32_t n;
+    if (!U32(n) || in_.size() - at_ < n) return false;
+    s.assign(in_.data() + at_, n);
+    at_ += n;
+    return true;
+  }
+  size_t left() const { return in_.size() - at_; }
+
+ private:
+  std::string_view in_;
+  size_t at_ = 0;
+};
+
+// The body: received time, dedup window, then each job's five strings.
+std::string EncodeBody(const IntakeBatch& b) {
+  std::string out;
+  size_t n = 20;
+  for (const JobRow& j : b.jobs) {
+    n += 20 + j.kind.size() + j.identity.size() + j.storm_key.size() + j.dedup_key.size() +
+         j.payload.size();
+  }
+  out.reserve(n);
+  PutU64(out, static_cast<uint64_t>(b.now_ns));
+  PutU64(out, static_cast<uint64_t>(b.dedup_window_ns));
+  PutU32(out, static_cast<uint32_t>(b.jobs.size()));
+  for (const JobRow& j : b.jobs) {
+    PutString(out, j.kind);
+    PutString(out, j.identity);
+    PutString(out, j.storm_key);
+    PutString(out, j.dedup_key);
+    PutString(out, j.payload);
+  }
+  return out;
+}
+
+bool DecodeBody(std::string_view body, IntakeBatch& b) {
+  BodyReader r(body);
+  uint64_t now, window;
+  uint32_t count;
+  if (!r.U64(now) || !r.U64(window) || !r.U32(count)) return false;
+  // Each job takes at least 20 bytes: a count beyond what the body can hold is damage (and
+  // must not size an allocation).
+  if (count > r.left() / 20) return false;
+  b.now_ns = static_cast<int64_t>(now);
+  b.dedup_window_ns = static_cast<int64_t>(window);
+  b.jobs.resize(count);
+  for (JobRow& j : b.jobs) {
+    if (!r.String(j.kind) || !r.String(j.identity) || !r.String(j.storm_key) ||
+        !r.String(j.dedup_key) || !r.String(j.payload)) {
+      return false;
+    }
+  }
+  return r.left() == 0;
+}
+
+// The header with its sequence number and header CRC filled in.
+void SealHeader(char* header, uint64_t seq) {
+  SetU64(header + 12, seq);
+  SetU32(header + 20, Crc32(header, 20));
+}
+
+std::string SegmentName(uint64_t first_seq) {
+  std::string digits = std::to_string(first_seq);
+  return kPrefix + std::string(20 - std::min<size_t>(20, digits.size()), '0') + digits + kSuffix;
+}
+
+std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
+
+Status SyncDirectory(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Error::Unavailable(Errno("intake: open directory " + dir));
+  int rc = ::fsync(fd);
+  int saved = errno;
+  ::close(fd);
+  errno = saved;
+  if (rc != 0) return Error::Unavailable(Errno("intake: sync directory " + dir));
+  return OkStatus();
+}
+
+Result<std::string> ReadWholeFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Error::Unavailable(Errno("intake: open " + path));
+  std::string out;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) out.reserve(static_cast<size_t>(st.st_size));
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      Error e = Error::Unavailable(Errno("intake: read " + path));
+      ::close(fd);
+      return e;
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+}  // namespace
+
+std::string EncodeIntakeRecord(uint64_t seq, const IntakeBatch& batch) {
+  std::string body = EncodeBody(batch);
+  std::string out;
+  out.reserve(kHeaderBytes + body.size());
+  PutU32(out, kMagic);
+  PutU32(out, static_cast<uint32_t>(body.size()));
+  PutU32(out, Crc32(body.data(), body.size()));
+  PutU64(out, 0);
+  PutU32(out, 0);
+  SealHeader(out.data(), seq);
+  out.append(body);
+  return out;
+}
+
+IntakeSegmentContents DecodeIntakeSegment(std::string_view bytes) {
+  IntakeSegmentContents c;
+  size_t at = 0;
+  uint64_t last_seq = 0;
+  c.clean_end = true;  // until a stop says otherwise
+  while (at < bytes.size()) {
+    c.clean_end = false;
+    const char* h = bytes.data() + at;
+    size_t left = bytes.size() - at;
+    if (left < kHeaderBytes) {
+      c.stop_reason = "incomplete record header at byte " + std::to_string(at);
+      break;
+    }
+    if (GetU32(h) != kMagic) {
+      // Not the start of a record: zeros (the preallocated rest of the segment) or what a
+      // reused file held before. Only a record that was being written can be torn.
+      c.clean_end = true;
+      c.stop_reason = "no record at byte " + std::to_string(at);
+      break;
+    }
+    if (GetU32(h + 20) != Crc32(h, 20)) {
+      c.stop_reason = "record header checksum mismatch at byte " + std::to_string(at);
+      break;
+    }
+    uint32_t length = GetU32(h + 4);
+    uint64_t seq = GetU64(h + 12);
+    if (length > kMaxBodyBytes || left - kHeaderBytes < length) {
+      c.stop_reason = "incomplete record at byte " + std::to_string(at);
+      break;
+    }
+    if (seq <= last_seq) {
+      // A record from the segment file's previous use (files are recycled).
+      c.clean_end = true;
+      c.stop_reason = "record out of sequence at byte " + std::to_string(at);
+      break;
+    }
+    std::string_view body(h + kHeaderBytes, length);
+    if (GetU32(h + 8) != Crc32(body.data(), body.size())) {
+      c.stop_reason = "record checksum mismatch at byte " + std::to_string(at);
+      break;
+    }
+    IntakeRecord record;
+    record.seq = seq;
+    if (!DecodeBody(body, record.batch)) {
+      c.stop_reason = "malformed record at byte " + std::to_string(at);
+      break;
+    }
+    c.records.push_back(std::move(record));
+    last_seq = seq;
+    at += kHeaderBytes + length;
+    c.valid_bytes = at;
+    c.clean_end = true;
+  }
+  return c;
+}
+
+struct Intake::Impl {
+  IntakeOptions options;
+  Store* store = nullptr;
+  std::string dir;  // <state dir>/intake
+
+  // An appended record waiting for the intake thread.
+  struct Pending {
+    std::string header;  // kHeaderBytes; sequence and header CRC filled in when written
+    std::string body;
+    std::shared_ptr<IntakeBatch> batch;
+    std::function<void(Status)> done;
+  };
+  // A record acknowledged and not yet moved into the store.
+  struct Unmoved {
+    uint64_t seq;
+    std::shared_ptr<const IntakeBatch> batch;
+  };
+  // A closed segment file and the last sequence number in it (0: none).
+  struct Segment {
+    std::string path;
+    uint64_t last_seq = 0;
+  };
+
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Pending> pending;
+  uint64_t pending_jobs = 0;
+  std::deque<Unmoved> unmoved;
+  uint64_t unmoved_jobs = 0;
+  bool move_in_flight = false;
+  std::optional<Error> move_error;  // the last move's failure, until a move succeeds
+  std::chrono::milliseconds retry_delay{0};
+  // No move starts before this: move_interval after the previous one started, or retry_delay
+  // after a failed one.
+  std::chrono::steady_clock::time_point next_move_at;
+  uint64_t acked_seq = 0;        // the last sequence number acknowledged
+  uint64_t queued_records = 0;   // records ever put in `pending`
+  uint64_t settled_records = 0;  // records ever taken from it and written (or failed)
+  uint64_t moved_seq = 0;        // the last sequence number moved (committed in the store)
+  bool closed = false;           // no more appends
+  bool stop = false;             // the thread exits once nothing is pending or in flight
+  std::thread thread;
+
+  // The intake thread's own state (files).
+  uint64_t next_seq = 1;
+  int fd = -1;
+  std::string current_path;
+  size_t current_size = 0;
+  uint64_t current_last_seq = 0;
+  std::vector<Segment> closed_segments;
+  std::vector<std::string> spares;         // segment files whose records are all moved, for reuse
+  std::atomic<uint64_t> segment_count{0};  // files: current, closed and spare
+
+  // Counters.
+  std::atomic<uint64_t> appended{0}, appended_jobs{0}, write_failures{0}, rejected_full{0},
+      moved{0}, moved_jobs{0}, duplicates{0}, move_failures{0}, replayed{0}, replayed_jobs{0},
+      torn_tails{0};
+
+  ~Impl() {
+    if (fd >= 0) ::close(fd);
+  }
+
+  bool CanMove() const {
+    return !move_in_flight && !unmoved.empty() &&
+           (std::chrono::steady_clock::now() >= next_move_at ||
+            (!move_error && unmoved_jobs >= options.max_move_jobs));
+  }
+
+  void Loop() {
+    std::unique_lock<std::mutex> lk(mu);
+    uint64_t cleaned_seq = moved_seq;  // segments are deleted up to this one
+    for (;;) {
+      auto ready = [&] {
+        return !pending.empty() || (CanMove() && !stop) || moved_seq != cleaned_seq ||
+               (stop && !move_in_flight);
+      };
+      if (!move_in_flight && !unmoved.empty()) {
+        cv.wait_until(lk, next_move_at, ready);
+      } else {
+        cv.wait(lk, ready);
+      }
+      if (!pending.empty()) {
+        std::vector<Pending> group;
+        group.swap(pending);
+        lk.unlock();
+        Status st = WriteGroup(group);
+        lk.lock();
+        uint64_t jobs = 0;
+        for (Pending& p : group) {
+          jobs += p.batch->jobs.size();
+          if (st.ok()) {
+            unmoved_jobs += p.batch->jobs.size();
+            unmoved.push_back({GetU64(p.header.data() + 12), std::move(p.batch)});
+          }
+        }
+        pending_jobs -= jobs;
+        settled_records += group.size();
+        if (st.ok()) {
+          acked_seq = unmoved.back().seq;
+          appended.fetch_add(group.size());
+          appended_jobs.fetch_add(jobs);
+        } else {
+          write_failures.fetch_add(1);
+        }
+        lk.unlock();
+        for (Pending& p : group) p.done(st);
+        lk.lock();
+        cv.notify_all();  // WaitMoved: settled_records and acked_seq moved
+      }
+      if (moved_seq != cleaned_seq) {
+        cleaned_seq = moved_seq;
+        lk.unlock();
+        RetireMovedSegments(cleaned_seq);
+        lk.lock();
+      }
+      // Once stopping, no new move starts: what is left is moved at the next Open.
+      if (CanMove() && !stop) StartMove(lk);
+      if (stop && pending.empty() && !move_in_flight) return;
+    }
+  }
+
+  // Starts the next segment, named after the next sequence number: a spare file when there is
+  // one, else a new file filled with zeros up to segment_bytes. Records then overwrite bytes
+  // already allocated and the file's size does not change, so an fdatasync need not write the
+  // inode (on ext4 it then costs one device write instead of two; bench/README.md). A file
+  // that cannot be filled (a nearly full disk) is used as it is and grows as it is written.
+  Status OpenSegment() {
+    current_path = (std::filesystem::path(dir) / SegmentName(next_seq)).string();
+    current_size = 0;
+    current_last_seq = 0;
+    while (!spares.empty()) {
+      std::string spare = std::move(spares.back());
+      spares.pop_back();
+      if (::rename(spare.c_str(), current_path.c_str()) == 0) {
+        fd = ::open(current_path.c_str(), O_WRONLY | O_CLOEXEC);
+        if (fd >= 0) break;
+        spare = current_path;
+      }
+      spdlog::warn("intake_spare_dropped path={} reason=\"{}\"", spare, std::strerror(errno));
+      if (::unlink(spare.c_str()) == 0) segment_count.fetch_sub(1);
+    }
+    if (fd < 0) {
+      fd = ::open(current_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      if (fd < 0) return Error::Unavailable(Errno("intake: create " + current_path));
+      segment_count.fetch_add(1);
+      if (!FillWithZeros()) (void)::ftruncate(fd, 0);
+    }
+    // The file's directory entry must be durable before anything in it is acknowledged.
+    if (Status st = SyncDirectory(dir); !st.ok()) {
+      CloseSegment();
+      return st;
+    }
+    return OkStatus();
+  }
+
+  bool FillWithZeros() {
+    static const std::string zeros(1 << 20, '\0');
+    for (size_t at = 0; at < options.segment_bytes; at += zeros.size()) {
+      size_t n = std::min(zeros.size(), options.segment_bytes - at);
+      if (::pwrite(fd, zeros.data(), n, static_cast<off_t>(at)) != static_cast<ssize_t>(n)) {
+        return false;
+      }
+    }
+    return ::fdatasync(fd) == 0;
+  }
+
+  // Closes the current segment. One without records of this run becomes a spare.
+  void CloseSegment() {
+    if (fd < 0) return;
+    ::close(fd);
+    fd = -1;
+    if (current_last_seq == 0) {
+      Retire(current_path);
+    } else {
+      closed_segments.push_back({current_path, current_last_seq});
+    }
+  }
+
+  // A segment whose records are all moved: kept as a spare (up to two, enough to rotate
+  // without creating files under steady load), else removed.
+  void Retire(const std::string& path) {
+    if (spares.size() < 2) {
+      spares.push_back(path);
+    } else if (::unlink(path.c_str()) == 0 || errno == ENOENT) {
+      segment_count.fetch_sub(1);
+    } else {
+      spdlog::warn("intake_segment_not_removed path={} reason=\"{}\"", path, std::strerror(errno));
+    }
+  }
+
+  // Numbers, writes and syncs a group. Sequence numbers are used up even when the write fails:
+  // a failed write may leave bytes behind that a later read finds, and they must not carry the
+  // numbers of records written after them.
+  Status WriteGroup(std::vector<Pending>& group) {
+    for (Pending& p : group) SealHeader(p.header.data(), next_seq++);
+    if (fd < 0) {
+      if (Status st = OpenSegment(); !st.ok()) return st;
+    }
+    std::vector<iovec> iov;
+    iov.reserve(group.size() * 2);
+    size_t total = 0;
+    for (Pending& p : group) {
+      iov.push_back({p.header.data(), p.header.size()});
+      iov.push_back({p.body.data(), p.body.size()});
+      total += p.header.size() + p.body.size();
+    }
+    Status st = WriteAll(iov);
+    if (st.ok() && ::fdatasync(fd) != 0) {
+      st = Error::Unavailable(Errno("intake: sync " + current_path));
+    }
+    if (!st.ok()) {
+      // Unacknowledged: erase the group's first header (best effort) so that a later read
+      // stops before it, and never write to the file again: after a failed write or sync, what
+      // it holds past that point is unknown.
+      static const char kZeroHeader[kHeaderBytes] = {};
+      (void)::pwrite(fd, kZeroHeader, kHeaderBytes, static_cast<off_t>(current_size));
+      CloseSegment();
+      return st;
+    }
+    current_size += total;
+    current_last_seq = GetU64(group.back().header.data() + 12);
+    if (current_size >= options.segment_bytes) CloseSegment();
+    return OkStatus();
+  }
+
+  // Writes `iov` at the end of the current segment's records.
+  Status WriteAll(std::vector<iovec>& iov) {
+    size_t i = 0;
+    size_t at = current_size;
+    while (i < iov.size()) {
+      int n = static_cast<int>(std::min<size_t>(iov.size() - i, IOV_MAX));
+      ssize_t w = ::pwritev(fd, iov.data() + i, n, static_cast<off_t>(at));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return Error::Unavailable(Errno("intake: write " + current_path));
+      auto left = static_cast<size_t>(w);
+      at += left;
+      while (i < iov.size() && left >= iov[i].iov_len) {
+        left -= iov[i].iov_len;
+        ++i;
+      }
+      if (left > 0) {
+        iov[i].iov_base = static_cast<char*>(iov[i].iov_base) + left;
+        iov[i].iov_len -= left;
+      }
+    }
+    return OkStatus();
+  }
+
+  // Hands the oldest unmoved records to the store. REQUIRES: lk holds mu; CanMove().
+  void StartMove(std::unique_lock<std::mutex>& lk) {
+    std::vector<std::shared_ptr<const IntakeBatch>> batches;
+    size_t jobs = 0;
+    for (const Unmoved& u : unmoved) {
+      if (!batches.empty() && jobs + u.batch->jobs.size() > options.max_move_jobs) break;
+      batches.push_back(u.batch);
+      jobs += u.batch->jobs.size();
+    }
+    size_t count = batches.size();
+    uint64_t last_seq = unmoved[count - 1].seq;
+    move_in_flight = true;
+    next_move_at = std::chrono::steady_clock::now() + options.move_interval;
+    lk.unlock();
+    // The callback may run before ApplyIntakeAsync returns (a closed store): mu is not held.
+    store->ApplyIntakeAsync(std::move(batches), last_seq,
+                            [this, count, last_seq](Result<EnqueueOutcome> r) {
+                              MoveDone(count, last_seq, std::move(r));
+                            });
+    lk.lock();
+  }
+
+  void MoveDone(size_t count, uint64_t last_seq, Result<EnqueueOutcome> r) {
+    std::lock_guard<std::mutex> lk(mu);
+    move_in_flight = false;
+    if (r.ok()) {
+      for (size_t i = 0; i < count; ++i) {
+        unmoved_jobs -= unmoved.front().batch->jobs.size();
+        unmoved.pop_front();
+      }
+      moved_seq = last_seq;
+      moved.fetch_add(count);
+      moved_jobs.fetch_add(r->job_ids.size());
+      duplicates.fetch_add(r->duplicates);
+      if (move_error) {
+        spdlog::info("intake_moving_again records_waiting={}", unmoved.size());
+        move_error.reset();
+        retry_delay = std::chrono::milliseconds(0);
+      }
+    } else {
+      move_failures.fetch_add(1);
+      retry_delay = std::clamp(retry_delay * 2, options.retry_min, options.retry_max);
+      next_move_at = std::chrono::steady_clock::now() + retry_delay;
+      if (!move_error || move_error->message != r.error().message) {
+        spdlog::error("intake_move_failed records_waiting={} retry_in_ms={} reason=\"{}\"",
+                      unmoved.size(), retry_delay.count(), r.error().message);
+      }
+      move_error = r.error();
+    }
+    cv.notify_all();
+  }
+
+  // Retires closed segments whose records have all been moved (up to `moved_now`, committed in
+  // the store). Moves commit without a sync of their own, so the store is synced first. Intake
+  // thread only (or Open, before it starts).
+  void RetireMovedSegments(uint64_t moved_now) {
+    bool any = std::any_of(closed_segments.begin(), closed_segments.end(),
+                           [&](const Segment& s) { return s.last_seq <= moved_now; });
+    if (!any) return;
+    if (Status st = store->SyncIntakeApplied(); !st.ok()) {
+      spdlog::warn("intake_segments_kept reason=\"{}\"", st.error().message);
+      return;
+    }
+    auto moved_end =
+        std::stable_partition(closed_segments.begin(), closed_segments.end(),
+                              [&](const Segment& s) { return s.last_seq <= moved_now; });
+    for (auto it = closed_segments.begin(); it != moved_end; ++it) Retire(it->path);
+    closed_segments.erase(closed_segments.begin(), moved_end);
+  }
+};
+
+Result<std::unique_ptr<Intake>> Intake::Open(const IntakeOptions& options, Store* store) {
+  namespace fs = std::filesystem;
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  if (impl->options.max_move_jobs == 0) impl->options.max_move_jobs = 1;
+  impl->store = store;
+  impl->dir = (fs::path(options.dir) / "intake").string();
+  std::error_code ec;
+  fs::create_directories(impl->dir, ec);
+  if (ec) return Error::Unavailable("intake: cannot create " + impl->dir + ": " + ec.message());
+  fs::permissions(impl->dir, fs::perms::owner_all, ec);
+
+  Result<uint64_t> moved = store->IntakeApplied();
+  if (!moved.ok()) return moved.error();
+  impl->moved_seq = *moved;
+  impl->acked_seq = *moved;
+
+  std::vector<std::string> paths;
+  for (const fs::directory_entry& e : fs::directory_iterator(impl->dir, ec)) {
+    std::string name = e.path().filename().string();
+    if (name.size() == std::strlen(kPrefix) + 20 + std::strlen(kSuffix) &&
+        name.rfind(kPrefix, 0) == 0 && name.compare(name.size() - 4, 4, kSuffix) == 0) {
+      paths.push_back(e.path().string());
+    }
+  }
+  if (ec) return Error::Unavailable("intake: cannot list " + impl->dir + ": " + ec.message());
+  std::sort(paths.begin(), paths.end());  // zero-padded first sequence numbers: oldest first
+
+  uint64_t last_seq = *moved;
+  for (const std::string& path : paths) {
+    Result<std::string> bytes = ReadWholeFile(path);
+    if (!bytes.ok()) return bytes.error();
+    IntakeSegmentContents c = DecodeIntakeSegment(*bytes);
+    if (!c.clean_end) {
+      // The torn tail of a write a crash interrupted (nothing in it was acknowledged), or the
+      // leftovers of the file's previous use.
+      impl->torn_tails.fetch_add(1);
+      spdlog::info("intake_segment_tail_ignored path={} bytes={} reason=\"{}\"", path,
+                   bytes->size() - c.valid_bytes, c.stop_reason);
+    }
+    uint64_t segment_last = 0;
+    for (IntakeRecord& r : c.records) {
+      segment_last = r.seq;
+      if (r.seq <= last_seq) continue;  // moved already (or out of order across segments)
+      last_seq = r.seq;
+      impl->replayed.fetch_add(1);
+      impl->replayed_jobs.fetch_add(r.batch.jobs.size());
+      impl->unmoved_jobs += r.batch.jobs.size();
+      impl->unmoved.push_back({r.seq, std::make_shared<const IntakeBatch>(std::move(r.batch))});
+    }
+    impl->closed_segments.push_back({path, segment_last});
+    impl->segment_count.fetch_add(1);
+  }
+  impl->acked_seq = last_seq;
+  impl->next_seq = last_seq + 1;
+  // Segments with nothing left to move are retired now; the rest once their records are moved.
+  impl->RetireMovedSegments(impl->moved_seq);
+  // The first segment is made now rather than by the first webhook. A failure is retried then.
+  if (Status st = impl->OpenSegment(); !st.ok()) {
+    spdlog::warn("intake_segment_not_created reason=\"{}\"", st.error().message);
+  }
+
+  Impl* raw = impl.get();
+  impl->thread = std::thread([raw] {
+    pthread_setname_np(pthread_self(), "tp-intake");
+    raw->Loop();
+  });
+  return std::unique_ptr<Intake>(new Intake(std::move(impl)));
+}
+
+Intake::Intake(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Intake::~Intake() {
+  {
+    std::lock_guard<std::mutex> lk(impl_->mu);
+    impl_->closed = true;
+    impl_->stop = true;
+    impl_->cv.notify_all();
+  }
+  if (impl_->thread.joinable()) impl_->thread.join();
+  impl_->CloseSegment();
+}
+
+void Intake::AppendAsync(std::vector<RoutingJob> jobs, int64_t now_ns, int64_t dedup_window_ns,
+                         std::function<void(Status)> done) {
+  if (jobs.empty()) {
+    done(OkStatus());
+    return;
+  }
+  // Encoded here, on the caller's thread: the intake thread is the one every webhook waits for.
+  auto batch = std::make_shared<IntakeBatch>();
+  batch->now_ns = now_ns;
+  batch->dedup_window_ns = dedup_window_ns;
+  batch->jobs.reserve(jobs.size());
+  for (const RoutingJob& job : jobs) batch->jobs.push_back(JobRowOf(job));
+  Impl::Pending p;
+  p.body = EncodeBody(*batch);
+  p.header.reserve(kHeaderBytes);
+  PutU32(p.header, kMagic);
+  PutU32(p.header, static_cast<uint32_t>(p.body.size()));
+  PutU32(p.header, Crc32(p.body.data(), p.body.size()));
+  PutU64(p.header, 0);
+  PutU32(p.header, 0);
+  p.batch = std::move(batch);
+  p.done = std::move(done);
+  uint64_t queued = impl_->store->stats().queued;
+  size_t n = p.batch->jobs.size();
+  std::optional<Error> refused;
+  {
+    std::lock_guard<std::mutex> lk(impl_->mu);
+    uint64_t promised = queued + impl_->unmoved_jobs + impl_->pending_jobs;
+    if (impl_->closed) {
+      refused = Error::Unavailable("intake: shutting down");
+    } else if (promised + n > impl_->options.max_queued_jobs) {
+      impl_->rejected_full.fetch_add(1);
+      refused =
+          Error::Unavailable("store: queue is full (" + std::to_string(promised) + " of " +
+                             std::to_string(impl_->options.max_queued_jobs) + " jobs queued)");
+    } else {
+      impl_->pending_jobs += n;
+      ++impl_->queued_records;
+      impl_->pending.push_back(std::move(p));
+      impl_->cv.notify_all();
+      return;
+    }
+  }
+  p.done(*refused);
+}
+
+Status Intake::Append(std::vector<RoutingJob> jobs, int64_t now_ns, int64_t dedup_window_ns) {
+  auto promise = std::make_shared<std::promise<Status>>();
+  std::future<Status> future = promise->get_future();
+  AppendAsync(std::move(jobs), now_ns, dedup_window_ns,
+              [promise](Status st) { promise->set_value(std::move(st)); });
+  return future.get();
+}
+
+void Intake::Close() {
+  std::lock_guard<std::mutex> lk(impl_->mu);
+  impl_->closed = true;
+}
+
+bool Intake::WaitMoved(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lk(impl_->mu);
+  // Records appended before this call are pending or acknowledged; wait for them to be written,
+  // then for the last of them to be moved.
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  uint64_t appended = impl_->queued_records;
+  if (!impl_->cv.wait_until(lk, deadline, [&] { return impl_->settled_records >= appended; })) {
+    return false;
+  }
+  uint64_t target = impl_->acked_seq;
+  return impl_->cv.wait_until(lk, deadline, [&] {
+    return impl_->moved_seq >= target || (impl_->move_error && !impl_->move_in_flight);
+  }) && impl_->moved_seq >= target;
+}
+
+IntakeStats Intake::stats() const {
+  IntakeStats s;
+  const Impl& i = *impl_;
+  s.appended = i.appended;
+  s.appended_jobs = i.appended_jobs;
+  s.write_failures = i.write_failures;
+  s.rejected_full = i.rejected_full;
+  s.moved = i.moved;
+  s.moved_jobs = i.moved_jobs;
+  s.duplicates = i.duplicates;
+  s.move_failures = i.move_failures;
+  s.replayed_at_open = i.replayed;
+  s.replayed_jobs_at_open = i.replayed_jobs;
+  s.torn_tails_at_open = i.torn_tails;
+  s.segments = i.segment_count;
+  std::lock_guard<std::mutex> lk(i.mu);
+  s.unmoved_jobs = i.unmoved_jobs;
+  s.moving_ok = !i.move_error.has_value();
+  return s;
+}
+
+}  // namespace tracepager::daemon

@@ -1,0 +1,151 @@
+// Intake: the append-only log every accepted webhook is written to before the daemon answers
+// 2xx, and from which the webhooks are moved into the store's queue tables.
+//
+// Why a log in front of the queue: acknowledging a webhook only needs it to be durable, not
+// indexed. With the queue's SQL on the acknowledgement path every answer waited behind the
+// writer's current transaction (claims, completions, maintenance of the whole daemon) and its
+// fsync; a webhook appended to a file is durable after one fdatasync shared by every webhook
+// written since the previous one, and the next group is written while that fdatasync runs.
+// Moving webhooks into the queue then happens in large batches off the acknowledgement path
+// (bench/README.md has the numbers).
+//
+// Guarantees:
+//   - AppendAsync reports success only after the webhook's record is written and fdatasync'ed
+//     (and the directory entry of a new segment file synced): an acknowledged webhook survives
+//     kill -9 and power loss.
+//   - Every acknowledged record is moved into the store exactly once: Store::ApplyIntakeAsync
+//     inserts a batch of records and records the last one's sequence number in the same
+//     transaction; at Open the records after that number are moved again. Records are moved in
+//     sequence order, never past one that has not been moved.
+//   - A segment file is reused or deleted only after every record in it has been moved and that
+//     move is durable in the store.
+//   - Duplicates (the store's dedup window) are dropped when records are moved, measured from
+//     the time each webhook was received.
+//   - The queue bound (max_queued_jobs) counts the store's queued jobs plus the jobs appended
+//     and not yet moved: AppendAsync fails with kUnavailable ("queue is full") beyond it. It
+//     also bounds the log while the store refuses moves (its max_size reached, I/O errors): the
+//     log keeps taking webhooks, durably, moves are retried, and stats().moving_ok is false
+//     (the daemon reports not ready). A failed write or fdatasync of the log (a full disk)
+//     fails the webhooks of that write with kUnavailable.
+//   - A record is written as [magic][body length][body CRC-32][sequence][header CRC-32][body];
+//     reading a segment stops at the first record that is incomplete or does not check (the
+//     torn tail of a write a crash interrupted; nothing after it was acknowledged, since a write
+//     is acknowledged only once it and everything before it are synced).
+//
+// Files: <dir>/intake/intake-<first sequence number, 20 digits>.log. A new segment is started
+// at Open and when the current one reaches segment_bytes; segments are never written to after
+// they are closed (so a torn tail stays at a segment's end). A new file is filled with zeros to
+// segment_bytes first, and a segment whose records are all moved is kept (two at most) and
+// reused, renamed, as a later segment: records overwrite allocated bytes, which makes each
+// fdatasync cheaper. Reading a reused file stops at the first record older than the one before
+// it. The directory belongs with the store's database: remove both or neither (a log read
+// against a new database queues its records again).
+//
+// Thread-safety: every method may be called from any thread. Callbacks run on the intake's
+// thread; they must not block and must not call blocking Intake methods.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "daemon/job.h"
+#include "daemon/store.h"
+#include "routing/result.h"
+
+namespace tracepager::daemon {
+
+struct IntakeOptions {
+  std::string dir;  // the state directory; the log lives in <dir>/intake (created 0700)
+  uint64_t max_queued_jobs = 100'000;
+  size_t segment_bytes = 8u << 20;  // a segment is preallocated to this size, then rotated
+  size_t max_move_jobs = 2048;      // jobs moved into the store per transaction, at most
+  // Moves start at most this often (sooner when max_move_jobs are waiting); the first after a
+  // quiet spell starts at once. Each move is a store transaction that rewrites the queue's hot
+  // pages, and the workers claim what it moved: fewer, larger moves cost less per webhook.
+  std::chrono::milliseconds move_interval{10};
+  std::chrono::milliseconds retry_min{100};  // after a failed move, doubling up to retry_max
+  std::chrono::milliseconds retry_max{2000};
+};
+
+struct IntakeStats {
+  uint64_t appended = 0;               // webhooks acknowledged (records written and synced)
+  uint64_t appended_jobs = 0;          // their jobs
+  uint64_t write_failures = 0;         // writes or syncs of the log that failed
+  uint64_t rejected_full = 0;          // appends refused because the queue bound was reached
+  uint64_t moved = 0;                  // records moved into the store
+  uint64_t moved_jobs = 0;             // jobs they queued (duplicates excluded)
+  uint64_t duplicates = 0;             // jobs dropped as duplicates when moved
+  uint64_t move_failures = 0;          // moves the store refused (retried)
+  uint64_t unmoved_jobs = 0;           // jobs acknowledged and not yet moved, now
+  uint64_t replayed_at_open = 0;       // records found at Open that were not moved yet
+  uint64_t replayed_jobs_at_open = 0;  // their jobs
+  uint64_t torn_tails_at_open = 0;     // segments whose records end in a torn or bad record
+  uint64_t segments = 0;               // segment files now
+  bool moving_ok = true;               // false while moves into the store fail
+};
+
+// A record as read back from a segment.
+struct IntakeRecord {
+  uint64_t seq = 0;
+  IntakeBatch batch;
+};
+struct IntakeSegmentContents {
+  std::vector<IntakeRecord> records;  // in file order; sequence numbers strictly increase
+  size_t valid_bytes = 0;             // the records above end here
+  std::string stop_reason;            // why reading stopped before the end; empty at the end
+  // Whether reading ended where records normally end: the end of the input, bytes that do not
+  // start a record (zeros of unused preallocated space, or what a reused file held before) or a
+  // record older than the one before it (the file's previous use). False at a record that does
+  // not check: one whose write was cut short, or damage.
+  bool clean_end = true;
+};
+// Reads a segment file's bytes (any bytes: a damaged or hostile file is read up to its first
+// bad record, never past the input, and never allocates more than the input's size per record).
+IntakeSegmentContents DecodeIntakeSegment(std::string_view bytes);
+// One record's bytes, as Intake writes them (for tests and the fuzz corpus).
+std::string EncodeIntakeRecord(uint64_t seq, const IntakeBatch& batch);
+
+class Intake {
+ public:
+  // Opens the log in <options.dir>/intake, reads every segment, and queues the records after
+  // store->IntakeApplied() to be moved into the store (they are moved by the intake's thread,
+  // first thing). kUnavailable when the directory or a segment cannot be read or created.
+  // REQUIRES: `store` outlives the Intake.
+  static Result<std::unique_ptr<Intake>> Open(const IntakeOptions& options, Store* store);
+
+  // Writes what is pending, waits for a move in progress, and stops. Records not yet moved
+  // stay in the log and are moved at the next Open.
+  ~Intake();
+  Intake(const Intake&) = delete;
+  Intake& operator=(const Intake&) = delete;
+
+  // Appends one webhook's jobs (received at `now_ns`, deduplicated within `dedup_window_ns`
+  // when moved). `done` runs once: OK after the record is durable, kUnavailable when it was
+  // not written (queue bound, moves failing, write or sync error, Close). An empty `jobs` is
+  // acknowledged at once without a record.
+  void AppendAsync(std::vector<RoutingJob> jobs, int64_t now_ns, int64_t dedup_window_ns,
+                   std::function<void(Status)> done);
+  Status Append(std::vector<RoutingJob> jobs, int64_t now_ns, int64_t dedup_window_ns);
+
+  // Refuses further appends (kUnavailable "shutting down"); pending ones are still written.
+  void Close();
+  // Blocks until every record acknowledged before the call has been moved into the store, a
+  // move fails, or `timeout` passes; true when everything was moved.
+  bool WaitMoved(std::chrono::milliseconds timeout);
+
+  IntakeStats stats() const;
+
+  struct Impl;
+
+ private:
+  explicit Intake(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tracepager::daemon

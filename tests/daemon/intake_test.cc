@@ -1,0 +1,477 @@
+#include "daemon/intake.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <boost/crc.hpp>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <set>
+#include <thread>
+
+#include "tests/support/process.h"
+
+namespace tracepager::daemon {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int64_t kSecond = 1'000'000'000;
+constexpr int64_t kNow = 1'795'728'000 * kSecond;
+constexpr int64_t kDedup = 120 * kSecond;
+constexpr std::chrono::seconds kWait{20};
+
+RoutingJob MakeJob(const std::string& identity, size_t padding = 0) {
+  RoutingJob j;
+  j.kind = JobKind::kRoute;
+  j.identity = identity;
+  j.storm_key = "checkout|errors";
+  j.dedup_key = identity + "|route";
+  j.source = "alertmanager";
+  j.alerting_service = "checkout";
+  j.labels["alertname"] = "A-" + identity;
+  if (padding > 0) j.annotations["padding"] = std::string(padding, 'p');
+  j.received_ns = kNow;
+  return j;
+}
+
+std::vector<RoutingJob> Jobs(const std::string& prefix, int n, size_t padding = 0) {
+  std::vector<RoutingJob> jobs;
+  for (int i = 0; i < n; ++i) jobs.push_back(MakeJob(prefix + std::to_string(i), padding));
+  return jobs;
+}
+
+IntakeBatch Batch(const std::string& prefix, int n) {
+  IntakeBatch b;
+  b.now_ns = kNow;
+  b.dedup_window_ns = kDedup;
+  for (const RoutingJob& j : Jobs(prefix, n)) b.jobs.push_back(JobRowOf(j));
+  return b;
+}
+
+class IntakeTest : public ::testing::Test {
+ protected:
+  void OpenStore(uint64_t max_bytes = 0) {
+    StoreOptions o;
+    o.dir = dir_.path();
+    o.max_bytes = max_bytes;
+    Result<std::unique_ptr<Store>> s = Store::Open(o);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    store_ = std::move(*s);
+  }
+  void OpenIntake(IntakeOptions o = {}) {
+    o.dir = dir_.path();
+    Result<std::unique_ptr<Intake>> i = Intake::Open(o, store_.get());
+    ASSERT_TRUE(i.ok()) << i.error().message;
+    intake_ = std::move(*i);
+  }
+  void Close() {
+    intake_.reset();
+    store_.reset();
+  }
+  // Identities of every job in the queue (claimed and released again, so the queue is intact).
+  std::multiset<std::string> Queued() {
+    std::multiset<std::string> ids;
+    for (;;) {
+      Result<std::optional<Claim>> c = store_->ClaimNext(kNow, 100000);
+      EXPECT_TRUE(c.ok());
+      if (!c.ok() || !c->has_value()) break;
+      std::vector<int64_t> claimed;
+      for (const ClaimedJob& j : (*c)->jobs) {
+        ids.insert(j.job.identity);
+        claimed.push_back(j.id);
+      }
+      Completion done;
+      done.job_ids = claimed;
+      done.storm_key = (*c)->storm_key;
+      done.now_ns = kNow;
+      done.decision_kind = "routed";
+      done.decision_json = "{}";
+      EXPECT_TRUE(store_->Complete(done).ok());
+    }
+    return ids;
+  }
+  std::vector<std::string> SegmentFiles() {
+    std::vector<std::string> files;
+    for (const auto& e : fs::directory_iterator(dir_.path() + "/intake")) {
+      files.push_back(e.path().string());
+    }
+    std::sort(files.begin(), files.end());
+    return files;
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Intake> intake_;
+};
+
+TEST_F(IntakeTest, AcknowledgedWebhooksAreMovedIntoTheQueue) {
+  OpenStore();
+  OpenIntake();
+  ASSERT_TRUE(intake_->Append(Jobs("a", 3), kNow, kDedup).ok());
+  ASSERT_TRUE(intake_->Append(Jobs("b", 2), kNow, kDedup).ok());
+  ASSERT_TRUE(intake_->WaitMoved(kWait));
+  IntakeStats st = intake_->stats();
+  EXPECT_EQ(st.appended, 2u);
+  EXPECT_EQ(st.appended_jobs, 5u);
+  EXPECT_EQ(st.moved, 2u);
+  EXPECT_EQ(st.moved_jobs, 5u);
+  EXPECT_EQ(st.unmoved_jobs, 0u);
+  EXPECT_TRUE(st.moving_ok);
+  EXPECT_EQ(store_->stats().queued, 5u);
+  EXPECT_EQ(*store_->IntakeApplied(), 2u);
+  EXPECT_EQ(Queued(), (std::multiset<std::string>{"a0", "a1", "a2", "b0", "b1"}));
+  // An empty webhook is acknowledged without a record.
+  EXPECT_TRUE(intake_->Append({}, kNow, kDedup).ok());
+  EXPECT_EQ(intake_->stats().appended, 2u);
+}
+
+TEST_F(IntakeTest, DuplicatesWithinTheWindowAreDroppedWhenMoved) {
+  OpenStore();
+  OpenIntake();
+  ASSERT_TRUE(intake_->Append(Jobs("d", 2), kNow, kDedup).ok());
+  ASSERT_TRUE(intake_->Append(Jobs("d", 1), kNow + kSecond, kDedup).ok());     // repeat: dropped
+  ASSERT_TRUE(intake_->Append(Jobs("d", 1), kNow + 2 * kDedup, kDedup).ok());  // past the window
+  ASSERT_TRUE(intake_->WaitMoved(kWait));
+  EXPECT_EQ(intake_->stats().duplicates, 1u);
+  EXPECT_EQ(intake_->stats().moved_jobs, 3u);
+  EXPECT_EQ(Queued(), (std::multiset<std::string>{"d0", "d0", "d1"}));
+}
+
+TEST_F(IntakeTest, EachRecordIsMovedOnceAcrossReopens) {
+  OpenStore();
+  OpenIntake();
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(intake_->Append(Jobs("r" + std::to_string(i) + "-", 2), kNow, 0).ok());
+  }
+  ASSERT_TRUE(intake_->WaitMoved(kWait));
+  Close();
+  // The segment still holds the 20 records; the store's marker says they were moved.
+  OpenStore();
+  OpenIntake();
+  EXPECT_EQ(intake_->stats().replayed_at_open, 0u);
+  ASSERT_TRUE(intake_->Append(Jobs("after", 1), kNow, 0).ok());
+  ASSERT_TRUE(intake_->WaitMoved(kWait));
+  EXPECT_EQ(*store_->IntakeApplied(), 21u) << "sequence numbers continue after a reopen";
+  EXPECT_EQ(Queued().size(), 41u);
+}
+
+TEST_F(IntakeTest, RecordsNotYetMovedAreMovedAtOpenAndATornTailIsIgnored) {
+  OpenStore();
+  // What a crash leaves: records written and synced (acknowledged) but not moved, then the
+  // first bytes of a record whose write was cut short (never acknowledged).
+  std::string segment = EncodeIntakeRecord(1, Batch("x", 2)) + EncodeIntakeRecord(2, Batch("y", 1));
+  std::string torn = EncodeIntakeRecord(3, Batch("z", 1));
+  segment += torn.substr(0, torn.size() / 2);
+  dir_.Write("intake/intake-00000000000000000001.log", segment);
+  OpenIntake();
+  EXPECT_EQ(intake_->stats().replayed_at_open, 2u);
+  EXPECT_EQ(intake_->stats().replayed_jobs_at_open, 3u);
+  EXPECT_EQ(intake_->stats().torn_tails_at_open, 1u);
+  ASSERT_TRUE(intake_->WaitMoved(kWait));
+  EXPECT_EQ(Queued(), (std::multiset<std::string>{"x0", "x1", "y0"}));
+  // The next record does not reuse the torn record's bytes or number (3 was never read, so it
+  // may be reused: nothing acknowledged carries it).
+  ASSERT_TRUE(intake_->Append(Jobs("n", 1), kNow, 0).ok());
+  ASSERT_TRUE(intake_->WaitMoved(kWait));
+  EXPECT_EQ(Queued(), (std::multiset<std::string>{"n0"}));
+  Close();
+  OpenStore();
+  OpenIntake();
+  EXPECT_EQ(intake_->stats().replayed_at_open, 0u) << "everything was moved before";
+}
+
+TEST_F(IntakeTest, ASegmentMovedButNotMarkedIsMovedAgainOnlyPastTheMarker) {
+  OpenStore();
+  // The store has moved records 1 and 2 (its marker says so); 3 was acknowledged after.
+  std::vector<std::shared_ptr<const IntakeBatch>> moved = {
+      std::make_shared<const IntakeBatch>(Batch("m", 1)),
+      std::make_shared<const IntakeBatch>(Batch("n", 1))};
+  std::promise<Result<EnqueueOutcome>> p;
+  store_->ApplyIntakeAsync(moved, 2, [&](Result<EnqueueOutcome> r) { p.set_value(std::move(r)); });
+  ASSERT_TRUE(p.get_future().get().ok());
+  dir_.Write("intake/intake-00000000000000000001.log", EncodeIntakeRecord(1, Batch("m", 1)) +
+                                                           EncodeIntakeRecord(2, Batch("n", 1)) +
+                                                           EncodeIntakeRecord(3, Batch("o", 1)));
+  OpenIntake();
+  EXPECT_EQ(intake_->stats().replayed_at_open, 1u);
+  ASSERT_TRUE(intake_->WaitMoved(kWait));
+  EXPECT_EQ(Queued(), (std::multiset<std::string>{"m0", "n0", "o0"}));
+}
+
+TEST_F(IntakeTest, TheQueueBoundCountsJobsNotYetMoved) {
+  OpenStore();
+  IntakeOptions o;
+  o.max_queued_jobs = 5;
+  OpenIntake(o);
+  ASSERT_TRUE(intake_->Append(Jobs("q", 4), kNow, 0).ok());
+  Status full = intake_->Append(Jobs("r", 2), kNow, 0);
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(full.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(full.error().message.find("queue is full"), std::string::npos) << full.error().message;
+  EXPECT_EQ(intake_->stats().rejected_full, 1u);
+  EXPECT_TRUE(intake_->Append(Jobs("s", 1), kNow, 0).ok()) << "one more still fits";
+  ASSERT_TRUE(intake_->WaitMoved(kWait));
+  EXPECT_EQ(Queued().size(), 5u);
+  EXPECT_TRUE(intake_->Append(Jobs("t", 5), kNow, 0).ok()) << "routed jobs leave the queue";
+}
+
+TEST_F(IntakeTest, SegmentsRotateAndAreReusedWithoutReplayingOldRecords) {
+  OpenStore();
+  IntakeOptions o;
+  o.segment_bytes = 16 * 1024;
+  OpenIntake(o);
+  int appended = 0;
+  for (int round = 0; round < 6; ++round) {
+    for (int i = 0; i < 30; ++i, ++appended) {
+      ASSERT_TRUE(
+          intake_->Append(Jobs("g" + std::to_string(appended) + "-", 1, 300), kNow, 0).ok());
+    }
+    ASSERT_TRUE(intake_->WaitMoved(kWait));
+  }
+  // 180 records of ~600 bytes went through 16 KiB segments: several rotations, and the files
+  // are reused (the current one, at most two spares, and those not yet retired).
+  EXPECT_LE(SegmentFiles().size(), 5u);
+  EXPECT_EQ(Queued().size(), 180u);
+  Close();
+  OpenStore();
+  OpenIntake(o);
+  EXPECT_EQ(intake_->stats().replayed_at_open, 0u) << "reused files hold only moved records";
+  EXPECT_EQ(intake_->stats().torn_tails_at_open, 0u);
+  ASSERT_TRUE(intake_->Append(Jobs("last", 1), kNow, 0).ok());
+  ASSERT_TRUE(intake_->WaitMoved(kWait));
+  EXPECT_EQ(Queued(), (std::multiset<std::string>{"last0"}));
+  EXPECT_EQ(*store_->IntakeApplied(), 181u);
+}
+
+TEST_F(IntakeTest, WhatTheStoreRefusesWaitsInTheLogAndIsMovedLater) {
+  OpenStore(/*max_bytes=*/128 * 1024);
+  IntakeOptions o;
+  o.retry_min = std::chrono::milliseconds(10);
+  o.retry_max = std::chrono::milliseconds(50);
+  OpenIntake(o);
+  // Big jobs fill the capped database; the log still takes them, durably.
+  int acked = 0;
+  for (; acked < 200 && intake_->stats().moving_ok; ++acked) {
+    ASSERT_TRUE(intake_->Append(Jobs("big" + std::to_string(acked) + "-", 1, 8000), kNow, 0).ok());
+    (void)intake_->WaitMoved(kWait);
+  }
+  ASSERT_FALSE(intake_->stats().moving_ok) << "the capped database never refused a move";
+  EXPECT_FALSE(intake_->WaitMoved(std::chrono::milliseconds(200)));
+  EXPECT_GT(intake_->stats().move_failures, 0u);
+  EXPECT_GT(intake_->stats().unmoved_jobs, 0u);
+  ASSERT_TRUE(intake_->Append(Jobs("late", 1, 8000), kNow, 0).ok());
+  ++acked;
+  Close();
+  // Without the cap everything acknowledged is queued, once.
+  OpenStore();
+  OpenIntake();
+  EXPECT_GT(intake_->stats().replayed_at_open, 0u);
+  ASSERT_TRUE(intake_->WaitMoved(kWait));
+  EXPECT_TRUE(intake_->stats().moving_ok);
+  std::multiset<std::string> queued = Queued();
+  EXPECT_EQ(queued.size(), static_cast<size_t>(acked));
+  EXPECT_EQ(queued.count("late0"), 1u);
+}
+
+TEST_F(IntakeTest, AFailedWriteAnswersUnavailableAndIsNeverQueued) {
+  OpenStore();
+  IntakeOptions o;
+  o.segment_bytes = 1 << 20;
+  // After the first move, none for the rest of the test: the store's own files must not grow
+  // while the file size limit below is in force.
+  o.move_interval = std::chrono::hours(1);
+  OpenIntake(o);
+  ASSERT_TRUE(intake_->Append(Jobs("ok", 1), kNow, 0).ok());
+  // Writes past 512 KiB now fail (EFBIG): the preallocated 1 MiB segment fails part-way.
+  ::signal(SIGXFSZ, SIG_IGN);
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
+  rlimit small = saved;
+  small.rlim_cur = 512 * 1024;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  int failed = 0, ok = 1;
+  for (int i = 0; i < 400 && failed == 0; ++i) {
+    Status st = intake_->Append(Jobs("w" + std::to_string(i) + "-", 1, 4000), kNow, 0);
+    if (st.ok()) {
+      ++ok;
+    } else {
+      ++failed;
+      EXPECT_EQ(st.error().code, ErrorCode::kUnavailable);
+      EXPECT_NE(st.error().message.find("intake: write"), std::string::npos) << st.error().message;
+    }
+  }
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &saved), 0);
+  ASSERT_EQ(failed, 1);
+  EXPECT_GT(ok, 100);
+  EXPECT_EQ(intake_->stats().write_failures, 1u);
+  // The next write goes to a new segment.
+  ASSERT_TRUE(intake_->Append(Jobs("again", 1), kNow, 0).ok());
+  ++ok;
+  Close();
+  OpenStore();
+  OpenIntake();
+  EXPECT_EQ(intake_->stats().replayed_at_open, static_cast<uint64_t>(ok - 1));
+  EXPECT_EQ(intake_->stats().torn_tails_at_open, 0u) << "the failed record's header was erased";
+  ASSERT_TRUE(intake_->WaitMoved(kWait));
+  std::multiset<std::string> queued = Queued();
+  EXPECT_EQ(queued.size(), static_cast<size_t>(ok)) << "every acknowledged record, and no other";
+  EXPECT_EQ(queued.count("again0"), 1u);
+}
+
+TEST_F(IntakeTest, AfterCloseAppendsAreRefusedAndPendingOnesStillWritten) {
+  OpenStore();
+  OpenIntake();
+  ASSERT_TRUE(intake_->Append(Jobs("c", 1), kNow, 0).ok());
+  intake_->Close();
+  Status st = intake_->Append(Jobs("late", 1), kNow, 0);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kUnavailable);
+  EXPECT_TRUE(intake_->WaitMoved(kWait));
+  EXPECT_EQ(Queued(), (std::multiset<std::string>{"c0"}));
+}
+
+TEST_F(IntakeTest, ConcurrentAppendsAreAllAcknowledgedAndMovedInOrder) {
+  OpenStore();
+  OpenIntake();
+  std::atomic<int> acked{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        std::string id = "c" + std::to_string(t) + "-" + std::to_string(i) + "-";
+        if (intake_->Append(Jobs(id, 2), kNow, 0).ok()) acked.fetch_add(1);
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  ASSERT_EQ(acked.load(), 200);
+  ASSERT_TRUE(intake_->WaitMoved(kWait));
+  EXPECT_EQ(*store_->IntakeApplied(), 200u);
+  EXPECT_EQ(Queued().size(), 400u);
+}
+
+// ---- the segment format ----
+
+TEST(IntakeSegment, RecordsReadBackAsWritten) {
+  IntakeBatch b = Batch("rt", 2);
+  b.jobs[1].payload = std::string("bin\0ary\xff", 8);
+  std::string bytes = EncodeIntakeRecord(7, b) + EncodeIntakeRecord(9, Batch("s", 0));
+  IntakeSegmentContents c = DecodeIntakeSegment(bytes);
+  EXPECT_TRUE(c.clean_end);
+  EXPECT_EQ(c.valid_bytes, bytes.size());
+  ASSERT_EQ(c.records.size(), 2u);
+  EXPECT_EQ(c.records[0].seq, 7u);
+  EXPECT_EQ(c.records[0].batch.now_ns, kNow);
+  EXPECT_EQ(c.records[0].batch.dedup_window_ns, kDedup);
+  ASSERT_EQ(c.records[0].batch.jobs.size(), 2u);
+  EXPECT_EQ(c.records[0].batch.jobs[0].identity, "rt0");
+  EXPECT_EQ(c.records[0].batch.jobs[0].kind, "route");
+  EXPECT_EQ(c.records[0].batch.jobs[0].storm_key, "checkout|errors");
+  EXPECT_EQ(c.records[0].batch.jobs[0].dedup_key, "rt0|route");
+  EXPECT_EQ(c.records[0].batch.jobs[0].payload, JobToJson(MakeJob("rt0")));
+  EXPECT_EQ(c.records[0].batch.jobs[1].payload, std::string("bin\0ary\xff", 8));
+  EXPECT_EQ(c.records[1].seq, 9u);
+  EXPECT_TRUE(c.records[1].batch.jobs.empty());
+}
+
+TEST(IntakeSegment, ZerosAndOlderRecordsEndASegmentCleanly) {
+  std::string two = EncodeIntakeRecord(5, Batch("a", 1)) + EncodeIntakeRecord(6, Batch("b", 1));
+  IntakeSegmentContents zeros = DecodeIntakeSegment(two + std::string(4096, '\0'));
+  EXPECT_TRUE(zeros.clean_end) << zeros.stop_reason;
+  EXPECT_EQ(zeros.records.size(), 2u);
+  EXPECT_EQ(zeros.valid_bytes, two.size());
+  // A reused file: new records 5 and 6 over an old record 2 (and what followed it).
+  IntakeSegmentContents reused =
+      DecodeIntakeSegment(two + EncodeIntakeRecord(2, Batch("old", 3)) + "stale");
+  EXPECT_TRUE(reused.clean_end) << reused.stop_reason;
+  EXPECT_EQ(reused.records.size(), 2u);
+  EXPECT_TRUE(DecodeIntakeSegment("").clean_end);
+}
+
+TEST(IntakeSegment, EveryTruncationAndEveryFlippedByteStopsAtTheLastGoodRecord) {
+  std::string first = EncodeIntakeRecord(1, Batch("f", 1));
+  std::string second = EncodeIntakeRecord(2, Batch("s", 2));
+  std::string bytes = first + second;
+  for (size_t cut = first.size() + 1; cut < bytes.size(); ++cut) {
+    IntakeSegmentContents c = DecodeIntakeSegment(std::string_view(bytes).substr(0, cut));
+    ASSERT_EQ(c.records.size(), 1u) << "cut at " << cut;
+    EXPECT_EQ(c.valid_bytes, first.size());
+    EXPECT_FALSE(c.clean_end) << "cut at " << cut;
+    EXPECT_FALSE(c.stop_reason.empty());
+  }
+  for (size_t at = first.size(); at < bytes.size(); ++at) {
+    for (unsigned char flip : {0x01, 0x80}) {
+      std::string damaged = bytes;
+      damaged[at] = static_cast<char>(damaged[at] ^ flip);
+      IntakeSegmentContents c = DecodeIntakeSegment(damaged);
+      ASSERT_EQ(c.records.size(), 1u) << "byte " << at << " flipped";
+      EXPECT_EQ(c.records[0].batch.jobs[0].identity, "f0");
+    }
+  }
+}
+
+// A record framed by hand, as the format says: [magic "TPI1"][body length][body CRC-32]
+// [sequence][CRC-32 of the 20 header bytes before it][body], little-endian.
+std::string Frame(uint64_t seq, const std::string& body) {
+  auto crc = [](const std::string& bytes) {
+    boost::crc_32_type c;
+    c.process_bytes(bytes.data(), bytes.size());
+    return c.checksum();
+  };
+  std::string h;
+  auto put = [&](uint64_t v, int n) {
+    for (int i = 0; i < n; ++i) h.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  };
+  h = "TPI1";
+  put(body.size(), 4);
+  put(crc(body), 4);
+  put(seq, 8);
+  put(crc(h), 4);
+  return h + body;
+}
+
+std::string Le32(uint32_t v) {
+  std::string out;
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  return out;
+}
+
+TEST(IntakeSegment, TheEncoderWritesTheDocumentedFrame) {
+  IntakeBatch b = Batch("doc", 1);
+  std::string encoded = EncodeIntakeRecord(42, b);
+  EXPECT_EQ(encoded, Frame(42, encoded.substr(24)));
+}
+
+TEST(IntakeSegment, HostileCountsAndLengthsInACheckedRecordAreRefused) {
+  std::string times(16, '\0');
+  std::string job =
+      Le32(5) + "route" + Le32(1) + "i" + Le32(1) + "s" + Le32(1) + "d" + Le32(2) + "{}";
+  // Sanity: the hand-made body is a valid record.
+  ASSERT_EQ(DecodeIntakeSegment(Frame(1, times + Le32(1) + job)).records.size(), 1u);
+  const std::vector<std::pair<std::string, std::string>> hostile = {
+      {"a job count far beyond the body", times + Le32(0xffffffffu) + job},
+      {"one job more than the body holds", times + Le32(2) + job},
+      {"a string longer than the body", times + Le32(1) + Le32(0x7fffffffu) + "route"},
+      {"bytes after the last job", times + Le32(1) + job + "x"},
+      {"a body shorter than its times", std::string(7, '\0')},
+  };
+  for (const auto& [what, body] : hostile) {
+    std::string bytes = Frame(1, times + Le32(1) + job) + Frame(2, body);
+    IntakeSegmentContents c = DecodeIntakeSegment(bytes);
+    EXPECT_EQ(c.records.size(), 1u) << what;
+    EXPECT_FALSE(c.clean_end) << what;
+    EXPECT_NE(c.stop_reason.find("malformed record"), std::string::npos)
+        << what << ": " << c.stop_reason;
+  }
+  // A length field beyond the input, with a header that checks.
+  std::string frame = Frame(1, std::string(100, 'x'));
+  IntakeSegmentContents cut = DecodeIntakeSegment(frame.substr(0, 60));
+  EXPECT_TRUE(cut.records.empty());
+  EXPECT_NE(cut.stop_reason.find("incomplete record"), std::string::npos) << cut.stop_reason;
+}
+
+}  // namespace
+}  // namespace tracepager::daemon
