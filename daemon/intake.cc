@@ -14,10 +14,10 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <atomic>
-#include <boost/crc.hpp>
 #include <cerrno>
 #include <climits>
 #include <condition_variable>
@@ -41,10 +41,11 @@ constexpr uint32_t kMaxBodyBytes = 1u << 30;
 constexpr const char* kPrefix = "intake-";
 constexpr const char* kSuffix = ".log";
 
+// CRC-32 (ISO-HDLC, as zlib and Boost.CRC compute it). zlib's runs several bytes per step;
+// Boost's byte-at-a-time table cost 6% of an HTTP thread's time.
 uint32_t Crc32(const void* data, size_t n) {
-  boost::crc_32_type crc;
-  crc.process_bytes(data, n);
-  return crc.checksum();
+  return static_cast<uint32_t>(
+      crc32_z(crc32_z(0L, Z_NULL, 0), static_cast<const Bytef*>(data), static_cast<z_size_t>(n)));
 }
 
 void PutU32(std::string& out, uint32_t v) {
