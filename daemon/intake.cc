@@ -304,8 +304,10 @@ struct Intake::Impl {
   uint64_t queued_records = 0;   // records ever put in `pending`
   uint64_t settled_records = 0;  // records ever taken from it and written (or failed)
   uint64_t moved_seq = 0;        // the last sequence number moved (committed in the store)
-  bool closed = false;           // no more appends
-  bool stop = false;             // the thread exits once nothing is pending or in flight
+  uint64_t synced_seq = 0;       // moves up to this one are durable (SyncIntakeAppliedAsync)
+  bool sync_in_flight = false;
+  bool closed = false;  // no more appends
+  bool stop = false;    // the thread exits once nothing is pending or in flight
   std::thread thread;
 
   // The intake thread's own state (files).
@@ -333,13 +335,26 @@ struct Intake::Impl {
             (!move_error && unmoved_jobs >= options.max_move_jobs));
   }
 
+  // Whether a closed segment's records are all moved but not yet known durable: a sync of the
+  // store is due before the segment can be reused. Intake thread, mu held.
+  bool NeedSync() const {
+    return !sync_in_flight &&
+           std::any_of(closed_segments.begin(), closed_segments.end(), [&](const Segment& s) {
+             return s.last_seq > synced_seq && s.last_seq <= moved_seq;
+           });
+  }
+  // Whether a closed segment can be retired now. Intake thread, mu held.
+  bool NeedRetire() const {
+    return std::any_of(closed_segments.begin(), closed_segments.end(),
+                       [&](const Segment& s) { return s.last_seq <= synced_seq; });
+  }
+
   void Loop() {
     std::unique_lock<std::mutex> lk(mu);
-    uint64_t cleaned_seq = moved_seq;  // segments are deleted up to this one
     for (;;) {
       auto ready = [&] {
-        return !pending.empty() || (CanMove() && !stop) || moved_seq != cleaned_seq ||
-               (stop && !move_in_flight);
+        return !pending.empty() || (CanMove() && !stop) || (NeedSync() && !stop) || NeedRetire() ||
+               (stop && !move_in_flight && !sync_in_flight);
       };
       if (!move_in_flight && !unmoved.empty()) {
         cv.wait_until(lk, next_move_at, ready);
@@ -374,15 +389,32 @@ struct Intake::Impl {
         lk.lock();
         cv.notify_all();  // WaitMoved: settled_records and acked_seq moved
       }
-      if (moved_seq != cleaned_seq) {
-        cleaned_seq = moved_seq;
+      if (NeedRetire()) {
+        uint64_t synced = synced_seq;
         lk.unlock();
-        RetireMovedSegments(cleaned_seq);
+        RetireSegments(synced);
+        lk.lock();
+      }
+      // The sync runs on the store's writer, not here: this thread acknowledges webhooks.
+      if (NeedSync() && !stop) {
+        uint64_t target = moved_seq;
+        sync_in_flight = true;
+        lk.unlock();
+        store->SyncIntakeAppliedAsync([this, target](Status st) {
+          std::lock_guard<std::mutex> g(mu);
+          sync_in_flight = false;
+          if (st.ok()) {
+            synced_seq = std::max(synced_seq, target);
+          } else {
+            spdlog::warn("intake_segments_kept reason=\"{}\"", st.error().message);
+          }
+          cv.notify_all();
+        });
         lk.lock();
       }
       // Once stopping, no new move starts: what is left is moved at the next Open.
       if (CanMove() && !stop) StartMove(lk);
-      if (stop && pending.empty() && !move_in_flight) return;
+      if (stop && pending.empty() && !move_in_flight && !sync_in_flight) return;
     }
   }
 
@@ -565,20 +597,11 @@ struct Intake::Impl {
     cv.notify_all();
   }
 
-  // Retires closed segments whose records have all been moved (up to `moved_now`, committed in
-  // the store). Moves commit without a sync of their own, so the store is synced first. Intake
-  // thread only (or Open, before it starts).
-  void RetireMovedSegments(uint64_t moved_now) {
-    bool any = std::any_of(closed_segments.begin(), closed_segments.end(),
-                           [&](const Segment& s) { return s.last_seq <= moved_now; });
-    if (!any) return;
-    if (Status st = store->SyncIntakeApplied(); !st.ok()) {
-      spdlog::warn("intake_segments_kept reason=\"{}\"", st.error().message);
-      return;
-    }
-    auto moved_end =
-        std::stable_partition(closed_segments.begin(), closed_segments.end(),
-                              [&](const Segment& s) { return s.last_seq <= moved_now; });
+  // Retires closed segments whose records have all been moved and the moves made durable (up
+  // to `synced`). Intake thread only (or Open, before it starts).
+  void RetireSegments(uint64_t synced) {
+    auto moved_end = std::stable_partition(closed_segments.begin(), closed_segments.end(),
+                                           [&](const Segment& s) { return s.last_seq <= synced; });
     for (auto it = closed_segments.begin(); it != moved_end; ++it) Retire(it->path);
     closed_segments.erase(closed_segments.begin(), moved_end);
   }
@@ -639,8 +662,17 @@ Result<std::unique_ptr<Intake>> Intake::Open(const IntakeOptions& options, Store
   }
   impl->acked_seq = last_seq;
   impl->next_seq = last_seq + 1;
-  // Segments with nothing left to move are retired now; the rest once their records are moved.
-  impl->RetireMovedSegments(impl->moved_seq);
+  // Segments with nothing left to move are retired now (after making sure their moves are
+  // durable: a crash may have left them committed but not synced); the rest once their records
+  // are moved.
+  if (impl->NeedSync()) {
+    if (Status st = store->SyncIntakeApplied(); st.ok()) {
+      impl->synced_seq = impl->moved_seq;
+      impl->RetireSegments(impl->synced_seq);
+    } else {
+      spdlog::warn("intake_segments_kept reason=\"{}\"", st.error().message);
+    }
+  }
   // The first segment is made now rather than by the first webhook. A failure is retried then.
   if (Status st = impl->OpenSegment(); !st.ok()) {
     spdlog::warn("intake_segment_not_created reason=\"{}\"", st.error().message);

@@ -547,17 +547,24 @@ void Store::ApplyIntakeAsync(std::vector<std::shared_ptr<const IntakeBatch>> bat
   impl_->Submit(std::move(op));
 }
 
-Status Store::SyncIntakeApplied() {
+void Store::SyncIntakeAppliedAsync(std::function<void(Status)> done) {
+  Op op;
   // A commit writes a WAL frame only for a changed page: the marker is rewritten (to itself) so
   // that there is one, and synchronous=FULL syncs the WAL up to it, earlier commits included.
-  Result<bool> r = impl_->RunBlocking<bool>([](OpContext& ctx) -> Result<bool> {
+  op.apply = [](OpContext& ctx) -> Status {
     Result<uint64_t> seq = store_sql::ReadIntakeApplied(ctx.db);
     if (!seq.ok()) return seq.error();
-    if (Status st = store_sql::WriteIntakeApplied(ctx.db, *seq); !st.ok()) return st.error();
-    return true;
-  });
-  if (!r.ok()) return r.error();
-  return OkStatus();
+    return store_sql::WriteIntakeApplied(ctx.db, *seq);
+  };
+  op.finish = std::move(done);
+  impl_->Submit(std::move(op));
+}
+
+Status Store::SyncIntakeApplied() {
+  std::promise<Status> promise;
+  std::future<Status> future = promise.get_future();
+  SyncIntakeAppliedAsync([&promise](Status st) { promise.set_value(std::move(st)); });
+  return future.get();
 }
 
 Result<uint64_t> Store::IntakeApplied() {
@@ -581,9 +588,10 @@ Result<std::optional<Claim>> Store::ClaimNext(int64_t now_ns, size_t max_group) 
   {
     // Many attempts find nothing: during a storm one worker holds the storm's key, and a woken
     // worker may find that a busy one already took the work. Asking the reader connection first
-    // keeps those attempts off the writer thread, which every webhook's acknowledgement waits
-    // behind. A job that becomes ready after this read changes WorkEpoch(), which the caller read
-    // before calling, so its wait returns at once. A failed read falls through to the writer.
+    // keeps those attempts off the writer thread, which moves webhooks into the queue and
+    // finishes every claim. A job that becomes ready after this read changes WorkEpoch(), which
+    // the caller read before calling, so its wait returns at once. A failed read falls through
+    // to the writer.
     std::lock_guard<std::mutex> lk(impl_->reader_mu);
     Result<bool> any = store_sql::AnyClaimable(impl_->reader, now_ns);
     if (any.ok() && !*any) return std::optional<Claim>();

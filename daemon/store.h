@@ -4,7 +4,8 @@
 // Guarantees:
 //   - Enqueue reports success only after the jobs are committed and fsynced: an alert that was
 //     answered 2xx survives kill -9 and power loss. All jobs of one call commit together or not
-//     at all.
+//     at all. (The daemon's webhooks do not come through Enqueue: they are acknowledged by the
+//     intake log, daemon/intake.h, which moves them in with ApplyIntakeAsync.)
 //   - Group commit: one writer thread owns the write connection. Every mutation (enqueue, claim,
 //     release, complete, maintenance) is an operation queued to it; the writer takes everything
 //     pending (up to commit_max_batch), applies the operations in one transaction, commits once,
@@ -190,7 +191,8 @@ class Store {
   // The last_seq of the last ApplyIntakeAsync that committed; 0 before any.
   Result<uint64_t> IntakeApplied();
   // Makes every move committed so far durable (a durable commit), so that the intake log's
-  // segments holding them may be deleted. Blocking.
+  // segments holding them may be reused or deleted. `done` runs after the commit.
+  void SyncIntakeAppliedAsync(std::function<void(Status)> done);
   Status SyncIntakeApplied();
 
   // Claims the oldest ready job (not_before <= now) whose storm key is not claimed, together
