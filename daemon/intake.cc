@@ -306,6 +306,8 @@ struct Intake::Impl {
   uint64_t moved_seq = 0;        // the last sequence number moved (committed in the store)
   uint64_t synced_seq = 0;       // moves up to this one are durable (SyncIntakeAppliedAsync)
   bool sync_in_flight = false;
+  // After a failed sync, none before this (the next write wakes the thread to try again).
+  std::chrono::steady_clock::time_point sync_retry_at;
   bool closed = false;  // no more appends
   bool stop = false;    // the thread exits once nothing is pending or in flight
   std::thread thread;
@@ -338,7 +340,7 @@ struct Intake::Impl {
   // Whether a closed segment's records are all moved but not yet known durable: a sync of the
   // store is due before the segment can be reused. Intake thread, mu held.
   bool NeedSync() const {
-    return !sync_in_flight &&
+    return !sync_in_flight && std::chrono::steady_clock::now() >= sync_retry_at &&
            std::any_of(closed_segments.begin(), closed_segments.end(), [&](const Segment& s) {
              return s.last_seq > synced_seq && s.last_seq <= moved_seq;
            });
@@ -356,10 +358,14 @@ struct Intake::Impl {
         return !pending.empty() || (CanMove() && !stop) || (NeedSync() && !stop) || NeedRetire() ||
                (stop && !move_in_flight && !sync_in_flight);
       };
-      if (!move_in_flight && !unmoved.empty()) {
-        cv.wait_until(lk, next_move_at, ready);
-      } else {
-        cv.wait(lk, ready);
+      // Which wait applies is decided again after every wake-up: a move finishing leaves
+      // records waiting for next_move_at, a time nothing else would wake the thread for.
+      while (!ready()) {
+        if (!move_in_flight && !unmoved.empty()) {
+          cv.wait_until(lk, next_move_at);
+        } else {
+          cv.wait(lk);
+        }
       }
       if (!pending.empty()) {
         std::vector<Pending> group;
@@ -406,6 +412,7 @@ struct Intake::Impl {
           if (st.ok()) {
             synced_seq = std::max(synced_seq, target);
           } else {
+            sync_retry_at = std::chrono::steady_clock::now() + options.retry_max;
             spdlog::warn("intake_segments_kept reason=\"{}\"", st.error().message);
           }
           cv.notify_all();
