@@ -297,8 +297,8 @@ struct Intake::Impl {
   bool move_in_flight = false;
   std::optional<Error> move_error;  // the last move's failure, until a move succeeds
   std::chrono::milliseconds retry_delay{0};
-  // No move starts before this: move_interval after the previous one started, or retry_delay
-  // after a failed one.
+  // No move starts before this: move_interval after the previous one started when it was a
+  // busy one, or retry_delay after a failed one.
   std::chrono::steady_clock::time_point next_move_at;
   uint64_t acked_seq = 0;        // the last sequence number acknowledged
   uint64_t queued_records = 0;   // records ever put in `pending`
@@ -564,7 +564,8 @@ struct Intake::Impl {
     size_t count = batches.size();
     uint64_t last_seq = unmoved[count - 1].seq;
     move_in_flight = true;
-    next_move_at = std::chrono::steady_clock::now() + options.move_interval;
+    next_move_at = std::chrono::steady_clock::now();
+    if (count >= options.busy_move_records) next_move_at += options.move_interval;
     lk.unlock();
     // The callback may run before ApplyIntakeAsync returns (a closed store): mu is not held.
     store->ApplyIntakeAsync(std::move(batches), last_seq,

@@ -65,10 +65,13 @@ struct IntakeOptions {
   uint64_t max_queued_jobs = 100'000;
   size_t segment_bytes = 8u << 20;  // a segment is preallocated to this size, then rotated
   size_t max_move_jobs = 2048;      // jobs moved into the store per transaction, at most
-  // Moves start at most this often (sooner when max_move_jobs are waiting); the first after a
-  // quiet spell starts at once. Each move is a store transaction that rewrites the queue's hot
-  // pages, and the workers claim what it moved: fewer, larger moves cost less per webhook.
+  // Under load (the previous move took at least busy_move_records webhooks), moves start at
+  // most every move_interval (sooner when max_move_jobs are waiting); otherwise a webhook is
+  // moved as soon as the move before it finished, so that a lone alert is routed at once. Each
+  // move is a store transaction that rewrites the queue's hot pages, and the workers claim what
+  // it moved: fewer, larger moves cost less per webhook when there are many.
   std::chrono::milliseconds move_interval{10};
+  size_t busy_move_records = 16;
   std::chrono::milliseconds retry_min{100};  // after a failed move, doubling up to retry_max
   std::chrono::milliseconds retry_max{2000};
 };

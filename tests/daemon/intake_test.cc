@@ -284,6 +284,7 @@ TEST_F(IntakeTest, AFailedWriteAnswersUnavailableAndIsNeverQueued) {
   // After the first move, none for the rest of the test: the store's own files must not grow
   // while the file size limit below is in force.
   o.move_interval = std::chrono::hours(1);
+  o.busy_move_records = 0;  // every move counts as busy: none after the first for an hour
   OpenIntake(o);
   ASSERT_TRUE(intake_->Append(Jobs("ok", 1), kNow, 0).ok());
   // Writes past 512 KiB now fail (EFBIG): the preallocated 1 MiB segment fails part-way.
@@ -320,6 +321,23 @@ TEST_F(IntakeTest, AFailedWriteAnswersUnavailableAndIsNeverQueued) {
   std::multiset<std::string> queued = Queued();
   EXPECT_EQ(queued.size(), static_cast<size_t>(ok)) << "every acknowledged record, and no other";
   EXPECT_EQ(queued.count("again0"), 1u);
+}
+
+TEST_F(IntakeTest, UnderLoadMovesWaitForTheIntervalOrAFullBatch) {
+  OpenStore();
+  IntakeOptions o;
+  o.busy_move_records = 1;  // every move counts as busy
+  o.move_interval = std::chrono::hours(1);
+  o.max_move_jobs = 10;
+  OpenIntake(o);
+  ASSERT_TRUE(intake_->Append(Jobs("first", 1), kNow, 0).ok());
+  ASSERT_TRUE(intake_->WaitMoved(kWait)) << "the first move starts at once";
+  ASSERT_TRUE(intake_->Append(Jobs("held", 9), kNow, 0).ok());
+  EXPECT_FALSE(intake_->WaitMoved(std::chrono::milliseconds(100))) << "busy: the interval holds";
+  EXPECT_EQ(intake_->stats().unmoved_jobs, 9u);
+  ASSERT_TRUE(intake_->Append(Jobs("full", 1), kNow, 0).ok());
+  ASSERT_TRUE(intake_->WaitMoved(kWait)) << "max_move_jobs waiting: moved without the interval";
+  EXPECT_EQ(Queued().size(), 11u);
 }
 
 TEST_F(IntakeTest, AfterCloseAppendsAreRefusedAndPendingOnesStillWritten) {
