@@ -40,6 +40,9 @@ constexpr size_t kHeaderBytes = 24;      // magic, length, body CRC, sequence, h
 constexpr uint32_t kMaxBodyBytes = 1u << 30;
 constexpr const char* kPrefix = "intake-";
 constexpr const char* kSuffix = ".log";
+// A spare made at Open, before any segment was retired; named like a segment (so a restart
+// finds it), after a sequence number no log reaches.
+constexpr const char* kFirstSpareName = "intake-99999999999999999999.log";
 
 // CRC-32 (ISO-HDLC, as zlib and Boost.CRC compute it). zlib's runs several bytes per step;
 // Boost's byte-at-a-time table cost 6% of an HTTP thread's time.
@@ -435,9 +438,13 @@ struct Intake::Impl {
     current_size = 0;
     current_last_seq = 0;
     while (!spares.empty()) {
-      std::string spare = std::move(spares.back());
-      spares.pop_back();
-      if (::rename(spare.c_str(), current_path.c_str()) == 0) {
+      // A spare may already have the new segment's name (an empty segment left by the previous
+      // run): take that one, since renaming another onto it would replace it.
+      auto named = std::find(spares.begin(), spares.end(), current_path);
+      if (named == spares.end()) named = spares.end() - 1;
+      std::string spare = std::move(*named);
+      spares.erase(named);
+      if (spare == current_path || ::rename(spare.c_str(), current_path.c_str()) == 0) {
         fd = ::open(current_path.c_str(), O_WRONLY | O_CLOEXEC);
         if (fd >= 0) break;
         spare = current_path;
@@ -457,6 +464,24 @@ struct Intake::Impl {
       return st;
     }
     return OkStatus();
+  }
+
+  // Creates a preallocated spare at `path`; nothing when it cannot be filled (a nearly full
+  // disk: segments then grow as they are written).
+  void MakeSpare(const std::string& path) {
+    int saved = fd;
+    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      bool filled = FillWithZeros();
+      ::close(fd);
+      if (filled) {
+        spares.push_back(path);
+        segment_count.fetch_add(1);
+      } else {
+        ::unlink(path.c_str());
+      }
+    }
+    fd = saved;
   }
 
   bool FillWithZeros() {
@@ -676,15 +701,18 @@ Result<std::unique_ptr<Intake>> Intake::Open(const IntakeOptions& options, Store
   if (impl->NeedSync()) {
     if (Status st = store->SyncIntakeApplied(); st.ok()) {
       impl->synced_seq = impl->moved_seq;
-      impl->RetireSegments(impl->synced_seq);
     } else {
       spdlog::warn("intake_segments_kept reason=\"{}\"", st.error().message);
     }
   }
-  // The first segment is made now rather than by the first webhook. A failure is retried then.
+  impl->RetireSegments(impl->synced_seq);
+  // The first segment is made now rather than by the first webhook (a failure is retried
+  // then), and a spare with it, so that the first rotation does not fill a new file with zeros
+  // while webhooks wait; later rotations find the segments retired since.
   if (Status st = impl->OpenSegment(); !st.ok()) {
     spdlog::warn("intake_segment_not_created reason=\"{}\"", st.error().message);
   }
+  if (impl->spares.empty()) impl->MakeSpare((fs::path(impl->dir) / kFirstSpareName).string());
 
   Impl* raw = impl.get();
   impl->thread = std::thread([raw] {
