@@ -37,9 +37,10 @@
 // they are closed (so a torn tail stays at a segment's end). A new file is filled with zeros to
 // segment_bytes first, and a segment whose records are all moved is kept (two at most) and
 // reused, renamed, as a later segment: records overwrite allocated bytes, which makes each
-// fdatasync cheaper. Reading a reused file stops at the first record older than the one before
-// it. The directory belongs with the store's database: remove both or neither (a log read
-// against a new database queues its records again).
+// fdatasync cheaper. Open prepares the first segment and one spare, so that webhooks never
+// wait for a file to be filled. Reading a reused file stops at the first record older than the
+// one before it. The directory belongs with the store's database: remove both or neither (a log
+// read against a new database queues its records again).
 //
 // Thread-safety: every method may be called from any thread. Callbacks run on the intake's
 // thread; they must not block and must not call blocking Intake methods.
