@@ -15,6 +15,8 @@
 #include <mutex>
 #include <thread>
 
+#include "daemon/file_util.h"
+
 namespace tracepager::daemon {
 namespace {
 
@@ -73,14 +75,6 @@ uint64_t FileSize(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return 0;
   return static_cast<uint64_t>(st.st_size);
-}
-
-// Makes a rename or a new file in `dir` durable.
-void SyncDir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
 }
 
 Status WriteAll(int fd, std::string_view data) {
@@ -151,7 +145,8 @@ class AuditLogWriter::Impl {
     }
     std::vector<RotatedFile> rotated = ListRotated(options_.path);
     next_seq_ = rotated.empty() ? 1 : rotated.back().seq + 1;
-    SyncDir(DirName(options_.path));
+    // Makes the new or renamed file's entry durable; a failure here is not fatal to the log.
+    (void)SyncDirectory(DirName(options_.path));
     deleted_files_ += ApplyRetention();
     if (options_.sync == AuditLogOptions::Sync::kBatched) {
       syncer_ = std::thread([this] {
@@ -358,7 +353,8 @@ class AuditLogWriter::Impl {
     size_ = 0;
     ++next_seq_;
     ++r->rotations;
-    SyncDir(DirName(options_.path));
+    // Makes the new or renamed file's entry durable; a failure here is not fatal to the log.
+    (void)SyncDirectory(DirName(options_.path));
     r->deleted += ApplyRetention();
     return true;
   }

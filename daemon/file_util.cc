@@ -40,4 +40,17 @@ Result<std::string> ReadFileCapped(const std::string& path, size_t max_bytes) {
   return data;
 }
 
+Status SyncDirectory(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    return Error::Unavailable("cannot open directory " + dir + ": " + std::strerror(errno));
+  }
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0)
+    return Error::Unavailable("cannot sync directory " + dir + ": " + std::strerror(err));
+  return OkStatus();
+}
+
 }  // namespace tracepager::daemon

@@ -13,4 +13,8 @@ namespace tracepager::daemon {
 // loaded).
 Result<std::string> ReadFileCapped(const std::string& path, size_t max_bytes);
 
+// fsyncs the directory `dir`, which makes a file created in it or renamed into it durable.
+// kUnavailable naming the directory when it cannot be opened or synced.
+Status SyncDirectory(const std::string& dir);
+
 }  // namespace tracepager::daemon

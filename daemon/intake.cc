@@ -2,22 +2,22 @@
 //
 // One thread owns the files. Appenders encode their record (and its body's CRC) on their own
 // thread and queue it; the intake thread takes everything queued, numbers it, writes it with one
-// writev and one fdatasync, and acknowledges it; whatever arrives during that fdatasync is the
+// pwritev and one fdatasync, and acknowledges it; whatever arrives during that fdatasync is the
 // next group (group commit without a timer). The same thread hands acknowledged records to the
-// store in batches, one move in flight at a time, and deletes segments whose records have all
-// been moved.
+// store in batches, one move in flight at a time, and retires segments (for reuse) once their
+// records have all been moved and the store synced.
 #include "daemon/intake.h"
 
 #include <fcntl.h>
 #include <pthread.h>
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <atomic>
+#include <boost/endian/conversion.hpp>
 #include <cerrno>
 #include <climits>
 #include <condition_variable>
@@ -29,6 +29,8 @@
 #include <optional>
 #include <thread>
 
+#include "daemon/file_util.h"
+
 namespace tracepager::daemon {
 
 namespace {
@@ -38,6 +40,9 @@ constexpr size_t kHeaderBytes = 24;      // magic, length, body CRC, sequence, h
 // A record's body holds one webhook's jobs; the HTTP body limit is far below this. A length
 // beyond it is damage, not data.
 constexpr uint32_t kMaxBodyBytes = 1u << 30;
+// A segment holds segment_bytes plus the group that crossed it; a file in the directory far
+// larger than any of that is not one the intake wrote, and is not read into memory.
+constexpr size_t kMaxSegmentFileBytes = size_t{4} << 30;
 constexpr const char* kPrefix = "intake-";
 constexpr const char* kSuffix = ".log";
 // A spare made at Open, before any segment was retired; named like a segment (so a restart
@@ -51,31 +56,24 @@ uint32_t Crc32(const void* data, size_t n) {
       crc32_z(crc32_z(0L, Z_NULL, 0), static_cast<const Bytef*>(data), static_cast<z_size_t>(n)));
 }
 
+// Little-endian fields, through Boost.Endian.
+unsigned char* Bytes(char* at) { return reinterpret_cast<unsigned char*>(at); }
+const unsigned char* Bytes(const char* at) { return reinterpret_cast<const unsigned char*>(at); }
+void SetU32(char* at, uint32_t v) { boost::endian::store_little_u32(Bytes(at), v); }
+void SetU64(char* at, uint64_t v) { boost::endian::store_little_u64(Bytes(at), v); }
+uint32_t GetU32(const char* at) { return boost::endian::load_little_u32(Bytes(at)); }
+uint64_t GetU64(const char* at) { return boost::endian::load_little_u64(Bytes(at)); }
 void PutU32(std::string& out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  out.resize(out.size() + 4);
+  SetU32(out.data() + out.size() - 4, v);
 }
 void PutU64(std::string& out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  out.resize(out.size() + 8);
+  SetU64(out.data() + out.size() - 8, v);
 }
 void PutString(std::string& out, const std::string& s) {
   PutU32(out, static_cast<uint32_t>(s.size()));
   out.append(s);
-}
-void SetU32(char* at, uint32_t v) {
-  for (int i = 0; i < 4; ++i) at[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-}
-void SetU64(char* at, uint64_t v) {
-  for (int i = 0; i < 8; ++i) at[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-}
-uint32_t GetU32(const char* at) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(at[i]);
-  return v;
-}
-uint64_t GetU64(const char* at) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(at[i]);
-  return v;
 }
 
 // A bounds-checked reader over one record's body.
@@ -150,7 +148,20 @@ bool DecodeBody(std::string_view body, IntakeBatch& b) {
   return r.left() == 0;
 }
 
-// The header with its sequence number and header CRC filled in.
+// A record's header for `body`, its sequence number and header CRC not filled in yet (the
+// intake thread numbers records as it writes them: SealHeader).
+std::string UnsealedHeader(std::string_view body) {
+  std::string h;
+  h.reserve(kHeaderBytes);
+  PutU32(h, kMagic);
+  PutU32(h, static_cast<uint32_t>(body.size()));
+  PutU32(h, Crc32(body.data(), body.size()));
+  PutU64(h, 0);  // sequence
+  PutU32(h, 0);  // header CRC
+  return h;
+}
+
+// Fills in the header's sequence number and header CRC.
 void SealHeader(char* header, uint64_t seq) {
   SetU64(header + 12, seq);
   SetU32(header + 20, Crc32(header, 20));
@@ -163,50 +174,11 @@ std::string SegmentName(uint64_t first_seq) {
 
 std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
 
-Status SyncDirectory(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Error::Unavailable(Errno("intake: open directory " + dir));
-  int rc = ::fsync(fd);
-  int saved = errno;
-  ::close(fd);
-  errno = saved;
-  if (rc != 0) return Error::Unavailable(Errno("intake: sync directory " + dir));
-  return OkStatus();
-}
-
-Result<std::string> ReadWholeFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Error::Unavailable(Errno("intake: open " + path));
-  std::string out;
-  struct stat st {};
-  if (::fstat(fd, &st) == 0 && st.st_size > 0) out.reserve(static_cast<size_t>(st.st_size));
-  char buf[1 << 16];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      Error e = Error::Unavailable(Errno("intake: read " + path));
-      ::close(fd);
-      return e;
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return out;
-}
-
 }  // namespace
 
 std::string EncodeIntakeRecord(uint64_t seq, const IntakeBatch& batch) {
   std::string body = EncodeBody(batch);
-  std::string out;
-  out.reserve(kHeaderBytes + body.size());
-  PutU32(out, kMagic);
-  PutU32(out, static_cast<uint32_t>(body.size()));
-  PutU32(out, Crc32(body.data(), body.size()));
-  PutU64(out, 0);
-  PutU32(out, 0);
+  std::string out = UnsealedHeader(body);
   SealHeader(out.data(), seq);
   out.append(body);
   return out;
@@ -461,7 +433,7 @@ struct Intake::Impl {
     // The file's directory entry must be durable before anything in it is acknowledged.
     if (Status st = SyncDirectory(dir); !st.ok()) {
       CloseSegment();
-      return st;
+      return Error::Unavailable("intake: " + st.error().message);
     }
     return OkStatus();
   }
@@ -670,8 +642,8 @@ Result<std::unique_ptr<Intake>> Intake::Open(const IntakeOptions& options, Store
 
   uint64_t last_seq = *moved;
   for (const std::string& path : paths) {
-    Result<std::string> bytes = ReadWholeFile(path);
-    if (!bytes.ok()) return bytes.error();
+    Result<std::string> bytes = ReadFileCapped(path, kMaxSegmentFileBytes);
+    if (!bytes.ok()) return Error::Unavailable("intake: " + bytes.error().message);
     IntakeSegmentContents c = DecodeIntakeSegment(*bytes);
     if (!c.clean_end) {
       // The torn tail of a write a crash interrupted (nothing in it was acknowledged), or the
@@ -749,12 +721,7 @@ void Intake::AppendAsync(std::vector<RoutingJob> jobs, int64_t now_ns, int64_t d
   for (const RoutingJob& job : jobs) batch->jobs.push_back(JobRowOf(job));
   Impl::Pending p;
   p.body = EncodeBody(*batch);
-  p.header.reserve(kHeaderBytes);
-  PutU32(p.header, kMagic);
-  PutU32(p.header, static_cast<uint32_t>(p.body.size()));
-  PutU32(p.header, Crc32(p.body.data(), p.body.size()));
-  PutU64(p.header, 0);
-  PutU32(p.header, 0);
+  p.header = UnsealedHeader(p.body);
   p.batch = std::move(batch);
   p.done = std::move(done);
   uint64_t queued = impl_->store->stats().queued;

@@ -305,6 +305,35 @@ struct Store::Impl {
     }
   }
 
+  // Submits an operation that queues jobs: `insert` fills the outcome (from scratch: a batch may
+  // apply an operation twice, RunBatch), the effects follow from it, and `done` gets it after
+  // the commit (or the failure). `calls` is what it adds to Stats::enqueue_calls.
+  void SubmitEnqueue(std::function<Status(OpContext&, EnqueueOutcome&)> insert, uint64_t calls,
+                     bool durable, Store::Callback<EnqueueOutcome> done) {
+    auto outcome = std::make_shared<EnqueueOutcome>();
+    Op op;
+    op.durable = durable;
+    op.counts_as_rejected_full = true;
+    op.apply = [insert = std::move(insert), calls, outcome](OpContext& ctx) -> Status {
+      *outcome = EnqueueOutcome{};
+      if (Status st = insert(ctx, *outcome); !st.ok()) return st;
+      ctx.fx.queued = static_cast<int64_t>(outcome->job_ids.size());
+      ctx.fx.enqueue_calls = calls;
+      ctx.fx.jobs_enqueued = outcome->job_ids.size();
+      ctx.fx.duplicates = outcome->duplicates;
+      ctx.fx.work = !outcome->job_ids.empty();
+      return OkStatus();
+    };
+    op.finish = [outcome, done = std::move(done)](Status st) {
+      if (st.ok()) {
+        done(std::move(*outcome));
+      } else {
+        done(st.error());
+      }
+    };
+    Submit(std::move(op));
+  }
+
   // Runs `apply` on the writer and blocks for its result. REQUIRES: not on the writer thread.
   template <typename T>
   Result<T> RunBlocking(std::function<Result<T>(OpContext&)> apply, bool durable = true) {
@@ -482,69 +511,36 @@ void Store::EnqueueAsync(std::vector<RoutingJob> jobs, int64_t now_ns, int64_t d
     done(EnqueueOutcome{});
     return;
   }
-  auto outcome = std::make_shared<EnqueueOutcome>();
-  // Serialized here, on the caller's thread: the writer thread is the one every request waits
-  // behind.
+  // Serialized here, on the caller's thread: the writer thread is the one every operation
+  // waits behind.
   std::vector<JobRow> rows;
   rows.reserve(jobs.size());
   for (const RoutingJob& job : jobs) rows.push_back(JobRowOf(job));
-  Op op;
-  op.counts_as_rejected_full = true;
-  op.apply = [rows = std::move(rows), now_ns, dedup_window_ns, outcome](OpContext& ctx) {
-    *outcome = EnqueueOutcome{};  // a batch may apply operations twice (RunBatch)
-    Status st = store_sql::InsertJobs(ctx.db, rows, now_ns, dedup_window_ns, ctx.queued_now,
-                                      ctx.max_queued, ctx.enqueue_page_limit, outcome.get());
-    if (!st.ok()) return st;
-    ctx.fx.queued = static_cast<int64_t>(outcome->job_ids.size());
-    ctx.fx.enqueue_calls = 1;
-    ctx.fx.jobs_enqueued = outcome->job_ids.size();
-    ctx.fx.duplicates = outcome->duplicates;
-    ctx.fx.work = !outcome->job_ids.empty();
-    return st;
-  };
-  op.finish = [outcome, done = std::move(done)](Status st) {
-    if (st.ok()) {
-      done(std::move(*outcome));
-    } else {
-      done(st.error());
-    }
-  };
-  impl_->Submit(std::move(op));
+  impl_->SubmitEnqueue(
+      [rows = std::move(rows), now_ns, dedup_window_ns](OpContext& ctx, EnqueueOutcome& out) {
+        return store_sql::InsertJobs(ctx.db, rows, now_ns, dedup_window_ns, ctx.queued_now,
+                                     ctx.max_queued, ctx.enqueue_page_limit, &out);
+      },
+      /*calls=*/1, /*durable=*/true, std::move(done));
 }
 
 void Store::ApplyIntakeAsync(std::vector<std::shared_ptr<const IntakeBatch>> batches,
                              uint64_t last_seq, Callback<EnqueueOutcome> done) {
-  auto outcome = std::make_shared<EnqueueOutcome>();
-  Op op;
-  op.apply = [batches = std::move(batches), last_seq, outcome](OpContext& ctx) -> Status {
-    *outcome = EnqueueOutcome{};  // a batch may apply operations twice (RunBatch)
-    // The database's size is checked once for the whole move: the page count query is not free,
-    // and a move is many webhooks.
-    int64_t page_limit = ctx.enqueue_page_limit;
-    for (const std::shared_ptr<const IntakeBatch>& b : batches) {
-      Status st =
-          store_sql::InsertJobs(ctx.db, b->jobs, b->now_ns, b->dedup_window_ns, 0,
-                                std::numeric_limits<uint64_t>::max(), page_limit, outcome.get());
-      if (!st.ok()) return st;
-      page_limit = 0;
-    }
-    if (Status st = store_sql::WriteIntakeApplied(ctx.db, last_seq); !st.ok()) return st;
-    ctx.fx.queued = static_cast<int64_t>(outcome->job_ids.size());
-    ctx.fx.enqueue_calls = batches.size();
-    ctx.fx.jobs_enqueued = outcome->job_ids.size();
-    ctx.fx.duplicates = outcome->duplicates;
-    ctx.fx.work = !outcome->job_ids.empty();
-    return OkStatus();
-  };
-  op.finish = [outcome, done = std::move(done)](Status st) {
-    if (st.ok()) {
-      done(std::move(*outcome));
-    } else {
-      done(st.error());
-    }
-  };
-  op.durable = false;
-  impl_->Submit(std::move(op));
+  size_t calls = batches.size();
+  impl_->SubmitEnqueue(
+      [batches = std::move(batches), last_seq](OpContext& ctx, EnqueueOutcome& out) -> Status {
+        // The database's size is checked once for the whole move: the page count query is not
+        // free, and a move is many webhooks.
+        int64_t page_limit = ctx.enqueue_page_limit;
+        for (const std::shared_ptr<const IntakeBatch>& b : batches) {
+          Status st = store_sql::InsertJobs(ctx.db, b->jobs, b->now_ns, b->dedup_window_ns, 0,
+                                            std::numeric_limits<uint64_t>::max(), page_limit, &out);
+          if (!st.ok()) return st;
+          page_limit = 0;
+        }
+        return store_sql::WriteIntakeApplied(ctx.db, last_seq);
+      },
+      calls, /*durable=*/false, std::move(done));
 }
 
 void Store::SyncIntakeAppliedAsync(std::function<void(Status)> done) {
