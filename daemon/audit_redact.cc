@@ -149,7 +149,7 @@ Result<int64_t> ParseAuditTime(std::string_view text) {
                                "\" is not an RFC 3339 time (like 2025-06-11T03:15:22Z)");
   };
   size_t pos = 0;
-  int year, month, day, hour = 0, minute = 0, second = 0;
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
   if (!ReadDigits(text, &pos, 4, &year) || !Expect(text, &pos, '-') ||
       !ReadDigits(text, &pos, 2, &month) || !Expect(text, &pos, '-') ||
       !ReadDigits(text, &pos, 2, &day)) {
