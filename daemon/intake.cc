@@ -1,11 +1,15 @@
 // The intake log. See intake.h for the contract.
 //
 // One thread owns the files. Appenders encode their record (and its body's CRC) on their own
-// thread and queue it; the intake thread takes everything queued, numbers it, writes it with one
-// pwritev and one fdatasync, and acknowledges it; whatever arrives during that fdatasync is the
-// next group (group commit without a timer). The same thread hands acknowledged records to the
-// store in batches, one move in flight at a time, and retires segments (for reuse) once their
-// records have all been moved and the store synced.
+// thread and queue it; the intake thread takes everything queued, numbers it and writes it with
+// one pwritev, at once. Syncer threads (IntakeOptions::sync_threads) make it durable: an idle
+// syncer fdatasyncs everything written so far and then acknowledges it, so whatever is written
+// while the syncs in flight run is covered by the next one (group commit without a timer).
+// Several syncs in flight at once overlap on the device, which merges their cache flushes, so a
+// webhook waits for about one flush rather than for the rest of the one in progress plus its
+// own. The intake thread also hands acknowledged records to the store in batches, one move in
+// flight at a time, and retires segments (for reuse) once their records have all been moved and
+// the store synced.
 #include "daemon/intake.h"
 
 #include <fcntl.h>
@@ -257,6 +261,25 @@ struct Intake::Impl {
     uint64_t seq;
     std::shared_ptr<const IntakeBatch> batch;
   };
+  // A segment file as the syncers see it: one descriptor each. Own descriptors, not shared
+  // ones: Linux reports a failed writeback to each open file description once, so a syncer on
+  // a shared descriptor could be told "success" for data whose writeback failed after another
+  // syncer had already been given the error.
+  struct SegmentFile {
+    std::string path;
+    std::vector<int> sync_fds;
+    bool broken = false;  // a sync failed: nothing written to it since is acknowledged (mu)
+    ~SegmentFile() {
+      for (int f : sync_fds) ::close(f);
+    }
+  };
+  // A group written to a segment, waiting for an fdatasync that started after its write.
+  struct Written {
+    uint64_t last_seq;
+    size_t offset;  // where its first record starts
+    std::shared_ptr<SegmentFile> file;
+    std::vector<Pending> group;
+  };
   // A closed segment file and the last sequence number in it (0: none).
   struct Segment {
     std::string path;
@@ -266,7 +289,13 @@ struct Intake::Impl {
   mutable std::mutex mu;
   std::condition_variable cv;
   std::vector<Pending> pending;
-  uint64_t pending_jobs = 0;
+  uint64_t pending_jobs = 0;  // jobs pending, being written or written and not yet synced
+  std::deque<Written> unsynced;
+  uint64_t written_seq = 0;       // the last sequence number written (not necessarily synced)
+  uint64_t sync_started_seq = 0;  // the highest one an fdatasync in flight or done covers
+  std::condition_variable sync_cv;
+  bool stop_syncers = false;
+  std::vector<std::thread> syncers;
   std::deque<Unmoved> unmoved;
   uint64_t unmoved_jobs = 0;
   bool move_in_flight = false;
@@ -290,6 +319,7 @@ struct Intake::Impl {
   // The intake thread's own state (files).
   uint64_t next_seq = 1;
   int fd = -1;
+  std::shared_ptr<SegmentFile> current_file;  // the current segment, for the syncers
   std::string current_path;
   size_t current_size = 0;
   uint64_t current_last_seq = 0;
@@ -331,7 +361,7 @@ struct Intake::Impl {
     for (;;) {
       auto ready = [&] {
         return !pending.empty() || (CanMove() && !stop) || (NeedSync() && !stop) || NeedRetire() ||
-               (stop && !move_in_flight && !sync_in_flight);
+               (stop && !move_in_flight && !sync_in_flight && unsynced.empty());
       };
       // Which wait applies is decided again after every wake-up: a move finishing leaves
       // records waiting for next_move_at, a time nothing else would wake the thread for.
@@ -345,30 +375,29 @@ struct Intake::Impl {
       if (!pending.empty()) {
         std::vector<Pending> group;
         group.swap(pending);
+        // A segment a sync failed on is not written to again (what it holds past the failure
+        // is unknown); the group goes to a new one.
+        bool broken = current_file && current_file->broken;
         lk.unlock();
-        Status st = WriteGroup(group);
+        if (broken) CloseSegment();
+        size_t offset = 0;
+        std::shared_ptr<SegmentFile> file;
+        Status st = WriteGroup(group, &offset, &file);
         lk.lock();
-        uint64_t jobs = 0;
-        for (Pending& p : group) {
-          jobs += p.batch->jobs.size();
-          if (st.ok()) {
-            unmoved_jobs += p.batch->jobs.size();
-            unmoved.push_back({GetU64(p.header.data() + 12), std::move(p.batch)});
-          }
+        if (st.ok() && file->broken) {
+          st = Error::Unavailable("intake: sync " + file->path + ": failed before");
         }
-        pending_jobs -= jobs;
-        settled_records += group.size();
         if (st.ok()) {
-          acked_seq = unmoved.back().seq;
-          appended.fetch_add(group.size());
-          appended_jobs.fetch_add(jobs);
+          written_seq = GetU64(group.back().header.data() + 12);
+          unsynced.push_back({written_seq, offset, std::move(file), std::move(group)});
+          sync_cv.notify_one();
         } else {
-          write_failures.fetch_add(1);
+          std::vector<Settled> settled;
+          SettleLocked(group, st, settled);
+          lk.unlock();
+          RunCallbacks(settled);
+          lk.lock();
         }
-        lk.unlock();
-        for (Pending& p : group) p.done(st);
-        lk.lock();
-        cv.notify_all();  // WaitMoved: settled_records and acked_seq moved
       }
       if (NeedRetire()) {
         uint64_t synced = synced_seq;
@@ -396,7 +425,114 @@ struct Intake::Impl {
       }
       // Once stopping, no new move starts: what is left is moved at the next Open.
       if (CanMove() && !stop) StartMove(lk);
-      if (stop && pending.empty() && !move_in_flight && !sync_in_flight) return;
+      if (stop && pending.empty() && unsynced.empty() && !move_in_flight && !sync_in_flight) {
+        return;
+      }
+    }
+  }
+
+  // A settled group and how: its callbacks run once mu is released (RunCallbacks).
+  struct Settled {
+    std::vector<Pending> group;
+    Status status;
+  };
+
+  // Acknowledges (st ok) or fails a written group: the queue's bookkeeping, under mu.
+  void SettleLocked(std::vector<Pending>& group, const Status& st, std::vector<Settled>& out) {
+    uint64_t jobs = 0;
+    for (Pending& p : group) {
+      jobs += p.batch->jobs.size();
+      if (st.ok()) {
+        unmoved_jobs += p.batch->jobs.size();
+        unmoved.push_back({GetU64(p.header.data() + 12), p.batch});
+      }
+    }
+    pending_jobs -= jobs;
+    settled_records += group.size();
+    if (st.ok()) {
+      acked_seq = unmoved.back().seq;
+      appended.fetch_add(group.size());
+      appended_jobs.fetch_add(jobs);
+    } else {
+      write_failures.fetch_add(1);
+    }
+    out.push_back({std::move(group), st});
+  }
+
+  // Runs the callbacks of settled groups, in order; then wakes the intake thread (records to
+  // move) and WaitMoved (settled_records, acked_seq). REQUIRES: mu not held.
+  void RunCallbacks(std::vector<Settled>& settled) {
+    for (Settled& s : settled) {
+      for (Pending& p : s.group) p.done(s.status);
+    }
+    std::lock_guard<std::mutex> lk(mu);
+    cv.notify_all();
+  }
+
+  // A syncer thread: fdatasyncs whatever is written and not yet covered by a sync in flight,
+  // then acknowledges what that covered. A sync that started after a group's write covers it,
+  // whichever syncer ran it, so groups are acknowledged in sequence order as syncs finish.
+  void SyncLoop(size_t index) {
+    std::unique_lock<std::mutex> lk(mu);
+    for (;;) {
+      sync_cv.wait(lk, [&] { return written_seq > sync_started_seq || stop_syncers; });
+      if (written_seq <= sync_started_seq) return;  // stop_syncers, and nothing left to sync
+      uint64_t target = written_seq;
+      sync_started_seq = target;
+      // The files to sync, oldest first (two when the current segment was rotated meanwhile).
+      std::vector<std::shared_ptr<SegmentFile>> files;
+      for (const Written& w : unsynced) {
+        if (w.last_seq > target) break;
+        if (files.empty() || files.back() != w.file) files.push_back(w.file);
+      }
+      lk.unlock();
+      std::shared_ptr<SegmentFile> failed;
+      std::string reason;
+      for (const std::shared_ptr<SegmentFile>& f : files) {
+        int fd_to_sync = f->sync_fds[index];
+        if ((options.sync_for_tests ? options.sync_for_tests(fd_to_sync)
+                                    : ::fdatasync(fd_to_sync)) != 0) {
+          failed = f;
+          reason = Errno("intake: sync " + f->path);
+          break;
+        }
+      }
+      lk.lock();
+      std::vector<Settled> settled;
+      // Everything up to target is durable, except in the file whose sync failed (and those
+      // after it, which are left to a later sync).
+      while (!unsynced.empty() && unsynced.front().last_seq <= target &&
+             unsynced.front().file != failed &&
+             (!failed || std::find(files.begin(), files.end(), unsynced.front().file) <
+                             std::find(files.begin(), files.end(), failed))) {
+        SettleLocked(unsynced.front().group, OkStatus(), settled);
+        unsynced.pop_front();
+      }
+      if (failed && !failed->broken) {
+        // Nothing written to that file since its last acknowledged group is acknowledged: it
+        // all fails, the first failed group's header is erased (best effort) so that a later
+        // read stops before it, and the intake thread starts a new segment.
+        failed->broken = true;
+        bool erased = false;
+        for (auto it = unsynced.begin(); it != unsynced.end();) {
+          if (it->file != failed) {
+            ++it;
+            continue;
+          }
+          if (!erased) {
+            static const char kZeroHeader[kHeaderBytes] = {};
+            (void)::pwrite(failed->sync_fds[index], kZeroHeader, kHeaderBytes,
+                           static_cast<off_t>(it->offset));
+            erased = true;
+          }
+          SettleLocked(it->group, Error::Unavailable(reason), settled);
+          it = unsynced.erase(it);
+        }
+      }
+      if (settled.empty()) continue;
+      lk.unlock();
+      RunCallbacks(settled);
+      lk.lock();
     }
   }
 
@@ -435,6 +571,18 @@ struct Intake::Impl {
       CloseSegment();
       return Error::Unavailable("intake: " + st.error().message);
     }
+    auto file = std::make_shared<SegmentFile>();
+    file->path = current_path;
+    for (size_t i = 0; i < options.sync_threads; ++i) {
+      int f = ::open(current_path.c_str(), O_WRONLY | O_CLOEXEC);
+      if (f < 0) {
+        Error e = Error::Unavailable(Errno("intake: open " + current_path));
+        CloseSegment();
+        return e;
+      }
+      file->sync_fds.push_back(f);
+    }
+    current_file = std::move(file);
     return OkStatus();
   }
 
@@ -472,6 +620,7 @@ struct Intake::Impl {
     if (fd < 0) return;
     ::close(fd);
     fd = -1;
+    current_file.reset();  // groups waiting for a sync hold on to it
     if (current_last_seq == 0) {
       Retire(current_path);
     } else {
@@ -491,14 +640,19 @@ struct Intake::Impl {
     }
   }
 
-  // Numbers, writes and syncs a group. Sequence numbers are used up even when the write fails:
-  // a failed write may leave bytes behind that a later read finds, and they must not carry the
-  // numbers of records written after them.
-  Status WriteGroup(std::vector<Pending>& group) {
-    for (Pending& p : group) SealHeader(p.header.data(), next_seq++);
+  // Numbers and writes a group (not synced yet); sets where it starts and in which file.
+  // Sequence numbers are used up even when the write fails: a failed write may leave bytes
+  // behind that a later read finds, and they must not carry the numbers of records written
+  // after them. (Numbers are not used up when no segment could be opened: nothing was written.)
+  Status WriteGroup(std::vector<Pending>& group, size_t* offset,
+                    std::shared_ptr<SegmentFile>* file) {
+    // A new segment first: it is named after the first record it will hold.
     if (fd < 0) {
       if (Status st = OpenSegment(); !st.ok()) return st;
     }
+    for (Pending& p : group) SealHeader(p.header.data(), next_seq++);
+    *offset = current_size;
+    *file = current_file;
     std::vector<iovec> iov;
     iov.reserve(group.size() * 2);
     size_t total = 0;
@@ -508,13 +662,10 @@ struct Intake::Impl {
       total += p.header.size() + p.body.size();
     }
     Status st = WriteAll(iov);
-    if (st.ok() && ::fdatasync(fd) != 0) {
-      st = Error::Unavailable(Errno("intake: sync " + current_path));
-    }
     if (!st.ok()) {
       // Unacknowledged: erase the group's first header (best effort) so that a later read
-      // stops before it, and never write to the file again: after a failed write or sync, what
-      // it holds past that point is unknown.
+      // stops before it, and never write to the file again: after a failed write, what it
+      // holds past that point is unknown.
       static const char kZeroHeader[kHeaderBytes] = {};
       (void)::pwrite(fd, kZeroHeader, kHeaderBytes, static_cast<off_t>(current_size));
       CloseSegment();
@@ -617,6 +768,7 @@ Result<std::unique_ptr<Intake>> Intake::Open(const IntakeOptions& options, Store
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   if (impl->options.max_move_jobs == 0) impl->options.max_move_jobs = 1;
+  impl->options.sync_threads = std::clamp<size_t>(impl->options.sync_threads, 1, 16);
   impl->store = store;
   impl->dir = (fs::path(options.dir) / "intake").string();
   std::error_code ec;
@@ -687,6 +839,12 @@ Result<std::unique_ptr<Intake>> Intake::Open(const IntakeOptions& options, Store
   if (impl->spares.empty()) impl->MakeSpare((fs::path(impl->dir) / kFirstSpareName).string());
 
   Impl* raw = impl.get();
+  for (size_t i = 0; i < impl->options.sync_threads; ++i) {
+    impl->syncers.emplace_back([raw, i] {
+      pthread_setname_np(pthread_self(), "tp-intake-sync");
+      raw->SyncLoop(i);
+    });
+  }
   impl->thread = std::thread([raw] {
     pthread_setname_np(pthread_self(), "tp-intake");
     raw->Loop();
@@ -704,6 +862,13 @@ Intake::~Intake() {
     impl_->cv.notify_all();
   }
   if (impl_->thread.joinable()) impl_->thread.join();
+  {
+    // The intake thread returned once nothing was left to sync.
+    std::lock_guard<std::mutex> lk(impl_->mu);
+    impl_->stop_syncers = true;
+    impl_->sync_cv.notify_all();
+  }
+  for (std::thread& t : impl_->syncers) t.join();
   impl_->CloseSegment();
 }
 

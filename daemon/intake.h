@@ -4,8 +4,9 @@
 // Why a log in front of the queue: acknowledging a webhook only needs it to be durable, not
 // indexed. With the queue's SQL on the acknowledgement path every answer waited behind the
 // writer's current transaction (claims, completions, maintenance of the whole daemon) and its
-// fsync; a webhook appended to a file is durable after one fdatasync shared by every webhook
-// written since the previous one, and the next group is written while that fdatasync runs.
+// fsync; a webhook appended to a file is written at once and is durable after the first
+// fdatasync that started after its write (a few run at once, each covering everything written
+// before it started), shared by every webhook written meanwhile.
 // Moving webhooks into the queue then happens in large batches off the acknowledgement path
 // (bench/README.md has the numbers).
 //
@@ -43,7 +44,8 @@
 // read against a new database queues its records again).
 //
 // Thread-safety: every method may be called from any thread. Callbacks run on the intake's
-// thread; they must not block and must not call blocking Intake methods.
+// threads (the syncer that acknowledged the record, or the intake thread for a failed write);
+// they must not block and must not call blocking Intake methods.
 #pragma once
 
 #include <chrono>
@@ -73,6 +75,13 @@ struct IntakeOptions {
   // it moved: fewer, larger moves cost less per webhook when there are many.
   std::chrono::milliseconds move_interval{10};
   size_t busy_move_records = 16;
+  // Threads that fdatasync the log. Syncs in flight at once overlap (the device merges their
+  // cache flushes), so with more than one a webhook waits for about one flush instead of the
+  // rest of the flush in progress plus its own.
+  size_t sync_threads = 2;
+  // Tests only: called instead of ::fdatasync(fd) for the syncs that acknowledge records (to
+  // fail or hold one). Empty: ::fdatasync.
+  std::function<int(int fd)> sync_for_tests;
   std::chrono::milliseconds retry_min{100};  // after a failed move, doubling up to retry_max
   std::chrono::milliseconds retry_max{2000};
 };

@@ -257,6 +257,15 @@ TEST_F(IntakeTest, SegmentsRotateAndAreReusedWithoutReplayingOldRecords) {
   // 300 records of ~700 bytes went through 16 KiB segments (13 of them), and the files are
   // reused: the current one, at most two spares, and those whose moves are still being synced.
   EXPECT_LE(SegmentFiles().size(), 6u);
+  // Each file is named after the first record it holds.
+  for (const std::string& path : SegmentFiles()) {
+    std::ifstream in(path, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    IntakeSegmentContents c = DecodeIntakeSegment(bytes);
+    if (c.records.empty()) continue;
+    std::string name = fs::path(path).filename().string();
+    EXPECT_EQ(std::stoull(name.substr(7, 20)), c.records.front().seq) << name;
+  }
   EXPECT_EQ(Queued().size(), 300u);
   Close();
   OpenStore();
@@ -344,6 +353,92 @@ TEST_F(IntakeTest, AFailedWriteAnswersUnavailableAndIsNeverQueued) {
   std::multiset<std::string> queued = Queued();
   EXPECT_EQ(queued.size(), static_cast<size_t>(ok)) << "every acknowledged record, and no other";
   EXPECT_EQ(queued.count("again0"), 1u);
+}
+
+TEST_F(IntakeTest, AFailedSyncAnswersUnavailableAndItsRecordIsNeverQueued) {
+  OpenStore();
+  IntakeOptions o;
+  std::atomic<int> calls{0};
+  o.sync_for_tests = [&](int fd) {
+    if (calls.fetch_add(1) + 1 == 3) {
+      errno = EIO;
+      return -1;
+    }
+    return ::fdatasync(fd);
+  };
+  OpenIntake(o);
+  // One append at a time: each is covered by a sync of its own, the third of which fails.
+  ASSERT_TRUE(intake_->Append(Jobs("a", 1), kNow, 0).ok());
+  ASSERT_TRUE(intake_->Append(Jobs("b", 1), kNow, 0).ok());
+  Status st = intake_->Append(Jobs("lost", 1), kNow, 0);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(st.error().message.find("intake: sync"), std::string::npos) << st.error().message;
+  EXPECT_EQ(intake_->stats().write_failures, 1u);
+  // The segment a sync failed on is not written again: the next record starts a new one.
+  ASSERT_TRUE(intake_->Append(Jobs("c", 1), kNow, 0).ok());
+  EXPECT_TRUE(fs::exists(dir_.path() + "/intake/intake-00000000000000000004.log"));
+  Close();
+  // Replayed from the log alone (the store never saw a move): the failed record's header was
+  // erased, so a read stops before it.
+  fs::remove(dir_.path() + "/tracepager.db");
+  fs::remove(dir_.path() + "/tracepager.db-wal");
+  fs::remove(dir_.path() + "/tracepager.db-shm");
+  OpenStore();
+  OpenIntake();
+  EXPECT_EQ(intake_->stats().replayed_at_open, 3u);
+  EXPECT_EQ(intake_->stats().torn_tails_at_open, 0u);
+  ASSERT_TRUE(intake_->WaitMoved(kWait));
+  EXPECT_EQ(Queued(), (std::multiset<std::string>{"a0", "b0", "c0"}));
+}
+
+TEST_F(IntakeTest, ALaterSyncAcknowledgesEverythingWrittenBeforeItStartedInOrder) {
+  OpenStore();
+  IntakeOptions o;
+  o.sync_threads = 2;
+  std::promise<void> release_first;
+  std::shared_future<void> first_released = release_first.get_future().share();
+  std::atomic<int> calls{0};
+  o.sync_for_tests = [&](int fd) {
+    if (calls.fetch_add(1) == 0) {
+      // The first sync is held (a slow device flush) until the test has seen the second one
+      // acknowledge both records.
+      first_released.wait_for(kWait);
+    }
+    return ::fdatasync(fd);
+  };
+  OpenIntake(o);
+  std::mutex mu;
+  std::vector<std::string> order;
+  std::promise<Status> first_done, second_done;
+  intake_->AppendAsync(Jobs("first", 1), kNow, 0, [&](Status st) {
+    std::lock_guard<std::mutex> g(mu);
+    order.push_back("first");
+    first_done.set_value(st);
+  });
+  // Written only once the first record's sync has started (its hook call counted).
+  for (int i = 0; i < 20000 && calls.load() == 0; ++i) std::this_thread::yield();
+  ASSERT_EQ(calls.load(), 1);
+  intake_->AppendAsync(Jobs("second", 1), kNow, 0, [&](Status st) {
+    std::lock_guard<std::mutex> g(mu);
+    order.push_back("second");
+    second_done.set_value(st);
+  });
+  std::future<Status> second = second_done.get_future();
+  std::future<Status> first = first_done.get_future();
+  ASSERT_EQ(second.wait_for(kWait), std::future_status::ready)
+      << "the second syncer's flush covers both records while the first is still held";
+  ASSERT_EQ(first.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+  EXPECT_TRUE(first.get().ok());
+  EXPECT_TRUE(second.get().ok());
+  {
+    std::lock_guard<std::mutex> g(mu);
+    EXPECT_EQ(order, (std::vector<std::string>{"first", "second"}));
+  }
+  EXPECT_EQ(calls.load(), 2);
+  release_first.set_value();
+  ASSERT_TRUE(intake_->WaitMoved(kWait));
+  EXPECT_EQ(Queued(), (std::multiset<std::string>{"first0", "second0"}));
 }
 
 TEST_F(IntakeTest, UnderLoadMovesWaitForTheIntervalOrAFullBatch) {
