@@ -1,15 +1,15 @@
 // The intake log. See intake.h for the contract.
 //
-// One thread owns the files. Appenders encode their record (and its body's CRC) on their own
-// thread and queue it; the intake thread takes everything queued, numbers it and writes it with
-// one pwritev, at once. Syncer threads (IntakeOptions::sync_threads) make it durable: an idle
-// syncer fdatasyncs everything written so far and then acknowledges it, so whatever is written
-// while the syncs in flight run is covered by the next one (group commit without a timer).
-// Several syncs in flight at once overlap on the device, which merges their cache flushes, so a
-// webhook waits for about one flush rather than for the rest of the one in progress plus its
-// own. The intake thread also hands acknowledged records to the store in batches, one move in
-// flight at a time, and retires segments (for reuse) once their records have all been moved and
-// the store synced.
+// Appenders encode their record (and its body's CRC) on their own thread and queue it. Syncer
+// threads (IntakeOptions::sync_threads) write and sync: an idle syncer takes everything
+// queued, numbers it and writes it with one pwritev (one syncer at a time), then fdatasyncs
+// everything written so far and acknowledges it, so whatever is queued while the syncs in
+// flight run is written and covered by the next one (group commit without a timer). Several
+// syncs in flight at once overlap on the device, which merges their cache flushes, so a webhook
+// waits for about one flush rather than for the rest of the one in progress plus its own. The
+// intake thread hands acknowledged records to the store in batches, one move in flight at a
+// time, and retires segments (for reuse) once their records have all been moved and the store
+// synced.
 #include "daemon/intake.h"
 
 #include <fcntl.h>
@@ -153,7 +153,7 @@ bool DecodeBody(std::string_view body, IntakeBatch& b) {
 }
 
 // A record's header for `body`, its sequence number and header CRC not filled in yet (the
-// intake thread numbers records as it writes them: SealHeader).
+// syncer that writes them numbers them: SealHeader).
 std::string UnsealedHeader(std::string_view body) {
   std::string h;
   h.reserve(kHeaderBytes);
@@ -249,7 +249,7 @@ struct Intake::Impl {
   Store* store = nullptr;
   std::string dir;  // <state dir>/intake
 
-  // An appended record waiting for the intake thread.
+  // An appended record waiting to be written.
   struct Pending {
     std::string header;  // kHeaderBytes; sequence and header CRC filled in when written
     std::string body;
@@ -288,12 +288,12 @@ struct Intake::Impl {
 
   mutable std::mutex mu;
   std::condition_variable cv;
-  std::vector<Pending> pending;
-  uint64_t pending_jobs = 0;  // jobs pending, being written or written and not yet synced
+  std::vector<Pending> pending;  // appended, not yet written
+  uint64_t pending_jobs = 0;     // jobs pending, being written or written and not yet synced
   std::deque<Written> unsynced;
-  uint64_t written_seq = 0;       // the last sequence number written (not necessarily synced)
-  uint64_t sync_started_seq = 0;  // the highest one an fdatasync in flight or done covers
-  std::condition_variable sync_cv;
+  uint64_t written_seq = 0;         // the last sequence number written (not necessarily synced)
+  uint64_t sync_started_seq = 0;    // the highest one an fdatasync in flight or done covers
+  std::condition_variable sync_cv;  // the syncers wait on it for something to write or sync
   bool stop_syncers = false;
   std::vector<std::thread> syncers;
   std::deque<Unmoved> unmoved;
@@ -312,18 +312,22 @@ struct Intake::Impl {
   bool sync_in_flight = false;
   // After a failed sync, none before this (the next write wakes the thread to try again).
   std::chrono::steady_clock::time_point sync_retry_at;
-  bool closed = false;  // no more appends
-  bool stop = false;    // the thread exits once nothing is pending or in flight
+  bool loop_waiting_untimed = false;  // the intake thread waits without a deadline
+  int moved_waiters = 0;              // WaitMoved calls waiting
+  bool closed = false;                // no more appends
+  bool stop = false;                  // the thread exits once nothing is pending or in flight
   std::thread thread;
+  std::vector<Segment> closed_segments;
 
-  // The intake thread's own state (files).
+  // The files: written by one syncer at a time, retired by the intake thread. Lock order:
+  // file_mu, then mu.
+  std::mutex file_mu;
   uint64_t next_seq = 1;
   int fd = -1;
   std::shared_ptr<SegmentFile> current_file;  // the current segment, for the syncers
   std::string current_path;
   size_t current_size = 0;
   uint64_t current_last_seq = 0;
-  std::vector<Segment> closed_segments;
   std::vector<std::string> spares;         // segment files whose records are all moved, for reuse
   std::atomic<uint64_t> segment_count{0};  // files: current, closed and spare
 
@@ -360,8 +364,8 @@ struct Intake::Impl {
     std::unique_lock<std::mutex> lk(mu);
     for (;;) {
       auto ready = [&] {
-        return !pending.empty() || (CanMove() && !stop) || (NeedSync() && !stop) || NeedRetire() ||
-               (stop && !move_in_flight && !sync_in_flight && unsynced.empty());
+        return (CanMove() && !stop) || (NeedSync() && !stop) || NeedRetire() ||
+               (stop && pending.empty() && unsynced.empty() && !move_in_flight && !sync_in_flight);
       };
       // Which wait applies is decided again after every wake-up: a move finishing leaves
       // records waiting for next_move_at, a time nothing else would wake the thread for.
@@ -369,34 +373,9 @@ struct Intake::Impl {
         if (!move_in_flight && !unmoved.empty()) {
           cv.wait_until(lk, next_move_at);
         } else {
+          loop_waiting_untimed = true;
           cv.wait(lk);
-        }
-      }
-      if (!pending.empty()) {
-        std::vector<Pending> group;
-        group.swap(pending);
-        // A segment a sync failed on is not written to again (what it holds past the failure
-        // is unknown); the group goes to a new one.
-        bool broken = current_file && current_file->broken;
-        lk.unlock();
-        if (broken) CloseSegment();
-        size_t offset = 0;
-        std::shared_ptr<SegmentFile> file;
-        Status st = WriteGroup(group, &offset, &file);
-        lk.lock();
-        if (st.ok() && file->broken) {
-          st = Error::Unavailable("intake: sync " + file->path + ": failed before");
-        }
-        if (st.ok()) {
-          written_seq = GetU64(group.back().header.data() + 12);
-          unsynced.push_back({written_seq, offset, std::move(file), std::move(group)});
-          sync_cv.notify_one();
-        } else {
-          std::vector<Settled> settled;
-          SettleLocked(group, st, settled);
-          lk.unlock();
-          RunCallbacks(settled);
-          lk.lock();
+          loop_waiting_untimed = false;
         }
       }
       if (NeedRetire()) {
@@ -459,24 +438,75 @@ struct Intake::Impl {
     out.push_back({std::move(group), st});
   }
 
-  // Runs the callbacks of settled groups, in order; then wakes the intake thread (records to
-  // move) and WaitMoved (settled_records, acked_seq). REQUIRES: mu not held.
+  // Runs the callbacks of settled groups, in order; then wakes WaitMoved (settled_records,
+  // acked_seq) and the intake thread, when either waits for what changed. REQUIRES: mu not
+  // held.
   void RunCallbacks(std::vector<Settled>& settled) {
     for (Settled& s : settled) {
       for (Pending& p : s.group) p.done(s.status);
     }
     std::lock_guard<std::mutex> lk(mu);
-    cv.notify_all();
+    if (moved_waiters > 0 || LoopShouldWake()) cv.notify_all();
+  }
+
+  // Whether the intake thread, waiting, must be woken now: it has work (the conditions of
+  // Loop's ready()), or it waits without a deadline while records wait for a move (it must
+  // start waiting for next_move_at). Under load it is mostly waiting for a move in flight or
+  // for next_move_at, and syncs finish thousands of times a second: waking it for each cost
+  // a context switch apiece. REQUIRES: mu held.
+  bool LoopShouldWake() const {
+    return CanMove() || NeedSync() || NeedRetire() || stop ||
+           (loop_waiting_untimed && !move_in_flight && !unmoved.empty());
+  }
+
+  // Writes everything pending as one group at the end of the current segment (not synced).
+  // Syncer threads, one at a time (file_mu): records are numbered in the order they are written.
+  void WritePending() {
+    std::lock_guard<std::mutex> file_lock(file_mu);
+    std::unique_lock<std::mutex> lk(mu);
+    std::vector<Pending> group;
+    group.swap(pending);
+    if (group.empty()) return;  // another syncer wrote it
+    // A segment a sync failed on is not written to again (what it holds past the failure is
+    // unknown); the group goes to a new one.
+    bool broken = current_file && current_file->broken;
+    lk.unlock();
+    if (broken) CloseSegment();
+    size_t offset = 0;
+    std::shared_ptr<SegmentFile> file;
+    Status st = WriteGroup(group, &offset, &file);
+    lk.lock();
+    if (st.ok() && file->broken) {
+      st = Error::Unavailable("intake: sync " + file->path + ": failed before");
+    }
+    if (st.ok()) {
+      written_seq = GetU64(group.back().header.data() + 12);
+      unsynced.push_back({written_seq, offset, std::move(file), std::move(group)});
+      return;
+    }
+    std::vector<Settled> settled;
+    SettleLocked(group, st, settled);
+    lk.unlock();
+    RunCallbacks(settled);
   }
 
   // A syncer thread: fdatasyncs whatever is written and not yet covered by a sync in flight,
   // then acknowledges what that covered. A sync that started after a group's write covers it,
-  // whichever syncer ran it, so groups are acknowledged in sequence order as syncs finish.
+  // whichever syncer ran it, so groups are acknowledged (acked_seq, the records to move) in
+  // sequence order as syncs finish; the callbacks of two syncers may run at the same time.
   void SyncLoop(size_t index) {
     std::unique_lock<std::mutex> lk(mu);
     for (;;) {
-      sync_cv.wait(lk, [&] { return written_seq > sync_started_seq || stop_syncers; });
-      if (written_seq <= sync_started_seq) return;  // stop_syncers, and nothing left to sync
+      sync_cv.wait(
+          lk, [&] { return !pending.empty() || written_seq > sync_started_seq || stop_syncers; });
+      if (pending.empty() && written_seq <= sync_started_seq) return;  // stop_syncers
+      if (!pending.empty()) {
+        lk.unlock();
+        WritePending();
+        lk.lock();
+      }
+      // Nothing to do when a sync that started after this thread's write covers it already.
+      if (written_seq <= sync_started_seq) continue;
       uint64_t target = written_seq;
       sync_started_seq = target;
       // The files to sync, oldest first (two when the current segment was rotated meanwhile).
@@ -511,7 +541,7 @@ struct Intake::Impl {
       if (failed && !failed->broken) {
         // Nothing written to that file since its last acknowledged group is acknowledged: it
         // all fails, the first failed group's header is erased (best effort) so that a later
-        // read stops before it, and the intake thread starts a new segment.
+        // read stops before it, and the next write starts a new segment.
         failed->broken = true;
         bool erased = false;
         for (auto it = unsynced.begin(); it != unsynced.end();) {
@@ -624,6 +654,7 @@ struct Intake::Impl {
     if (current_last_seq == 0) {
       Retire(current_path);
     } else {
+      std::lock_guard<std::mutex> lk(mu);
       closed_segments.push_back({current_path, current_last_seq});
     }
   }
@@ -756,10 +787,17 @@ struct Intake::Impl {
   // Retires closed segments whose records have all been moved and the moves made durable (up
   // to `synced`). Intake thread only (or Open, before it starts).
   void RetireSegments(uint64_t synced) {
-    auto moved_end = std::stable_partition(closed_segments.begin(), closed_segments.end(),
-                                           [&](const Segment& s) { return s.last_seq <= synced; });
-    for (auto it = closed_segments.begin(); it != moved_end; ++it) Retire(it->path);
-    closed_segments.erase(closed_segments.begin(), moved_end);
+    std::lock_guard<std::mutex> file_lock(file_mu);
+    std::vector<std::string> retired;
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      auto moved_end =
+          std::stable_partition(closed_segments.begin(), closed_segments.end(),
+                                [&](const Segment& s) { return s.last_seq <= synced; });
+      for (auto it = closed_segments.begin(); it != moved_end; ++it) retired.push_back(it->path);
+      closed_segments.erase(closed_segments.begin(), moved_end);
+    }
+    for (const std::string& path : retired) Retire(path);
   }
 };
 
@@ -861,14 +899,15 @@ Intake::~Intake() {
     impl_->stop = true;
     impl_->cv.notify_all();
   }
+  // The intake thread returns once the syncers have written and synced everything pending.
   if (impl_->thread.joinable()) impl_->thread.join();
   {
-    // The intake thread returned once nothing was left to sync.
     std::lock_guard<std::mutex> lk(impl_->mu);
     impl_->stop_syncers = true;
     impl_->sync_cv.notify_all();
   }
   for (std::thread& t : impl_->syncers) t.join();
+  std::lock_guard<std::mutex> file_lock(impl_->file_mu);
   impl_->CloseSegment();
 }
 
@@ -878,7 +917,7 @@ void Intake::AppendAsync(std::vector<RoutingJob> jobs, int64_t now_ns, int64_t d
     done(OkStatus());
     return;
   }
-  // Encoded here, on the caller's thread: the intake thread is the one every webhook waits for.
+  // Encoded here, on the caller's thread: the syncers are what every webhook waits for.
   auto batch = std::make_shared<IntakeBatch>();
   batch->now_ns = now_ns;
   batch->dedup_window_ns = dedup_window_ns;
@@ -906,7 +945,7 @@ void Intake::AppendAsync(std::vector<RoutingJob> jobs, int64_t now_ns, int64_t d
       impl_->pending_jobs += n;
       ++impl_->queued_records;
       impl_->pending.push_back(std::move(p));
-      impl_->cv.notify_all();
+      impl_->sync_cv.notify_one();
       return;
     }
   }
@@ -932,6 +971,11 @@ bool Intake::WaitMoved(std::chrono::milliseconds timeout) {
   // then for the last of them to be moved.
   auto deadline = std::chrono::steady_clock::now() + timeout;
   uint64_t appended = impl_->queued_records;
+  ++impl_->moved_waiters;
+  struct Done {
+    int& waiters;
+    ~Done() { --waiters; }
+  } done{impl_->moved_waiters};
   if (!impl_->cv.wait_until(lk, deadline, [&] { return impl_->settled_records >= appended; })) {
     return false;
   }

@@ -44,8 +44,9 @@
 // read against a new database queues its records again).
 //
 // Thread-safety: every method may be called from any thread. Callbacks run on the intake's
-// threads (the syncer that acknowledged the record, or the intake thread for a failed write);
-// they must not block and must not call blocking Intake methods.
+// syncer threads (the one that acknowledged or failed the record; an append refused at once
+// calls back on the caller's thread); they must not block and must not call blocking Intake
+// methods.
 #pragma once
 
 #include <chrono>

@@ -319,6 +319,7 @@ TEST_F(IntakeTest, AFailedWriteAnswersUnavailableAndIsNeverQueued) {
   o.busy_move_records = 0;  // every move counts as busy: none after the first for an hour
   OpenIntake(o);
   ASSERT_TRUE(intake_->Append(Jobs("ok", 1), kNow, 0).ok());
+  ASSERT_TRUE(intake_->WaitMoved(kWait)) << "the first move, of this record alone";
   // Writes past 512 KiB now fail (EFBIG): the preallocated 1 MiB segment fails part-way.
   ::signal(SIGXFSZ, SIG_IGN);
   rlimit saved{};
