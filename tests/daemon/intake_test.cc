@@ -359,9 +359,9 @@ TEST_F(IntakeTest, AFailedWriteAnswersUnavailableAndIsNeverQueued) {
 TEST_F(IntakeTest, AFailedSyncAnswersUnavailableAndItsRecordIsNeverQueued) {
   OpenStore();
   IntakeOptions o;
-  std::atomic<int> calls{0};
-  o.sync_for_tests = [&](int fd) {
-    if (calls.fetch_add(1) + 1 == 3) {
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  o.sync_for_tests = [calls](int fd) {
+    if (calls->fetch_add(1) + 1 == 3) {
       errno = EIO;
       return -1;
     }
@@ -395,49 +395,57 @@ TEST_F(IntakeTest, AFailedSyncAnswersUnavailableAndItsRecordIsNeverQueued) {
 
 TEST_F(IntakeTest, ALaterSyncAcknowledgesEverythingWrittenBeforeItStartedInOrder) {
   OpenStore();
+  // Shared with the syncer threads and the callbacks by value: they may outlive a failed
+  // assertion's early return until the intake is closed.
+  struct Shared {
+    std::atomic<int> calls{0};
+    std::promise<void> first_started, release_first;
+    std::shared_future<void> first_released = release_first.get_future().share();
+    std::mutex mu;
+    std::vector<std::string> order;
+    std::promise<Status> first_done, second_done;
+  };
+  auto sh = std::make_shared<Shared>();
   IntakeOptions o;
   o.sync_threads = 2;
-  std::promise<void> release_first;
-  std::shared_future<void> first_released = release_first.get_future().share();
-  std::atomic<int> calls{0};
-  o.sync_for_tests = [&](int fd) {
-    if (calls.fetch_add(1) == 0) {
+  o.sync_for_tests = [sh](int fd) {
+    if (sh->calls.fetch_add(1) == 0) {
       // The first sync is held (a slow device flush) until the test has seen the second one
       // acknowledge both records.
-      first_released.wait_for(kWait);
+      sh->first_started.set_value();
+      sh->first_released.wait_for(kWait);
     }
     return ::fdatasync(fd);
   };
   OpenIntake(o);
-  std::mutex mu;
-  std::vector<std::string> order;
-  std::promise<Status> first_done, second_done;
-  intake_->AppendAsync(Jobs("first", 1), kNow, 0, [&](Status st) {
-    std::lock_guard<std::mutex> g(mu);
-    order.push_back("first");
-    first_done.set_value(st);
+  std::future<void> first_started = sh->first_started.get_future();
+  std::future<Status> first = sh->first_done.get_future();
+  std::future<Status> second = sh->second_done.get_future();
+  intake_->AppendAsync(Jobs("first", 1), kNow, 0, [sh](Status st) {
+    std::lock_guard<std::mutex> g(sh->mu);
+    sh->order.push_back("first");
+    sh->first_done.set_value(st);
   });
-  // Written only once the first record's sync has started (its hook call counted).
-  for (int i = 0; i < 20000 && calls.load() == 0; ++i) std::this_thread::yield();
-  ASSERT_EQ(calls.load(), 1);
-  intake_->AppendAsync(Jobs("second", 1), kNow, 0, [&](Status st) {
-    std::lock_guard<std::mutex> g(mu);
-    order.push_back("second");
-    second_done.set_value(st);
+  // The second record is written once the first one's sync is in flight.
+  ASSERT_EQ(first_started.wait_for(kWait), std::future_status::ready);
+  intake_->AppendAsync(Jobs("second", 1), kNow, 0, [sh](Status st) {
+    std::lock_guard<std::mutex> g(sh->mu);
+    sh->order.push_back("second");
+    sh->second_done.set_value(st);
   });
-  std::future<Status> second = second_done.get_future();
-  std::future<Status> first = first_done.get_future();
-  ASSERT_EQ(second.wait_for(kWait), std::future_status::ready)
+  EXPECT_EQ(second.wait_for(kWait), std::future_status::ready)
       << "the second syncer's flush covers both records while the first is still held";
-  ASSERT_EQ(first.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+  EXPECT_EQ(first.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+  EXPECT_EQ(sh->calls.load(), 2);
+  sh->release_first.set_value();
+  ASSERT_EQ(first.wait_for(kWait), std::future_status::ready);
+  ASSERT_EQ(second.wait_for(kWait), std::future_status::ready);
   EXPECT_TRUE(first.get().ok());
   EXPECT_TRUE(second.get().ok());
   {
-    std::lock_guard<std::mutex> g(mu);
-    EXPECT_EQ(order, (std::vector<std::string>{"first", "second"}));
+    std::lock_guard<std::mutex> g(sh->mu);
+    EXPECT_EQ(sh->order, (std::vector<std::string>{"first", "second"}));
   }
-  EXPECT_EQ(calls.load(), 2);
-  release_first.set_value();
   ASSERT_TRUE(intake_->WaitMoved(kWait));
   EXPECT_EQ(Queued(), (std::multiset<std::string>{"first0", "second0"}));
 }
