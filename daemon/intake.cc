@@ -178,6 +178,13 @@ std::string SegmentName(uint64_t first_seq) {
 
 std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
 
+// Zeros the record header at `offset` (best effort), so that a later read of the segment stops
+// there: the records from it on were not acknowledged.
+void EraseHeader(int fd, size_t offset) {
+  static const char kZeroHeader[kHeaderBytes] = {};
+  (void)::pwrite(fd, kZeroHeader, kHeaderBytes, static_cast<off_t>(offset));
+}
+
 }  // namespace
 
 std::string EncodeIntakeRecord(uint64_t seq, const IntakeBatch& batch) {
@@ -304,14 +311,15 @@ struct Intake::Impl {
   // No move starts before this: move_interval after the previous one started when it was a
   // busy one, or retry_delay after a failed one.
   std::chrono::steady_clock::time_point next_move_at;
-  uint64_t acked_seq = 0;        // the last sequence number acknowledged
-  uint64_t queued_records = 0;   // records ever put in `pending`
-  uint64_t settled_records = 0;  // records ever taken from it and written (or failed)
-  uint64_t moved_seq = 0;        // the last sequence number moved (committed in the store)
-  uint64_t synced_seq = 0;       // moves up to this one are durable (SyncIntakeAppliedAsync)
-  bool sync_in_flight = false;
-  // After a failed sync, none before this (the next write wakes the thread to try again).
-  std::chrono::steady_clock::time_point sync_retry_at;
+  uint64_t acked_seq = 0;             // the last sequence number acknowledged
+  uint64_t queued_records = 0;        // records ever put in `pending`
+  uint64_t settled_records = 0;       // records ever taken from it and written (or failed)
+  uint64_t moved_seq = 0;             // the last sequence number moved (committed in the store)
+  uint64_t synced_seq = 0;            // moves up to this one are durable (SyncIntakeAppliedAsync)
+  bool store_sync_in_flight = false;  // SyncIntakeAppliedAsync, not the log's own syncs
+  // After a failed store sync, none before this (a later acknowledgement wakes the intake
+  // thread to try again: LoopShouldWake).
+  std::chrono::steady_clock::time_point store_sync_retry_at;
   bool loop_waiting_untimed = false;  // the intake thread waits without a deadline
   int moved_waiters = 0;              // WaitMoved calls waiting
   bool closed = false;                // no more appends
@@ -348,11 +356,16 @@ struct Intake::Impl {
 
   // Whether a closed segment's records are all moved but not yet known durable: a sync of the
   // store is due before the segment can be reused. Intake thread, mu held.
-  bool NeedSync() const {
-    return !sync_in_flight && std::chrono::steady_clock::now() >= sync_retry_at &&
+  bool NeedStoreSync() const {
+    return !store_sync_in_flight && std::chrono::steady_clock::now() >= store_sync_retry_at &&
            std::any_of(closed_segments.begin(), closed_segments.end(), [&](const Segment& s) {
              return s.last_seq > synced_seq && s.last_seq <= moved_seq;
            });
+  }
+  // Whether the intake thread may return: stopping, everything appended written and synced, no
+  // move or store sync in flight. mu held.
+  bool Finished() const {
+    return stop && pending.empty() && unsynced.empty() && !move_in_flight && !store_sync_in_flight;
   }
   // Whether a closed segment can be retired now. Intake thread, mu held.
   bool NeedRetire() const {
@@ -364,8 +377,7 @@ struct Intake::Impl {
     std::unique_lock<std::mutex> lk(mu);
     for (;;) {
       auto ready = [&] {
-        return (CanMove() && !stop) || (NeedSync() && !stop) || NeedRetire() ||
-               (stop && pending.empty() && unsynced.empty() && !move_in_flight && !sync_in_flight);
+        return (CanMove() && !stop) || (NeedStoreSync() && !stop) || NeedRetire() || Finished();
       };
       // Which wait applies is decided again after every wake-up: a move finishing leaves
       // records waiting for next_move_at, a time nothing else would wake the thread for.
@@ -385,17 +397,17 @@ struct Intake::Impl {
         lk.lock();
       }
       // The sync runs on the store's writer, not here: this thread acknowledges webhooks.
-      if (NeedSync() && !stop) {
+      if (NeedStoreSync() && !stop) {
         uint64_t target = moved_seq;
-        sync_in_flight = true;
+        store_sync_in_flight = true;
         lk.unlock();
         store->SyncIntakeAppliedAsync([this, target](Status st) {
           std::lock_guard<std::mutex> g(mu);
-          sync_in_flight = false;
+          store_sync_in_flight = false;
           if (st.ok()) {
             synced_seq = std::max(synced_seq, target);
           } else {
-            sync_retry_at = std::chrono::steady_clock::now() + options.retry_max;
+            store_sync_retry_at = std::chrono::steady_clock::now() + options.retry_max;
             spdlog::warn("intake_segments_kept reason=\"{}\"", st.error().message);
           }
           cv.notify_all();
@@ -404,9 +416,7 @@ struct Intake::Impl {
       }
       // Once stopping, no new move starts: what is left is moved at the next Open.
       if (CanMove() && !stop) StartMove(lk);
-      if (stop && pending.empty() && unsynced.empty() && !move_in_flight && !sync_in_flight) {
-        return;
-      }
+      if (Finished()) return;
     }
   }
 
@@ -455,7 +465,7 @@ struct Intake::Impl {
   // for next_move_at, and syncs finish thousands of times a second: waking it for each cost
   // a context switch apiece. REQUIRES: mu held.
   bool LoopShouldWake() const {
-    return CanMove() || NeedSync() || NeedRetire() || stop ||
+    return CanMove() || NeedStoreSync() || NeedRetire() || stop ||
            (loop_waiting_untimed && !move_in_flight && !unmoved.empty());
   }
 
@@ -550,9 +560,7 @@ struct Intake::Impl {
             continue;
           }
           if (!erased) {
-            static const char kZeroHeader[kHeaderBytes] = {};
-            (void)::pwrite(failed->sync_fds[index], kZeroHeader, kHeaderBytes,
-                           static_cast<off_t>(it->offset));
+            EraseHeader(failed->sync_fds[index], it->offset);
             erased = true;
           }
           SettleLocked(it->group, Error::Unavailable(reason), settled);
@@ -594,7 +602,7 @@ struct Intake::Impl {
       fd = ::open(current_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
       if (fd < 0) return Error::Unavailable(Errno("intake: create " + current_path));
       segment_count.fetch_add(1);
-      if (!FillWithZeros()) (void)::ftruncate(fd, 0);
+      if (!FillWithZeros(fd)) (void)::ftruncate(fd, 0);
     }
     // The file's directory entry must be durable before anything in it is acknowledged.
     if (Status st = SyncDirectory(dir); !st.ok()) {
@@ -619,30 +627,28 @@ struct Intake::Impl {
   // Creates a preallocated spare at `path`; nothing when it cannot be filled (a nearly full
   // disk: segments then grow as they are written).
   void MakeSpare(const std::string& path) {
-    int saved = fd;
-    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd >= 0) {
-      bool filled = FillWithZeros();
-      ::close(fd);
-      if (filled) {
-        spares.push_back(path);
-        segment_count.fetch_add(1);
-      } else {
-        ::unlink(path.c_str());
-      }
+    int spare = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (spare < 0) return;
+    bool filled = FillWithZeros(spare);
+    ::close(spare);
+    if (filled) {
+      spares.push_back(path);
+      segment_count.fetch_add(1);
+    } else {
+      ::unlink(path.c_str());
     }
-    fd = saved;
   }
 
-  bool FillWithZeros() {
+  // Writes zeros over the first segment_bytes of `file` and syncs them.
+  bool FillWithZeros(int file) {
     static const std::string zeros(1 << 20, '\0');
     for (size_t at = 0; at < options.segment_bytes; at += zeros.size()) {
       size_t n = std::min(zeros.size(), options.segment_bytes - at);
-      if (::pwrite(fd, zeros.data(), n, static_cast<off_t>(at)) != static_cast<ssize_t>(n)) {
+      if (::pwrite(file, zeros.data(), n, static_cast<off_t>(at)) != static_cast<ssize_t>(n)) {
         return false;
       }
     }
-    return ::fdatasync(fd) == 0;
+    return ::fdatasync(file) == 0;
   }
 
   // Closes the current segment. One without records of this run becomes a spare.
@@ -697,8 +703,7 @@ struct Intake::Impl {
       // Unacknowledged: erase the group's first header (best effort) so that a later read
       // stops before it, and never write to the file again: after a failed write, what it
       // holds past that point is unknown.
-      static const char kZeroHeader[kHeaderBytes] = {};
-      (void)::pwrite(fd, kZeroHeader, kHeaderBytes, static_cast<off_t>(current_size));
+      EraseHeader(fd, current_size);
       CloseSegment();
       return st;
     }
@@ -860,7 +865,7 @@ Result<std::unique_ptr<Intake>> Intake::Open(const IntakeOptions& options, Store
   // Segments with nothing left to move are retired now (after making sure their moves are
   // durable: a crash may have left them committed but not synced); the rest once their records
   // are moved.
-  if (impl->NeedSync()) {
+  if (impl->NeedStoreSync()) {
     if (Status st = store->SyncIntakeApplied(); st.ok()) {
       impl->synced_seq = impl->moved_seq;
     } else {

@@ -26,8 +26,9 @@
 //     and not yet moved: AppendAsync fails with kUnavailable ("queue is full") beyond it. It
 //     also bounds the log while the store refuses moves (its max_size reached, I/O errors): the
 //     log keeps taking webhooks, durably, moves are retried, and stats().moving_ok is false
-//     (the daemon reports not ready). A failed write or fdatasync of the log (a full disk)
-//     fails the webhooks of that write with kUnavailable.
+//     (the daemon reports not ready). A failed write of the log (a full disk) fails the
+//     webhooks of that write with kUnavailable; a failed fdatasync fails every webhook written
+//     to that segment and not yet acknowledged, and the next write starts a new segment.
 //   - A record is written as [magic][body length][body CRC-32][sequence][header CRC-32][body];
 //     reading a segment stops at the first record that is incomplete or does not check (the
 //     torn tail of a write a crash interrupted; nothing after it was acknowledged, since a write
@@ -38,10 +39,11 @@
 // they are closed (so a torn tail stays at a segment's end). A new file is filled with zeros to
 // segment_bytes first, and a segment whose records are all moved is kept (two at most) and
 // reused, renamed, as a later segment: records overwrite allocated bytes, which makes each
-// fdatasync cheaper. Open prepares the first segment and one spare, so that webhooks never
-// wait for a file to be filled. Reading a reused file stops at the first record older than the
-// one before it. The directory belongs with the store's database: remove both or neither (a log
-// read against a new database queues its records again).
+// fdatasync cheaper. Open prepares the first segment and one spare, so that webhooks do not
+// wait for a file to be filled (unless moves fall more than two segments behind: then a
+// rotation fills a new file while webhooks wait). Reading a reused file stops at the first record
+// older than the one before it. The directory belongs with the store's database: remove both or
+// neither (a log read against a new database queues its records again).
 //
 // Thread-safety: every method may be called from any thread. Callbacks run on the intake's
 // syncer threads (the one that acknowledged or failed the record; an append refused at once

@@ -2,8 +2,9 @@
 //
 // Threads: the main thread owns signals (blocked everywhere, taken with sigtimedwait, so no
 // async-signal-safety puzzles) and housekeeping; the HTTP server has its own io threads; each
-// worker is a thread that claims and routes; the intake log has its writer, which also moves
-// acknowledged webhooks into the store; the store has its writer; delivery has its runner;
+// worker is a thread that claims and routes; the intake log has syncer threads that write and
+// sync it and a thread that moves acknowledged webhooks into the store; the store has its
+// writer; delivery has its runner;
 // reloads run on one control thread so that POST /-/reload can answer with the outcome without
 // blocking an io thread, and SIGHUP reloads queue behind it.
 #include "daemon/server_app.h"
@@ -383,15 +384,14 @@ struct ServerApp::Impl {
       responder.Send(HttpResponse::JsonError(400, "invalid_payload", jobs.error().message));
       return;
     }
-    size_t alerts = jobs->size();
+    size_t alerts = jobs->size();  // one job per alert (a route or a resolve job)
     std::shared_ptr<Metrics> m = metrics;
     std::shared_ptr<IngestCounts> counts = ingested;
-    size_t job_count = jobs->size();
     // The answer is 2xx once the webhook is durable in the intake log; it is moved into the
     // queue (and duplicates within the dedup window dropped) right after.
     intake->AppendAsync(
         std::move(*jobs), now, Ns(c.alerts.dedup_window),
-        [m, counts, responder, alerts, job_count, endpoint](Status st) {
+        [m, counts, responder, alerts, endpoint](Status st) {
           if (!st.ok()) {
             m->Rejected("store_unavailable");
             spdlog::error("alert_not_queued endpoint={} status=503 reason=\"{}\"", endpoint,
@@ -402,11 +402,10 @@ struct ServerApp::Impl {
           m->AlertsReceived(endpoint, alerts);
           counts->webhooks.fetch_add(1, std::memory_order_relaxed);
           counts->alerts.fetch_add(alerts, std::memory_order_relaxed);
-          spdlog::debug("alerts_accepted endpoint={} alerts={} jobs={}", endpoint, alerts,
-                        job_count);
+          spdlog::debug("alerts_accepted endpoint={} alerts={}", endpoint, alerts);
           HttpResponse ok;
           ok.body = "{\"status\":\"accepted\",\"alerts\":" + std::to_string(alerts) +
-                    ",\"jobs\":" + std::to_string(job_count) + "}";
+                    ",\"jobs\":" + std::to_string(alerts) + "}";
           responder.Send(std::move(ok));
         });
   }

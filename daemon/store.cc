@@ -557,9 +557,10 @@ void Store::SyncIntakeAppliedAsync(std::function<void(Status)> done) {
 }
 
 Status Store::SyncIntakeApplied() {
-  std::promise<Status> promise;
-  std::future<Status> future = promise.get_future();
-  SyncIntakeAppliedAsync([&promise](Status st) { promise.set_value(std::move(st)); });
+  // Shared with the callback: the writer thread may still be inside set_value when get returns.
+  auto promise = std::make_shared<std::promise<Status>>();
+  std::future<Status> future = promise->get_future();
+  SyncIntakeAppliedAsync([promise](Status st) { promise->set_value(std::move(st)); });
   return future.get();
 }
 

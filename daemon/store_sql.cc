@@ -317,8 +317,7 @@ Status InsertJobs(sqlite3* db, const std::vector<JobRow>& jobs, int64_t now_ns,
   if (!insert.ok()) return insert.error("prepare job insert");
   // Decide duplicates first, so that a full queue is judged on what would really be added.
   std::vector<const JobRow*> fresh;
-  for (const JobRow& row : jobs) {
-    const JobRow& job = row;
+  for (const JobRow& job : jobs) {
     bool duplicate = false;
     if (dedup_window_ns > 0 && !job.dedup_key.empty()) {
       seen.Reset();
@@ -335,7 +334,7 @@ Status InsertJobs(sqlite3* db, const std::vector<JobRow>& jobs, int64_t now_ns,
     if (duplicate) {
       ++out->duplicates;
     } else {
-      fresh.push_back(&row);
+      fresh.push_back(&job);
     }
   }
   if (static_cast<uint64_t>(queued_now) + fresh.size() > max_queued) {

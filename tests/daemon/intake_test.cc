@@ -43,6 +43,13 @@ std::vector<RoutingJob> Jobs(const std::string& prefix, int n, size_t padding = 
   return jobs;
 }
 
+// A refusal the daemon answers with 503: kUnavailable, the message naming `why`.
+void ExpectUnavailable(const Status& st, const std::string& why) {
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(st.error().message.find(why), std::string::npos) << st.error().message;
+}
+
 IntakeBatch Batch(const std::string& prefix, int n) {
   IntakeBatch b;
   b.now_ns = kNow;
@@ -230,10 +237,7 @@ TEST_F(IntakeTest, TheQueueBoundCountsJobsNotYetMoved) {
   o.max_queued_jobs = 5;
   OpenIntake(o);
   ASSERT_TRUE(intake_->Append(Jobs("q", 4), kNow, 0).ok());
-  Status full = intake_->Append(Jobs("r", 2), kNow, 0);
-  ASSERT_FALSE(full.ok());
-  EXPECT_EQ(full.error().code, ErrorCode::kUnavailable);
-  EXPECT_NE(full.error().message.find("queue is full"), std::string::npos) << full.error().message;
+  ExpectUnavailable(intake_->Append(Jobs("r", 2), kNow, 0), "queue is full");
   EXPECT_EQ(intake_->stats().rejected_full, 1u);
   EXPECT_TRUE(intake_->Append(Jobs("s", 1), kNow, 0).ok()) << "one more still fits";
   ASSERT_TRUE(intake_->WaitMoved(kWait));
@@ -334,8 +338,7 @@ TEST_F(IntakeTest, AFailedWriteAnswersUnavailableAndIsNeverQueued) {
       ++ok;
     } else {
       ++failed;
-      EXPECT_EQ(st.error().code, ErrorCode::kUnavailable);
-      EXPECT_NE(st.error().message.find("intake: write"), std::string::npos) << st.error().message;
+      ExpectUnavailable(st, "intake: write");
     }
   }
   ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &saved), 0);
@@ -371,10 +374,7 @@ TEST_F(IntakeTest, AFailedSyncAnswersUnavailableAndItsRecordIsNeverQueued) {
   // One append at a time: each is covered by a sync of its own, the third of which fails.
   ASSERT_TRUE(intake_->Append(Jobs("a", 1), kNow, 0).ok());
   ASSERT_TRUE(intake_->Append(Jobs("b", 1), kNow, 0).ok());
-  Status st = intake_->Append(Jobs("lost", 1), kNow, 0);
-  ASSERT_FALSE(st.ok());
-  EXPECT_EQ(st.error().code, ErrorCode::kUnavailable);
-  EXPECT_NE(st.error().message.find("intake: sync"), std::string::npos) << st.error().message;
+  ExpectUnavailable(intake_->Append(Jobs("lost", 1), kNow, 0), "intake: sync");
   EXPECT_EQ(intake_->stats().write_failures, 1u);
   // The segment a sync failed on is not written again: the next record starts a new one.
   ASSERT_TRUE(intake_->Append(Jobs("c", 1), kNow, 0).ok());
@@ -472,9 +472,7 @@ TEST_F(IntakeTest, AfterCloseAppendsAreRefusedAndPendingOnesStillWritten) {
   OpenIntake();
   ASSERT_TRUE(intake_->Append(Jobs("c", 1), kNow, 0).ok());
   intake_->Close();
-  Status st = intake_->Append(Jobs("late", 1), kNow, 0);
-  ASSERT_FALSE(st.ok());
-  EXPECT_EQ(st.error().code, ErrorCode::kUnavailable);
+  ExpectUnavailable(intake_->Append(Jobs("late", 1), kNow, 0), "shutting down");
   EXPECT_TRUE(intake_->WaitMoved(kWait));
   EXPECT_EQ(Queued(), (std::multiset<std::string>{"c0"}));
 }
