@@ -1,10 +1,11 @@
 // The HTTP server's I/O: listeners, connections (plain and TLS) and the io_context. What to
 // answer is decided in http_server_state.cc; this file only moves bytes and keeps deadlines.
 //
-// Deadlines for reads use our own timer instead of beast::tcp_stream's: Beast closes the socket
-// when its timer fires, and we want to answer a trickling client with a 408 before closing.
-// Writes, the TLS handshake and the final shutdown use tcp_stream's timer (closing is right
-// there).
+// Deadlines for reads and writes use our own timer instead of beast::tcp_stream's: Beast closes
+// the socket when its timer fires, and we want to answer a trickling client with a 408 before
+// closing; and one lazily re-armed timer costs a request no timer operations in the common case
+// (see ArmDeadline). The TLS handshake and the final TLS shutdown, once per connection, use
+// tcp_stream's timer (closing is right there).
 #include "daemon/http_server.h"
 
 #include <pthread.h>
@@ -71,7 +72,8 @@ bool IsQuietClose(const error_code& ec) {
 }
 
 enum class Phase { kHandshake, kIdle, kHeader, kBody, kHandling, kWriting, kClosing, kClosed };
-enum class Deadline { kNone, kIdle, kFirstIdle, kHeader, kBody, kHandler };
+enum class Deadline { kNone, kIdle, kFirstIdle, kHeader, kBody, kHandler, kWrite, kLinger };
+using Clock = asio::steady_timer::clock_type;
 
 template <class Stream>
 class Session final : public SessionBase {
@@ -145,26 +147,44 @@ class Session final : public SessionBase {
     WaitForRequest();
   }
 
-  // ---- read deadlines (see the top of the file) ----
+  // ---- deadlines (see the top of the file) ----
+  // A connection has one deadline at a time (a kind and a time) and one timer, re-armed only
+  // when a new deadline is earlier than the wait in progress. When a wait ends it fires the
+  // deadline if that is due, waits again if the deadline moved later, and stops if there is
+  // none. Disarming only forgets the deadline. So on a keep-alive connection the wait in
+  // progress (for an earlier request's header deadline) is usually earlier than every deadline
+  // set since, and a request costs no timer operation; cancelling and re-arming in every phase
+  // cost a wait completion each and often a timerfd update.
   void ArmDeadline(Deadline kind, std::chrono::milliseconds after) {
     deadline_ = kind;
     fired_ = Deadline::kNone;
-    ++deadline_generation_;
-    timer_.expires_after(after);
-    timer_.async_wait(
-        beast::bind_front_handler(&Session::OnDeadline, Self(), deadline_generation_));
+    deadline_at_ = Clock::now() + after;
+    if (!wait_pending_ || deadline_at_ < timer_.expiry()) StartWait();
   }
-  void DisarmDeadline() {
-    deadline_ = Deadline::kNone;
-    ++deadline_generation_;
-    timer_.cancel();
+  void DisarmDeadline() { deadline_ = Deadline::kNone; }
+  void StartWait() {
+    wait_pending_ = true;
+    timer_.expires_at(deadline_at_);  // a wait in progress ends with operation_aborted
+    timer_.async_wait(beast::bind_front_handler(&Session::OnWaitEnded, Self(), ++wait_generation_));
   }
-  void OnDeadline(uint64_t generation, error_code ec) {
-    if (ec || generation != deadline_generation_ || phase_ == Phase::kClosed) return;
+  void OnWaitEnded(uint64_t generation, error_code ec) {
+    if (generation != wait_generation_) return;  // replaced by an earlier wait
+    wait_pending_ = false;
+    if (ec || phase_ == Phase::kClosed || deadline_ == Deadline::kNone) return;
+    if (Clock::now() < deadline_at_) return StartWait();
     fired_ = deadline_;
-    if (deadline_ == Deadline::kHandler) return OnHandlerTimeout();
     error_code ignored;
-    Socket().cancel(ignored);  // the pending read completes with operation_aborted
+    switch (deadline_) {
+      case Deadline::kHandler:
+        return OnHandlerTimeout();
+      case Deadline::kWrite:
+        // A composed write runs several socket writes; closing (not cancelling) also fails
+        // the next one, should the deadline fall between two of them.
+        Socket().close(ignored);
+        return;
+      default:
+        Socket().cancel(ignored);  // the pending read completes with operation_aborted
+    }
   }
   // The deadline that cut a read short, if that is why it failed.
   Deadline TimedOut(const error_code& ec) const {
@@ -261,7 +281,7 @@ class Session final : public SessionBase {
       // curl sends this for large bodies and waits up to a second for it before sending.
       static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
       phase_ = Phase::kWriting;
-      beast::get_lowest_layer(stream_).expires_after(state_->options().write_timeout);
+      ArmDeadline(Deadline::kWrite, state_->options().write_timeout);
       return asio::async_write(stream_, asio::buffer(kContinue, sizeof(kContinue) - 1),
                                beast::bind_front_handler(&Session::OnContinueSent, Self()));
     }
@@ -270,7 +290,7 @@ class Session final : public SessionBase {
 
   void OnContinueSent(error_code ec, std::size_t) {
     if (phase_ == Phase::kClosed) return;
-    beast::get_lowest_layer(stream_).expires_never();
+    DisarmDeadline();
     if (ec) return CloseNow();
     ReadBody();
   }
@@ -412,13 +432,13 @@ class Session final : public SessionBase {
     res_->keep_alive(!close);
     res_->prepare_payload();
     close_after_write_ = close;
-    beast::get_lowest_layer(stream_).expires_after(state_->options().write_timeout);
+    ArmDeadline(Deadline::kWrite, state_->options().write_timeout);
     http::async_write(stream_, *res_, beast::bind_front_handler(&Session::OnWrite, Self()));
   }
 
   void OnWrite(error_code ec, std::size_t) {
     if (phase_ == Phase::kClosed) return;
-    beast::get_lowest_layer(stream_).expires_never();
+    DisarmDeadline();
     res_.reset();
     if (ec) return CloseNow();
     if (close_after_write_) return Close(linger_);
@@ -443,7 +463,7 @@ class Session final : public SessionBase {
       Socket().shutdown(tcp::socket::shutdown_send, ignored);
       if (!linger) return CloseNow();
       lingered_ = 0;
-      ArmDeadline(Deadline::kNone,
+      ArmDeadline(Deadline::kLinger,
                   std::chrono::duration_cast<std::chrono::milliseconds>(kLingerTime));
       Discard();
     }
@@ -468,6 +488,7 @@ class Session final : public SessionBase {
     const bool was_handling = phase_ == Phase::kHandling;
     phase_ = Phase::kClosed;
     DisarmDeadline();
+    timer_.cancel();  // its wait holds this session
     beast::get_lowest_layer(stream_).close();
     if (was_handling) state_->ReleasePending(id_);
   }
@@ -487,7 +508,9 @@ class Session final : public SessionBase {
   Phase phase_ = Phase::kIdle;
   Deadline deadline_ = Deadline::kNone;
   Deadline fired_ = Deadline::kNone;
-  uint64_t deadline_generation_ = 0;
+  Clock::time_point deadline_at_;
+  bool wait_pending_ = false;
+  uint64_t wait_generation_ = 0;  // of the timer's current wait
   bool first_request_ = true;
   bool keep_alive_ = true;
   unsigned version_ = 11;
@@ -521,12 +544,15 @@ void RefuseConnection(tcp::socket& socket, bool tls) {
 
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
-  Listener(asio::io_context& ioc, std::shared_ptr<ServerState> state,
-           std::shared_ptr<ssl::context> tls)
-      : ioc_(ioc),
+  // Connections are spread over `contexts` in turn. A context run by one thread (`strands`
+  // false) needs no strand per connection: its handlers never run concurrently.
+  Listener(std::vector<asio::io_context*> contexts, bool strands,
+           std::shared_ptr<ServerState> state, std::shared_ptr<ssl::context> tls)
+      : contexts_(std::move(contexts)),
+        strands_(strands),
         state_(std::move(state)),
         tls_(std::move(tls)),
-        acceptor_(asio::make_strand(ioc)),
+        acceptor_(asio::make_strand(*contexts_.front())),
         retry_timer_(acceptor_.get_executor()) {}
 
   Status Bind(const HttpListener& where, HttpBoundListener* bound) {
@@ -570,8 +596,10 @@ class Listener : public std::enable_shared_from_this<Listener> {
 
  private:
   void Accept() {
-    acceptor_.async_accept(asio::make_strand(ioc_),
-                           beast::bind_front_handler(&Listener::OnAccept, shared_from_this()));
+    asio::io_context& ioc = *contexts_[next_context_++ % contexts_.size()];
+    auto handler = beast::bind_front_handler(&Listener::OnAccept, shared_from_this());
+    if (strands_) return acceptor_.async_accept(asio::make_strand(ioc), std::move(handler));
+    acceptor_.async_accept(ioc.get_executor(), std::move(handler));
   }
 
   void OnAccept(error_code ec, tcp::socket socket) {
@@ -601,7 +629,9 @@ class Listener : public std::enable_shared_from_this<Listener> {
     Accept();
   }
 
-  asio::io_context& ioc_;
+  std::vector<asio::io_context*> contexts_;
+  bool strands_;
+  std::size_t next_context_ = 0;
   std::shared_ptr<ServerState> state_;
   std::shared_ptr<ssl::context> tls_;  // shared: a late accept may outlive the server
   tcp::acceptor acceptor_;
@@ -615,18 +645,20 @@ class HttpServer::Impl {
   Impl(HttpServerOptions options, asio::io_context* external)
       : state_(std::make_shared<ServerState>(std::move(options))) {
     if (external == nullptr) {
-      own_ioc_ = std::make_unique<asio::io_context>(std::max(1, state_->options().io_threads));
-      ioc_ = own_ioc_.get();
+      for (int i = 0; i < std::max(1, state_->options().io_threads); ++i) {
+        own_.push_back(std::make_unique<asio::io_context>(1));
+        contexts_.push_back(own_.back().get());
+      }
     } else {
-      ioc_ = external;
+      contexts_.push_back(external);
     }
   }
 
   ~Impl() {
     Abort();
-    if (own_ioc_) {
-      // Everything is closed, so the io_context runs out of work and the threads return.
-      work_.reset();
+    if (!own_.empty()) {
+      // Everything is closed, so the io_contexts run out of work and the threads return.
+      work_.clear();
       for (auto& t : threads_) t.join();
     }
     state_->Shutdown();
@@ -645,7 +677,8 @@ class HttpServer::Impl {
     std::vector<std::shared_ptr<Listener>> listeners;
     std::vector<HttpBoundListener> bound;
     for (const auto& where : o.listeners) {
-      auto l = std::make_shared<Listener>(*ioc_, state_, where.tls ? tls_ : nullptr);
+      auto l = std::make_shared<Listener>(contexts_, /*strands=*/own_.empty(), state_,
+                                          where.tls ? tls_ : nullptr);
       HttpBoundListener b;
       Status s = l->Bind(where, &b);
       if (!s.ok()) return s.error();  // the acceptors bound so far close with `listeners`
@@ -658,14 +691,12 @@ class HttpServer::Impl {
       bound_ = std::move(bound);
       for (auto& l : listeners_) l->Run();
     }
-    if (own_ioc_) {
-      work_.emplace(asio::make_work_guard(*own_ioc_));
-      for (int i = 0; i < std::max(1, o.io_threads); ++i) {
-        threads_.emplace_back([this] {
-          pthread_setname_np(pthread_self(), "tp-http");
-          RunLoop();
-        });
-      }
+    for (auto& ioc : own_) {
+      work_.push_back(asio::make_work_guard(*ioc));
+      threads_.emplace_back([this, ioc = ioc.get()] {
+        pthread_setname_np(pthread_self(), "tp-http");
+        RunLoop(*ioc);
+      });
     }
     return OkStatus();
   }
@@ -690,10 +721,10 @@ class HttpServer::Impl {
     return OkStatus();
   }
 
-  void RunLoop() {
+  void RunLoop(asio::io_context& ioc) {
     for (;;) {
       try {
-        own_ioc_->run();
+        ioc.run();
         return;
       } catch (const std::exception& e) {
         // Handlers catch their own exceptions; this is a last resort so one bug does not take
@@ -725,9 +756,11 @@ class HttpServer::Impl {
   // handlers hold) goes before the TLS context and the shared state.
   std::shared_ptr<ServerState> state_;
   std::shared_ptr<ssl::context> tls_;
-  std::unique_ptr<asio::io_context> own_ioc_;
-  asio::io_context* ioc_ = nullptr;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  // Own io_contexts, one per io thread (each run by its one thread: no locking inside Asio's
+  // scheduler between threads, no strand per connection); or the caller's one.
+  std::vector<std::unique_ptr<asio::io_context>> own_;
+  std::vector<asio::io_context*> contexts_;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::vector<std::thread> threads_;
   mutable std::mutex mu_;
   std::vector<std::shared_ptr<Listener>> listeners_;

@@ -21,10 +21,11 @@
 // Handlers are asynchronous: a handler receives the request and an HttpResponder and may answer
 // later from any thread (for example after a durable store commit), exactly once.
 //
-// Threads: the server runs either on its own io_context with `io_threads` threads (the
-// constructor without an io_context) or on an io_context the caller runs. Each connection runs
-// on its own strand, so any number of threads may run the io_context. Handlers are invoked on an
-// io thread and must not block.
+// Threads: the server runs either on `io_threads` io_contexts of its own, one thread each (the
+// constructor without an io_context; connections are dealt to them in turn, and a connection's
+// handlers run on its context's one thread), or on an io_context the caller runs, where each
+// connection runs on its own strand, so any number of threads may run it. Handlers are invoked
+// on an io thread and must not block.
 //
 // Thread-safety: Handle() must be called before Start(). Start() once. Every other public member
 // is thread-safe and may be called from any thread, including handlers, except WaitDrained()
@@ -121,7 +122,7 @@ struct HttpServerOptions {
   // its responder's later Send() is dropped. Zero: wait forever.
   std::chrono::milliseconds handler_timeout{std::chrono::seconds(30)};
   std::size_t max_connections = 512;
-  int io_threads = 1;  // only for the server-owned io_context
+  int io_threads = 1;  // only for the server-owned io_contexts (one per thread)
   // Accepted bearer tokens (any one). Replace at runtime with SetBearerTokens().
   std::vector<std::string> bearer_tokens;
   // Called once per rejection, on an io thread; must be thread-safe and must not block.

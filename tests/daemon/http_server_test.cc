@@ -28,6 +28,7 @@ namespace http = boost::beast::http;
 constexpr char kToken[] = "tok-0123456789abcdef";
 constexpr char kOtherToken[] = "second-token";
 constexpr char kSecret[] = "hmac-secret";
+constexpr std::size_t kBigBody = 64u << 20;
 
 std::string ReadFixture(const std::string& relative) {
   std::ifstream in(std::string(TRACEPAGER_FIXTURES_DIR) + "/" + relative, std::ios::binary);
@@ -113,6 +114,10 @@ class HttpServerTest : public ::testing::Test {
       queue_.Push(req, std::move(r));
     });
     server.Handle("POST", "/drop", open, [](const HttpRequest&, HttpResponder) {});
+    // More than loopback's socket buffers hold: a client that does not read stalls the write.
+    server.Handle("GET", "/big", open, [](const HttpRequest&, HttpResponder r) {
+      r.Send(HttpResponse{200, "text/plain", std::string(kBigBody, 'x'), {}});
+    });
     server.Handle("POST", "/throw", open,
                   [](const HttpRequest&, HttpResponder) { throw std::runtime_error("boom"); });
     server.Handle("POST", "/twice", open, [this](const HttpRequest&, HttpResponder r) {
@@ -576,6 +581,29 @@ TEST_F(HttpServerTest, ClosesSilentConnectionsAndIdleKeepAlives) {
   EXPECT_TRUE(idle.ReadUntilClosed(&after));
   EXPECT_EQ(after, "");
   EXPECT_EQ(Rejects(HttpRejectReason::kHeaderTimeout), 1);
+}
+
+TEST_F(HttpServerTest, ClosesAConnectionWhoseClientStopsReadingTheAnswer) {
+  auto o = Options();
+  o.write_timeout = std::chrono::milliseconds(300);
+  Start(std::move(o));
+  TestClient c("127.0.0.1", port_);
+  auto first = c.Send(MakeRequest(http::verb::get, "/open"));  // the server has accepted it
+  ASSERT_TRUE(first);
+  EXPECT_EQ(server_->ActiveConnections(), 1u);
+  ASSERT_FALSE(c.Write("GET /big HTTP/1.1\r\nHost: a\r\n\r\n"));
+  // The client reads nothing, so the write stalls once the socket buffers are full; the
+  // write deadline closes the connection (the cap is far beyond the 300 ms deadline).
+  EXPECT_TRUE(server_->WaitDrained(std::chrono::seconds(20)));
+  EXPECT_EQ(server_->ActiveConnections(), 0u);
+  std::string got;
+  EXPECT_TRUE(c.ReadUntilClosed(&got));
+  EXPECT_LT(got.size(), kBigBody);  // cut off: the answer was never complete
+  // The server still serves others.
+  TestClient other("127.0.0.1", port_);
+  auto res = other.Send(MakeRequest(http::verb::get, "/open"));
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->result_int(), 200u);
 }
 
 TEST_F(HttpServerTest, RefusesConnectionsBeyondTheLimit) {
