@@ -525,5 +525,33 @@ TEST(Job, JsonRoundTrip) {
   EXPECT_FALSE(JobFromJson("[]").ok());
 }
 
+TEST(Job, AWrongMemberIsNamedAndUnknownOrMissingMembersAreFine) {
+  auto error = [](const std::string& json) {
+    Result<RoutingJob> r = JobFromJson(json);
+    return r.ok() ? std::string("ok") : r.error().message;
+  };
+  const std::string head = R"({"kind":"route","symptom":"latency",)";
+  EXPECT_EQ(error(head + R"("identity":7})"), "stored job: \"identity\" is not a string");
+  EXPECT_EQ(error(head + R"("received_ns":"7"})"), "stored job: \"received_ns\" is not an integer");
+  EXPECT_EQ(error(head + R"("trace_ids":"ab"})"), "stored job: \"trace_ids\" is not an array");
+  EXPECT_EQ(error(head + R"("trace_ids":[1]})"),
+            "stored job: \"trace_ids\" has an element that is not a string");
+  EXPECT_EQ(error(head + R"("annotations":{"a":1}})"),
+            "stored job: \"annotations\" has a value that is not a string");
+  EXPECT_EQ(error(head + R"("group_truncated_alerts":-1})"),
+            "stored job: \"group_truncated_alerts\" out of range");
+  // Members written by a later build are ignored; members an earlier build did not write are
+  // left at their defaults.
+  Result<RoutingJob> r =
+      JobFromJson(head + R"("added_later":[1,{}],"identity":"a","ends_at_ns":5})");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->kind, JobKind::kRoute);
+  EXPECT_EQ(r->symptom, routing::Symptom::kLatency);
+  EXPECT_EQ(r->identity, "a");
+  EXPECT_EQ(r->ends_at_ns, 5);
+  EXPECT_EQ(r->received_ns, 0);
+  EXPECT_TRUE(r->labels.empty());
+}
+
 }  // namespace
 }  // namespace tracepager::daemon
