@@ -3,10 +3,10 @@
 // Appenders encode their record (and its body's CRC) on their own thread and queue it. Syncer
 // threads (IntakeOptions::sync_threads) write and sync: an idle syncer takes everything
 // queued, numbers it and writes it with one pwritev (one syncer at a time), then fdatasyncs
-// everything written so far and acknowledges it, so whatever is queued while the syncs in
-// flight run is written and covered by the next one (group commit without a timer). Several
-// syncs in flight at once overlap on the device, which merges their cache flushes, so a webhook
-// waits for about one flush rather than for the rest of the one in progress plus its own. The
+// everything written so far and acknowledges it, so whatever is queued while the sync in
+// flight runs is written and covered by the next one (group commit without a timer). Another
+// syncer joins in (a second sync in flight) only when the sync in flight has run for
+// sync_overlap_after: a stalled flush then holds up only what it covers. The
 // intake thread hands acknowledged records to the store in batches, one move in flight at a
 // time, and retires segments (for reuse) once their records have all been moved and the store
 // synced.
@@ -301,6 +301,11 @@ struct Intake::Impl {
   uint64_t written_seq = 0;         // the last sequence number written (not necessarily synced)
   uint64_t sync_started_seq = 0;    // the highest one an fdatasync in flight or done covers
   std::condition_variable sync_cv;  // the syncers wait on it for something to write or sync
+  // A syncer with work waits on it while another's sync is in flight (see SyncLoop). Appends
+  // do not notify it: they would wake that syncer for nothing, once per webhook.
+  std::condition_variable join_cv;
+  int syncs_in_flight = 0;
+  std::chrono::steady_clock::time_point last_sync_started;
   bool stop_syncers = false;
   std::vector<std::thread> syncers;
   std::deque<Unmoved> unmoved;
@@ -506,10 +511,19 @@ struct Intake::Impl {
   // sequence order as syncs finish; the callbacks of two syncers may run at the same time.
   void SyncLoop(size_t index) {
     std::unique_lock<std::mutex> lk(mu);
+    auto has_work = [&] { return !pending.empty() || written_seq > sync_started_seq; };
     for (;;) {
-      sync_cv.wait(
-          lk, [&] { return !pending.empty() || written_seq > sync_started_seq || stop_syncers; });
-      if (pending.empty() && written_seq <= sync_started_seq) return;  // stop_syncers
+      sync_cv.wait(lk, [&] { return has_work() || stop_syncers; });
+      if (!has_work()) return;  // stop_syncers
+      if (syncs_in_flight > 0 && !stop_syncers) {
+        // Join in only if the sync in flight stalls (see sync_overlap_after). No wake-up when
+        // it ends: its own thread then takes the work.
+        const auto join_at = last_sync_started + options.sync_overlap_after;
+        if (std::chrono::steady_clock::now() < join_at) {
+          join_cv.wait_until(lk, join_at, [&] { return syncs_in_flight == 0 || stop_syncers; });
+          continue;  // look again: the work may be taken, or the sync still in flight
+        }
+      }
       if (!pending.empty()) {
         lk.unlock();
         WritePending();
@@ -525,6 +539,8 @@ struct Intake::Impl {
         if (w.last_seq > target) break;
         if (files.empty() || files.back() != w.file) files.push_back(w.file);
       }
+      ++syncs_in_flight;
+      last_sync_started = std::chrono::steady_clock::now();
       lk.unlock();
       std::shared_ptr<SegmentFile> failed;
       std::string reason;
@@ -538,6 +554,7 @@ struct Intake::Impl {
         }
       }
       lk.lock();
+      --syncs_in_flight;
       std::vector<Settled> settled;
       // Everything up to target is durable, except in the file whose sync failed (and those
       // after it, which are left to a later sync).
@@ -910,6 +927,7 @@ Intake::~Intake() {
     std::lock_guard<std::mutex> lk(impl_->mu);
     impl_->stop_syncers = true;
     impl_->sync_cv.notify_all();
+    impl_->join_cv.notify_all();
   }
   for (std::thread& t : impl_->syncers) t.join();
   std::lock_guard<std::mutex> file_lock(impl_->file_mu);

@@ -78,10 +78,14 @@ struct IntakeOptions {
   // it moved: fewer, larger moves cost less per webhook when there are many.
   std::chrono::milliseconds move_interval{10};
   size_t busy_move_records = 16;
-  // Threads that fdatasync the log. Syncs in flight at once overlap (the device merges their
-  // cache flushes), so with more than one a webhook waits for about one flush instead of the
-  // rest of the flush in progress plus its own.
+  // Threads that fdatasync the log. A second sync starts while one is in flight only once that
+  // one has run for sync_overlap_after: normally one sync runs at a time and covers everything
+  // written meanwhile (fewer, larger groups: a sync costs the syncer a sleep and a wake-up,
+  // tens of microseconds of CPU on a VM), while a sync that stalls (single fdatasync calls of
+  // 20-300 ms happen on ordinary disks) does not hold up every webhook behind it: syncs in
+  // flight together overlap on the device, which merges their cache flushes.
   size_t sync_threads = 2;
+  std::chrono::microseconds sync_overlap_after{2000};
   // Tests only: called instead of ::fdatasync(fd) for the syncs that acknowledge records (to
   // fail or hold one). Empty: ::fdatasync.
   std::function<int(int fd)> sync_for_tests;
