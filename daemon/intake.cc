@@ -951,11 +951,15 @@ void Intake::AppendAsync(std::vector<RoutingJob> jobs, int64_t now_ns, int64_t d
   p.header = UnsealedHeader(p.body);
   p.batch = std::move(batch);
   p.done = std::move(done);
-  uint64_t queued = impl_->store->stats().queued;
   size_t n = p.batch->jobs.size();
   std::optional<Error> refused;
   {
     std::lock_guard<std::mutex> lk(impl_->mu);
+    // The store's count is read under mu: a move publishes its jobs in the store's count before
+    // its callback takes them out of unmoved_jobs (under mu), so a job is counted once or, for
+    // a moment, twice, never not at all. (Read before taking mu, a move finishing in between
+    // was in neither count, and the bound let in more than it should.)
+    uint64_t queued = impl_->store->stats().queued;
     uint64_t promised = queued + impl_->unmoved_jobs + impl_->pending_jobs;
     if (impl_->closed) {
       refused = Error::Unavailable("intake: shutting down");
