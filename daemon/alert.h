@@ -151,9 +151,10 @@ AlertRules DefaultAlertRules();
 
 // Each firing alert becomes one kRoute job, each resolved alert one kResolve job, in batch
 // order. Never drops a firing alert: one without service or trace ids still becomes a job (the
-// worker falls back to the default team). `now_ns` is Unix epoch nanoseconds.
-std::vector<RoutingJob> DeriveJobs(const AlertBatch& batch, const AlertRules& rules,
-                                   int64_t now_ns);
+// worker falls back to the default team). `now_ns` is Unix epoch nanoseconds. Takes the batch
+// by value: its alerts' labels and annotations move into the jobs (pass an rvalue when the
+// batch is not needed afterwards, as JobsFromWebhook does).
+std::vector<RoutingJob> DeriveJobs(AlertBatch batch, const AlertRules& rules, int64_t now_ns);
 
 // ParseAlertBatch then DeriveJobs: what the daemon's endpoints and `route --alert` call.
 Result<std::vector<RoutingJob>> JobsFromWebhook(std::string_view body, AlertFormat format,

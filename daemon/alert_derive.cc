@@ -145,19 +145,21 @@ void ScanTraceLinks(std::string_view text, std::vector<std::string>* out) {
   }
 }
 
-std::vector<RoutingJob> DeriveJobs(const AlertBatch& batch, const AlertRules& rules,
-                                   int64_t now_ns) {
+std::vector<RoutingJob> DeriveJobs(AlertBatch batch, const AlertRules& rules, int64_t now_ns) {
   std::vector<RoutingJob> jobs;
   jobs.reserve(batch.alerts.size());
   const int64_t lookback_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(rules.lookback).count();
-  for (const Alert& alert : batch.alerts) {
+  for (Alert& alert : batch.alerts) {
     RoutingJob job;
     job.kind = alert.status == AlertStatus::kFiring ? JobKind::kRoute : JobKind::kResolve;
     job.source = AlertFormatName(batch.format);
-    job.labels = alert.labels;
-    job.annotations = alert.annotations;
-    job.generator_url = alert.generator_url;
+    // Moved, not copied (most of an alert's strings): read from the job from here on.
+    job.labels = std::move(alert.labels);
+    job.annotations = std::move(alert.annotations);
+    job.generator_url = std::move(alert.generator_url);
+    const StringMap& labels = job.labels;
+    const StringMap& annotations = job.annotations;
     job.group_key = batch.group_key;
     job.receiver = batch.receiver;
     job.group_truncated_alerts = batch.truncated_alerts;
@@ -167,15 +169,15 @@ std::vector<RoutingJob> DeriveJobs(const AlertBatch& batch, const AlertRules& ru
 
     job.alertname = !alert.alertname.empty() ? alert.alertname : "";
     if (job.alertname.empty()) {
-      if (const std::string* v = Find(alert.labels, "alertname")) job.alertname = *v;
+      if (const std::string* v = Find(labels, "alertname")) job.alertname = *v;
     }
     job.summary = alert.summary;
     if (job.summary.empty()) {
-      if (const std::string* v = Find(alert.annotations, "summary")) job.summary = *v;
+      if (const std::string* v = Find(annotations, "summary")) job.summary = *v;
     }
     job.severity = alert.severity;
     if (job.severity.empty()) {
-      if (const std::string* v = Find(alert.labels, "severity")) job.severity = *v;
+      if (const std::string* v = Find(labels, "severity")) job.severity = *v;
     }
 
     // Alerting service: the generic `service` field, else the first configured label present.
@@ -184,7 +186,7 @@ std::vector<RoutingJob> DeriveJobs(const AlertBatch& batch, const AlertRules& ru
       job.service_label = "service (field)";
     } else {
       for (const std::string& name : rules.service_labels) {
-        const std::string* v = Find(alert.labels, name);
+        const std::string* v = Find(labels, name);
         if (v != nullptr && !v->empty()) {
           job.alerting_service = *v;
           job.service_label = name;
@@ -202,7 +204,7 @@ std::vector<RoutingJob> DeriveJobs(const AlertBatch& batch, const AlertRules& ru
       decided = true;
     }
     if (!decided && !rules.symptom_label.empty()) {
-      const std::string* v = Find(alert.labels, rules.symptom_label);
+      const std::string* v = Find(labels, rules.symptom_label);
       if (v != nullptr && SymptomFromText(*v, &symptom)) {
         reason = "label " + rules.symptom_label + "=\"" + *v + "\"";
         decided = true;
@@ -226,7 +228,7 @@ std::vector<RoutingJob> DeriveJobs(const AlertBatch& batch, const AlertRules& ru
     job.symptom_reason = std::move(reason);
 
     // Trace ids: explicit ones, then configured labels and annotations, then links.
-    std::vector<std::string> ids = alert.trace_ids;
+    std::vector<std::string> ids = std::move(alert.trace_ids);
     auto take = [&](const StringMap& map, const std::vector<std::string>& names) {
       for (const std::string& name : names) {
         const std::string* v = Find(map, name);
@@ -238,12 +240,12 @@ std::vector<RoutingJob> DeriveJobs(const AlertBatch& batch, const AlertRules& ru
         }
       }
     };
-    take(alert.labels, rules.trace_id_labels);
-    take(alert.annotations, rules.trace_id_annotations);
+    take(labels, rules.trace_id_labels);
+    take(annotations, rules.trace_id_annotations);
     if (rules.scan_links) {
-      for (const auto& [name, value] : alert.annotations) ScanTraceLinks(value, &ids);
+      for (const auto& [name, value] : annotations) ScanTraceLinks(value, &ids);
       for (const std::string& link : alert.links) ScanTraceLinks(link, &ids);
-      ScanTraceLinks(alert.generator_url, &ids);
+      ScanTraceLinks(job.generator_url, &ids);
     }
     if (ids.size() > rules.max_trace_ids) ids.resize(rules.max_trace_ids);
     job.trace_ids = std::move(ids);
@@ -264,7 +266,7 @@ std::vector<RoutingJob> DeriveJobs(const AlertBatch& batch, const AlertRules& ru
       // The map is sorted, so the hash is of the sorted label set. NUL separators cannot occur
       // in label names and keep "a=bc" apart from "ab=c".
       uint64_t h = Fnv1a(job.source);
-      for (const auto& [name, value] : alert.labels) {
+      for (const auto& [name, value] : labels) {
         h = Fnv1a(std::string_view("\0", 1), h);
         h = Fnv1a(name, h);
         h = Fnv1a(std::string_view("\0", 1), h);
@@ -292,7 +294,7 @@ Result<std::vector<RoutingJob>> JobsFromWebhook(std::string_view body, AlertForm
                                                 const AlertRules& rules, int64_t now_ns) {
   Result<AlertBatch> batch = ParseAlertBatch(body, format, limits);
   if (!batch.ok()) return batch.error();
-  return DeriveJobs(*batch, rules, now_ns);
+  return DeriveJobs(std::move(*batch), rules, now_ns);
 }
 
 }  // namespace tracepager::daemon
