@@ -414,8 +414,12 @@ Result<AlertBatch> ParseAlertBatch(std::string_view body, AlertFormat format,
                                std::to_string(limits.max_bytes));
   }
   // The readers' bounded parse: refuses deep nesting as it meets it (never recursing past the
-  // limit), and names the byte of the first error.
-  rapidjson::Document doc;
+  // limit), and names the byte of the first error. The DOM's memory comes from a buffer on the
+  // stack, which holds a webhook of a few alerts (larger ones continue on the heap); the default
+  // pool mallocs a 64 KiB chunk per document.
+  char pool[32 << 10];
+  rapidjson::MemoryPoolAllocator<> allocator(pool, sizeof pool);
+  rapidjson::Document doc(&allocator);
   if (Status st = routing::internal::ParseDocument(body, limits.max_depth, &doc); !st.ok()) {
     return Error::InvalidInput("body: " + st.error().message);
   }
