@@ -27,7 +27,7 @@
 namespace tracepager::daemon::http_detail {
 
 // One connection, as the shared state sees it. All three are thread-safe (they post onto the
-// connection's strand).
+// connection's executor: its io_context's one thread, or its strand on a caller's io_context).
 class SessionBase : public std::enable_shared_from_this<SessionBase> {
  public:
   virtual ~SessionBase() = default;
