@@ -69,6 +69,7 @@ Status AsStrings(const Value& v, const char* key, std::vector<std::string>* out)
   return OkStatus();
 }
 
+// The job's plain members, as JobToJson writes them and JobFromJson reads them back.
 template <class T>
 struct Field {
   const char* name;
@@ -135,30 +136,14 @@ std::string JobToJson(const RoutingJob& job) {
   w.Int(1);
   w.Key("kind");
   w.String(JobKindName(job.kind));
-  WriteStringMember(w, "identity", job.identity);
-  WriteStringMember(w, "storm_key", job.storm_key);
-  WriteStringMember(w, "dedup_key", job.dedup_key);
-  WriteStringMember(w, "source", job.source);
-  WriteStringMember(w, "alertname", job.alertname);
-  WriteStringMember(w, "alerting_service", job.alerting_service);
-  WriteStringMember(w, "service_label", job.service_label);
   w.Key("symptom");
   w.String(SymptomText(job.symptom));
-  WriteStringMember(w, "symptom_reason", job.symptom_reason);
+  for (const auto& f : kStringFields) WriteStringMember(w, f.name, job.*(f.member));
+  for (const auto& f : kIntFields) Int(w, f.name, job.*(f.member));
   w.Key("trace_ids");
   WriteStrings(w, job.trace_ids);
-  Int(w, "starts_at_ns", job.starts_at_ns);
-  Int(w, "ends_at_ns", job.ends_at_ns);
-  Int(w, "window_start_ns", job.window_start_ns);
-  Int(w, "window_end_ns", job.window_end_ns);
-  Int(w, "received_ns", job.received_ns);
-  WriteStringMember(w, "summary", job.summary);
-  WriteStringMember(w, "severity", job.severity);
   Map(w, "labels", job.labels);
   Map(w, "annotations", job.annotations);
-  WriteStringMember(w, "generator_url", job.generator_url);
-  WriteStringMember(w, "group_key", job.group_key);
-  WriteStringMember(w, "receiver", job.receiver);
   Int(w, "group_truncated_alerts", job.group_truncated_alerts);
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
