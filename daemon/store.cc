@@ -49,8 +49,10 @@ struct Effects {
   uint64_t duplicates = 0;
   uint64_t dead_jobs = 0;
   bool work = false;  // may have made a job ready
+  // Claims made by a move (store_sql::Handoff), for the workers once the move commits.
+  std::vector<store_sql::ClaimedRows> handed;
 
-  void Add(const Effects& o) {
+  void Add(Effects&& o) {
     queued += o.queued;
     claimed += o.claimed;
     enqueue_calls += o.enqueue_calls;
@@ -58,6 +60,7 @@ struct Effects {
     duplicates += o.duplicates;
     dead_jobs += o.dead_jobs;
     work = work || o.work;
+    for (store_sql::ClaimedRows& c : o.handed) handed.push_back(std::move(c));
   }
 };
 
@@ -118,6 +121,16 @@ struct Store::Impl {
   std::condition_variable work_cv;
   std::atomic<uint64_t> work_epoch{0};
   std::atomic<bool> shutting_down{false};
+
+  // Claims handed over by moves (ApplyIntakeAsync), taken by ClaimNext before it looks at the
+  // queue. Their jobs are claimed in the database like any claim. Filled only after the move
+  // committed, and only while not shutting down (Shutdown returns what is left to the queue).
+  std::mutex handoff_mu;
+  std::deque<store_sql::ClaimedRows> handed;
+  std::atomic<uint64_t> handed_jobs{0};  // jobs in `handed`: claimed, but not by a worker yet
+  // The group size workers ask ClaimNext for; 0 until one asks, and then moves claim nothing
+  // (a store without workers queues everything).
+  std::atomic<size_t> handoff_max_group{0};
 
   // Counters. queued/claimed are written by the writer thread only.
   std::atomic<uint64_t> queued{0}, claimed{0}, transactions{0}, operations{0}, enqueue_calls{0},
@@ -229,13 +242,13 @@ struct Store::Impl {
         if (!st.ok()) (void)ExecCached(writer, "ROLLBACK TO op");
         (void)ExecCached(writer, "RELEASE op");
       }
-      if (st.ok()) total.Add(ctx.fx);
+      if (st.ok()) total.Add(std::move(ctx.fx));
     }
     return Pass::kApplied;
   }
 
   // Makes a committed batch's effects visible: counters, and workers woken for new work.
-  void Publish(size_t operations_in_batch, const Effects& total) {
+  void Publish(size_t operations_in_batch, Effects& total) {
     transactions.fetch_add(1);
     operations.fetch_add(operations_in_batch);
     queued.store(static_cast<uint64_t>(static_cast<int64_t>(queued.load()) + total.queued));
@@ -245,7 +258,48 @@ struct Store::Impl {
     duplicates.fetch_add(total.duplicates);
     dead_jobs.fetch_add(total.dead_jobs);
     last_commit_ok.store(true);
+    if (!total.handed.empty()) {
+      std::unique_lock<std::mutex> hl(handoff_mu);
+      if (!shutting_down.load()) {
+        for (store_sql::ClaimedRows& c : total.handed) {
+          handed_jobs.fetch_add(c.rows.size());
+          handed.push_back(std::move(c));
+        }
+      } else {
+        hl.unlock();
+        ReturnHanded(std::move(total.handed));  // Shutdown already emptied the hand-off
+      }
+    }
     if (total.work) WakeOneWorker();
+  }
+
+  // A claim's rows as a worker gets them; jobs that no longer parse are set aside (ClaimNext).
+  Result<std::optional<Claim>> ToClaim(store_sql::ClaimedRows rows);
+
+  bool HandoffEmpty() {
+    std::lock_guard<std::mutex> hl(handoff_mu);
+    return handed.empty();
+  }
+
+  // Returns claims a move made and no worker will take to the queue, unclaimed (an operation
+  // queued behind the current batch; it runs before the writer stops).
+  void ReturnHanded(std::vector<store_sql::ClaimedRows> claims) {
+    std::vector<int64_t> ids;
+    for (const store_sql::ClaimedRows& c : claims) {
+      for (const store_sql::ClaimedRow& r : c.rows) ids.push_back(r.id);
+    }
+    if (ids.empty()) return;
+    Op op;
+    op.durable = false;
+    op.apply = [ids](OpContext& ctx) -> Status {
+      if (Status st = store_sql::UnclaimJobs(ctx.db, ids); !st.ok()) return st;
+      ctx.fx.claimed = -static_cast<int64_t>(ids.size());
+      return OkStatus();
+    };
+    // A failure is counted (Stats::failures); the jobs, left claimed, are queued again at the
+    // next Open (counted as resumed).
+    op.finish = [](Status) {};
+    Submit(std::move(op));
   }
 
   // Wakes one idle worker (WaitForWork) and moves the epoch, so that a worker about to wait does
@@ -473,7 +527,10 @@ StoreStats Store::stats() const {
   s.rejected_full = impl_->rejected_full;
   s.failures = impl_->failures;
   s.queued = impl_->queued;
-  s.claimed = impl_->claimed;
+  // Claims a move made that no worker took yet are waiting, not being worked on. (The two
+  // counters are read one after the other: the difference is kept from going below zero.)
+  uint64_t claimed = impl_->claimed.load();
+  s.claimed = claimed - std::min(claimed, impl_->handed_jobs.load());
   s.resumed_at_open = impl_->resumed_at_open;
   s.dead_jobs = impl_->dead_jobs;
   s.last_commit_ok = impl_->last_commit_ok;
@@ -490,9 +547,22 @@ void Store::WaitForWork(uint64_t seen_epoch, std::chrono::milliseconds timeout) 
 }
 
 void Store::Shutdown() {
-  std::lock_guard<std::mutex> lk(impl_->work_mu);
-  impl_->shutting_down = true;
-  impl_->work_cv.notify_all();
+  {
+    std::lock_guard<std::mutex> lk(impl_->work_mu);
+    impl_->shutting_down = true;
+    impl_->work_cv.notify_all();
+  }
+  // Claims handed over and not taken go back to the queue: no worker takes them now, and left
+  // claimed they would count as an attempt at the next Open. A move committing after this
+  // sees shutting_down under handoff_mu and returns its claims itself (Publish).
+  std::vector<store_sql::ClaimedRows> left;
+  {
+    std::lock_guard<std::mutex> hl(impl_->handoff_mu);
+    for (store_sql::ClaimedRows& c : impl_->handed) left.push_back(std::move(c));
+    impl_->handed.clear();
+    impl_->handed_jobs.store(0);
+  }
+  impl_->ReturnHanded(std::move(left));
 }
 
 // ---- enqueue ----
@@ -527,17 +597,38 @@ void Store::EnqueueAsync(std::vector<RoutingJob> jobs, int64_t now_ns, int64_t d
 void Store::ApplyIntakeAsync(std::vector<std::shared_ptr<const IntakeBatch>> batches,
                              uint64_t last_seq, Callback<EnqueueOutcome> done) {
   size_t calls = batches.size();
+  Impl* impl = impl_.get();
   impl_->SubmitEnqueue(
-      [batches = std::move(batches), last_seq](OpContext& ctx, EnqueueOutcome& out) -> Status {
+      [impl, batches = std::move(batches), last_seq](OpContext& ctx,
+                                                     EnqueueOutcome& out) -> Status {
+        // Fresh jobs are claimed as they are inserted when a worker would claim them next
+        // anyway: nothing is queued (no backlog to overtake, no retry waiting) and the last
+        // move's claims were taken. A claim made by ClaimNext would rewrite each row and its
+        // index entries right after this insert: about a quarter of the writer's work under
+        // load (bench/README.md).
+        store_sql::Handoff handoff;
+        handoff.claimed_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+        if (!impl->shutting_down.load() && impl->HandoffEmpty()) {
+          Result<bool> backlog = store_sql::AnyQueued(ctx.db);
+          if (!backlog.ok()) return backlog.error();
+          if (!*backlog) handoff.max_group = impl->handoff_max_group.load();
+        }
         // The database's size is checked once for the whole move: the page count query is not
         // free, and a move is many webhooks.
         int64_t page_limit = ctx.enqueue_page_limit;
         for (const std::shared_ptr<const IntakeBatch>& b : batches) {
           Status st = store_sql::InsertJobs(ctx.db, b->jobs, b->now_ns, b->dedup_window_ns, 0,
-                                            std::numeric_limits<uint64_t>::max(), page_limit, &out);
+                                            std::numeric_limits<uint64_t>::max(), page_limit, &out,
+                                            &handoff);
           if (!st.ok()) return st;
           page_limit = 0;
         }
+        for (const store_sql::ClaimedRows& c : handoff.claims) {
+          ctx.fx.claimed += static_cast<int64_t>(c.rows.size());
+        }
+        ctx.fx.handed = std::move(handoff.claims);
         return store_sql::WriteIntakeApplied(ctx.db, last_seq);
       },
       calls, /*durable=*/false, std::move(done));
@@ -582,6 +673,21 @@ Result<EnqueueOutcome> Store::Enqueue(std::vector<RoutingJob> jobs, int64_t now_
 
 Result<std::optional<Claim>> Store::ClaimNext(int64_t now_ns, size_t max_group) {
   if (impl_->shutting_down) return std::optional<Claim>();
+  max_group = std::max<size_t>(1, max_group);
+  impl_->handoff_max_group.store(max_group);
+  {
+    // A claim a move made (ApplyIntakeAsync) comes first: it holds the oldest ready jobs, since
+    // a move claims only when nothing is queued.
+    std::unique_lock<std::mutex> hl(impl_->handoff_mu);
+    if (!impl_->handed.empty()) {
+      store_sql::ClaimedRows rows = std::move(impl_->handed.front());
+      impl_->handed.pop_front();
+      impl_->handed_jobs.fetch_sub(rows.rows.size());
+      hl.unlock();
+      impl_->WakeOneWorker();  // there may be more
+      return impl_->ToClaim(std::move(rows));
+    }
+  }
   {
     // Many attempts find nothing: during a storm one worker holds the storm's key, and a woken
     // worker may find that a busy one already took the work. Asking the reader connection first
@@ -597,7 +703,7 @@ Result<std::optional<Claim>> Store::ClaimNext(int64_t now_ns, size_t max_group) 
       impl_->RunBlocking<std::optional<store_sql::ClaimedRows>>(
           [now_ns, max_group](OpContext& ctx) -> Result<std::optional<store_sql::ClaimedRows>> {
             Result<std::optional<store_sql::ClaimedRows>> claim =
-                store_sql::ClaimJobs(ctx.db, now_ns, std::max<size_t>(1, max_group));
+                store_sql::ClaimJobs(ctx.db, now_ns, max_group);
             if (claim.ok() && claim->has_value()) {
               ctx.fx.claimed = static_cast<int64_t>((*claim)->rows.size());
             }
@@ -608,11 +714,15 @@ Result<std::optional<Claim>> Store::ClaimNext(int64_t now_ns, size_t max_group) 
   if (!rows->has_value()) return std::optional<Claim>();
   // There may be more claimable work (another storm key): pass the wake-up on.
   impl_->WakeOneWorker();
+  return impl_->ToClaim(std::move(**rows));
+}
+
+Result<std::optional<Claim>> Store::Impl::ToClaim(store_sql::ClaimedRows rows) {
   // Parsed here, on the worker's thread, not on the writer's.
   Claim claim;
-  claim.storm_key = std::move((*rows)->storm_key);
+  claim.storm_key = std::move(rows.storm_key);
   std::vector<int64_t> dead;
-  for (store_sql::ClaimedRow& row : (*rows)->rows) {
+  for (store_sql::ClaimedRow& row : rows.rows) {
     Result<RoutingJob> job = JobFromJson(row.payload);
     if (!job.ok()) {
       dead.push_back(row.id);
@@ -628,7 +738,7 @@ Result<std::optional<Claim>> Store::ClaimNext(int64_t now_ns, size_t max_group) 
   if (!dead.empty()) {
     // Claimed but unusable: set aside so that they cannot block the queue. Not durable: after a
     // crash they are claimable again and set aside again.
-    Result<Ok> buried = impl_->RunBlocking<Ok>(
+    Result<Ok> buried = RunBlocking<Ok>(
         [dead](OpContext& ctx) -> Result<Ok> {
           Status st = store_sql::BuryJobs(ctx.db, dead);
           if (!st.ok()) return st.error();

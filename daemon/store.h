@@ -146,7 +146,7 @@ struct StoreStats {
   uint64_t rejected_full = 0;    // enqueues refused because the queue was full
   uint64_t failures = 0;         // operations failed by SQLite errors
   uint64_t queued = 0;           // jobs in the queue now (claimed ones included)
-  uint64_t claimed = 0;          // jobs claimed now
+  uint64_t claimed = 0;          // jobs claimed by workers now (see ApplyIntakeAsync)
   uint64_t resumed_at_open = 0;  // claimed jobs found and re-queued by Open
   uint64_t dead_jobs = 0;        // stored jobs that no longer parse, set aside by ClaimNext
   bool last_commit_ok = true;
@@ -186,6 +186,13 @@ class Store {
   // The move commits without its own fsync (the intake log still holds the records; a crash of
   // the process loses nothing committed): it survives power loss once a later durable commit
   // (any completion, or SyncIntakeApplied) has been made.
+  // Hand-off: once a worker has called ClaimNext, a move that finds nothing queued (no backlog,
+  // no retry waiting) and the previous move's claims taken inserts the fresh jobs of each storm
+  // key that has no queued or claimed job already claimed (claims 1), up to the last max_group
+  // asked for, and the next ClaimNext calls return those claims without a transaction. The rows
+  // are those of an insert followed by a claim, so a crash resumes them as any claim (counted
+  // in resumed_at_open, the claim counted as an attempt); Shutdown returns claims no worker
+  // took to the queue as if never made.
   void ApplyIntakeAsync(std::vector<std::shared_ptr<const IntakeBatch>> batches, uint64_t last_seq,
                         Callback<EnqueueOutcome> done);
   // The last_seq of the last ApplyIntakeAsync that committed; 0 before any.
@@ -196,8 +203,9 @@ class Store {
   Status SyncIntakeApplied();
 
   // Claims the oldest ready job (not_before <= now) whose storm key is not claimed, together
-  // with up to max_group - 1 further ready jobs of the same storm key. nullopt when none is
-  // ready (or after Shutdown). A stored job that no longer parses (a corrupt row, a downgrade)
+  // with up to max_group - 1 further ready jobs of the same storm key; or takes a claim a move
+  // made (ApplyIntakeAsync), which holds the oldest ready jobs of its storm key. nullopt when none
+  // is ready (or after Shutdown). A stored job that no longer parses (a corrupt row, a downgrade)
   // cannot be routed: it is set aside (state "dead", kept for inspection, Stats::dead_jobs)
   // rather than blocking the queue.
   Result<std::optional<Claim>> ClaimNext(int64_t now_ns, size_t max_group);

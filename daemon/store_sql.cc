@@ -294,7 +294,7 @@ Status Migrate(sqlite3* db) {
 
 Status InsertJobs(sqlite3* db, const std::vector<JobRow>& jobs, int64_t now_ns,
                   int64_t dedup_window_ns, int64_t queued_now, uint64_t max_queued,
-                  int64_t page_limit, EnqueueOutcome* out) {
+                  int64_t page_limit, EnqueueOutcome* out, Handoff* handoff) {
   if (page_limit > 0) {
     Stmt used(db,
               "SELECT (SELECT page_count FROM pragma_page_count()) - "
@@ -312,7 +312,14 @@ Status InsertJobs(sqlite3* db, const std::vector<JobRow>& jobs, int64_t now_ns,
   Stmt insert(db,
               "INSERT INTO jobs(kind, identity, storm_key, dedup_key, payload, enqueued_ns) "
               "VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
+  Stmt insert_claimed(
+      db,
+      "INSERT INTO jobs(kind, identity, storm_key, dedup_key, payload, enqueued_ns, "
+      "state, claims, claimed_ns) VALUES(?1, ?2, ?3, ?4, ?5, ?6, 1, 1, ?7)");
+  Stmt storm_busy(db, "SELECT 1 FROM jobs WHERE storm_key=?1 AND state IN (0,1) LIMIT 1");
   if (!seen.ok()) return seen.error("prepare dedup lookup");
+  if (!insert_claimed.ok()) return insert_claimed.error("prepare claimed job insert");
+  if (!storm_busy.ok()) return storm_busy.error("prepare storm lookup");
   if (!mark.ok()) return mark.error("prepare dedup insert");
   if (!insert.ok()) return insert.error("prepare job insert");
   // Decide duplicates first, so that a full queue is judged on what would really be added.
@@ -343,15 +350,42 @@ Status InsertJobs(sqlite3* db, const std::vector<JobRow>& jobs, int64_t now_ns,
   }
   for (const JobRow* row : fresh) {
     const JobRow& job = *row;
-    insert.Reset();
-    insert.Bind(1, job.kind)
+    // The claim this job joins, if any (Handoff). A storm key is looked up once per Handoff:
+    // its own inserts keep it busy afterwards, which `keys` remembers.
+    ClaimedRows* claim = nullptr;
+    if (handoff != nullptr && handoff->max_group > 0) {
+      auto [it, first] = handoff->keys.try_emplace(job.storm_key, Handoff::kQueue);
+      if (first) {
+        storm_busy.Reset();
+        storm_busy.Bind(1, job.storm_key);
+        int rc = storm_busy.Step();
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) return storm_busy.error("storm lookup");
+        if (rc == SQLITE_DONE) {
+          it->second = handoff->claims.size();
+          handoff->claims.push_back(ClaimedRows{job.storm_key, {}});
+        }
+      }
+      if (it->second != Handoff::kQueue) {
+        claim = &handoff->claims[it->second];
+        if (claim->rows.size() >= handoff->max_group) {
+          it->second = Handoff::kQueue;  // full: the rest of this storm queues behind it
+          claim = nullptr;
+        }
+      }
+    }
+    Stmt& add = claim != nullptr ? insert_claimed : insert;
+    add.Reset();
+    add.Bind(1, job.kind)
         .Bind(2, job.identity)
         .Bind(3, job.storm_key)
         .Bind(4, job.dedup_key)
         .Bind(5, job.payload)
         .Bind(6, now_ns);
-    if (Status st = Expect(insert, SQLITE_DONE, "insert job"); !st.ok()) return st;
-    out->job_ids.push_back(sqlite3_last_insert_rowid(db));
+    if (claim != nullptr) add.Bind(7, handoff->claimed_ns);
+    if (Status st = Expect(add, SQLITE_DONE, "insert job"); !st.ok()) return st;
+    int64_t id = sqlite3_last_insert_rowid(db);
+    out->job_ids.push_back(id);
+    if (claim != nullptr) claim->rows.push_back(ClaimedRow{id, job.payload, 1, now_ns});
     if (dedup_window_ns > 0 && !job.dedup_key.empty()) {
       mark.Reset();
       mark.Bind(1, job.dedup_key).Bind(2, now_ns);
@@ -411,6 +445,25 @@ Result<std::optional<ClaimedRows>> ClaimJobs(sqlite3* db, int64_t now_ns, size_t
   }
   if (claim.rows.empty()) return std::optional<ClaimedRows>();
   return std::optional<ClaimedRows>(std::move(claim));
+}
+
+Result<bool> AnyQueued(sqlite3* db) {
+  Stmt any(db, "SELECT 1 FROM jobs WHERE state=0 LIMIT 1");
+  if (!any.ok()) return any.error("prepare queue lookup");
+  int rc = any.Step();
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return any.error("queue lookup");
+  return rc == SQLITE_ROW;
+}
+
+Status UnclaimJobs(sqlite3* db, const std::vector<int64_t>& ids) {
+  Stmt s(db, "UPDATE jobs SET state=0, claims=claims-1, claimed_ns=0 WHERE id=?1 AND state=1");
+  if (!s.ok()) return s.error("prepare unclaim");
+  for (int64_t id : ids) {
+    s.Reset();
+    s.Bind(1, id);
+    if (Status st = Expect(s, SQLITE_DONE, "unclaim job"); !st.ok()) return st;
+  }
+  return OkStatus();
 }
 
 Status BuryJobs(sqlite3* db, const std::vector<int64_t>& ids) {

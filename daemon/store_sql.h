@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "daemon/store.h"
@@ -63,13 +64,6 @@ class Stmt {
 // Finalizes the statements cached for `db`. Call before closing it.
 void ForgetStatements(sqlite3* db);
 
-// Inserts the jobs not seen within the dedup window. kUnavailable ("queue is full") when the
-// new jobs would take the queue past max_queued, or ("database is full") when the database
-// already uses `page_limit` pages (0: no limit).
-Status InsertJobs(sqlite3* db, const std::vector<JobRow>& jobs, int64_t now_ns,
-                  int64_t dedup_window_ns, int64_t queued_now, uint64_t max_queued,
-                  int64_t page_limit, EnqueueOutcome* out);
-
 // A claimed job as stored: its payload is parsed by the caller (JobFromJson), off the writer.
 struct ClaimedRow {
   int64_t id = 0;
@@ -81,6 +75,35 @@ struct ClaimedRows {
   std::string storm_key;
   std::vector<ClaimedRow> rows;  // oldest first
 };
+
+// Claims made while jobs are inserted (Store::ApplyIntakeAsync): a fresh job whose storm key has
+// no queued or claimed job is inserted already claimed, as ClaimJobs would claim it next, and
+// the jobs of one storm key that follow it join its claim, up to max_group; the rest are queued.
+// The rows written are those an insert followed by ClaimJobs writes, minus the rewrite.
+struct Handoff {
+  size_t max_group = 0;  // 0: no claims, every job is queued
+  int64_t claimed_ns = 0;
+  std::vector<ClaimedRows> claims;  // out: in the order their storm keys first appeared
+  // Per storm key seen: its claim's index in `claims`, or kQueue once its jobs must queue.
+  static constexpr size_t kQueue = static_cast<size_t>(-1);
+  std::unordered_map<std::string, size_t> keys;
+};
+
+// Inserts the jobs not seen within the dedup window. kUnavailable ("queue is full") when the
+// new jobs would take the queue past max_queued, or ("database is full") when the database
+// already uses `page_limit` pages (0: no limit). With `handoff`, fresh jobs may be inserted
+// claimed (see Handoff).
+Status InsertJobs(sqlite3* db, const std::vector<JobRow>& jobs, int64_t now_ns,
+                  int64_t dedup_window_ns, int64_t queued_now, uint64_t max_queued,
+                  int64_t page_limit, EnqueueOutcome* out, Handoff* handoff = nullptr);
+
+// Whether any job is queued (ready or waiting for a retry): a backlog that claims made by a
+// Handoff must not overtake.
+Result<bool> AnyQueued(sqlite3* db);
+
+// Returns jobs claimed by a Handoff that no worker took (a shutdown) to the queue as if never
+// claimed.
+Status UnclaimJobs(sqlite3* db, const std::vector<int64_t>& ids);
 
 // Whether ClaimJobs would find a job now (read only; for a connection outside the writer).
 Result<bool> AnyClaimable(sqlite3* db, int64_t now_ns);

@@ -879,6 +879,126 @@ TEST(Store, IntakeMovesIgnoreTheQueueBoundRecordTheMarkerAndWorkAfterShutdown) {
   EXPECT_EQ(again->stats().queued, 2u);
 }
 
+// Moves one acknowledged webhook's jobs in, as the intake does.
+Result<EnqueueOutcome> Move(Store& s, const std::vector<RoutingJob>& jobs, uint64_t seq) {
+  auto batch = std::make_shared<IntakeBatch>();
+  batch->now_ns = kNow;
+  batch->dedup_window_ns = kDedup;
+  for (const RoutingJob& j : jobs) batch->jobs.push_back(JobRowOf(j));
+  std::promise<Result<EnqueueOutcome>> moved;
+  s.ApplyIntakeAsync({batch}, seq,
+                     [&](Result<EnqueueOutcome> r) { moved.set_value(std::move(r)); });
+  return moved.get_future().get();
+}
+
+TEST(Store, AMoveHandsFreshJobsToTheNextClaimsAlreadyClaimed) {
+  testing::TempDir dir;
+  auto s = OpenOrDie(Options(dir.path()));
+  // Without a worker asking for work, a move only queues.
+  ASSERT_TRUE(Move(*s, {MakeJob("q1", "Q|e")}, 1).ok());
+  EXPECT_EQ(s->stats().claimed, 0u);
+  Claim q = ClaimOrDie(*s, kNow, 2);  // a worker asks, for groups of 2
+  ASSERT_TRUE(s->Complete(Finish(q)).ok());
+
+  ASSERT_TRUE(
+      Move(*s,
+           {MakeJob("a1", "A|e"), MakeJob("b1", "B|e"), MakeJob("a2", "A|e"), MakeJob("a3", "A|e")},
+           2)
+          .ok());
+  StoreStats before = s->stats();
+  EXPECT_EQ(before.queued, 4u);
+  EXPECT_EQ(before.claimed, 0u) << "claims no worker took are not in flight";
+  Claim a = ClaimOrDie(*s, kNow, 2);
+  Claim b = ClaimOrDie(*s, kNow, 2);
+  EXPECT_EQ(s->stats().transactions, before.transactions) << "taken without a transaction";
+  EXPECT_EQ(a.storm_key, "A|e");
+  EXPECT_EQ(Identities(a), (std::vector<std::string>{"a1", "a2"}));  // max_group
+  EXPECT_EQ(a.jobs[0].claims, 1u);
+  EXPECT_EQ(a.jobs[0].job.labels.at("alertname"), "A-a1");
+  EXPECT_EQ(Identities(b), std::vector<std::string>{"b1"});
+  EXPECT_EQ(s->stats().claimed, 3u);
+  // a3 queued behind its storm's claim, as a claim would have left it.
+  EXPECT_TRUE(NothingReady(*s));
+  ASSERT_TRUE(s->Complete(Finish(a)).ok());
+  ASSERT_TRUE(s->Complete(Finish(b)).ok());
+  Claim rest = ClaimOrDie(*s);
+  EXPECT_EQ(Identities(rest), std::vector<std::string>{"a3"});
+  EXPECT_EQ(rest.jobs[0].claims, 1u);
+  ASSERT_TRUE(s->Complete(Finish(rest)).ok());
+  EXPECT_EQ(s->stats().queued, 0u);
+  EXPECT_EQ(s->stats().claimed, 0u);
+}
+
+TEST(Store, AMoveDoesNotOvertakeABacklogOrAClaimedStorm) {
+  testing::TempDir dir;
+  auto s = OpenOrDie(Options(dir.path()));
+  EXPECT_TRUE(NothingReady(*s));  // a worker has asked
+  // A claimed storm: its new job queues behind the claim; another storm's is handed over.
+  ASSERT_TRUE(s->Enqueue({MakeJob("a1", "A|e")}, kNow, kDedup).ok());
+  Claim a = ClaimOrDie(*s);
+  ASSERT_TRUE(Move(*s, {MakeJob("a2", "A|e"), MakeJob("c1", "C|e")}, 1).ok());
+  EXPECT_EQ(Identities(ClaimOrDie(*s)), std::vector<std::string>{"c1"});
+  EXPECT_TRUE(NothingReady(*s));
+  ASSERT_TRUE(s->Complete(Finish(a)).ok());
+  // a2 is queued now: the next move must not overtake it.
+  ASSERT_TRUE(Move(*s, {MakeJob("d1", "D|e")}, 2).ok());
+  EXPECT_EQ(Identities(ClaimOrDie(*s)), std::vector<std::string>{"a2"});
+  EXPECT_EQ(Identities(ClaimOrDie(*s)), std::vector<std::string>{"d1"});
+  // A retry waiting (released for later) is a backlog too.
+  ASSERT_TRUE(s->Enqueue({MakeJob("r1", "R|e")}, kNow, kDedup).ok());
+  Claim r = ClaimOrDie(*s);
+  ASSERT_TRUE(s->Release({r.jobs[0].id}, kNow + 60 * kSecond).ok());
+  ASSERT_TRUE(Move(*s, {MakeJob("e1", "E|e")}, 3).ok());
+  StoreStats st = s->stats();
+  EXPECT_EQ(st.claimed, 3u);  // c1, a2 and d1, held above; e1 is queued
+  EXPECT_EQ(Identities(ClaimOrDie(*s)), std::vector<std::string>{"e1"});
+  EXPECT_GT(s->stats().transactions, st.transactions) << "claimed by ClaimNext";
+}
+
+TEST(Store, ClaimsAMoveHandedOverAreResumedAfterAKillAndReturnedAtShutdown) {
+  testing::TempDir dir;
+  int fd;
+  pid_t pid = ForkChild(&fd, [&](int out) {
+    Result<std::unique_ptr<Store>> s = Store::Open(Options(dir.path()));
+    if (!s.ok()) ::_exit(3);
+    Result<std::optional<Claim>> none = (*s)->ClaimNext(kNow, 10);  // a worker has asked
+    if (!none.ok() || none->has_value()) ::_exit(4);
+    if (!Move(**s, {MakeJob("a1", "A|e"), MakeJob("b1", "B|e")}, 5).ok()) ::_exit(5);
+    char ready = 'R';
+    if (::write(out, &ready, 1) != 1) ::_exit(6);
+    for (;;) ::pause();  // killed here, with both claims handed over and not taken
+  });
+  char ready = 0;
+  ASSERT_TRUE(ReadExactly(fd, &ready, 1)) << "child failed before moving";
+  ASSERT_EQ(ready, 'R');
+  KillAndReap(pid);
+  ::close(fd);
+
+  auto s = OpenOrDie(Options(dir.path()));
+  EXPECT_EQ(*s->IntakeApplied(), 5u);
+  EXPECT_EQ(s->stats().resumed_at_open, 2u);
+  Claim a = ClaimOrDie(*s);
+  EXPECT_EQ(Identities(a), std::vector<std::string>{"a1"});
+  EXPECT_EQ(a.jobs[0].claims, 2u);  // the claim made by the move counts, as any claim
+  ASSERT_TRUE(s->Complete(Finish(a)).ok());
+
+  // Shutdown returns the claims no worker took, unclaimed: the next start finds them queued,
+  // not resumed, and their first claim is their first attempt.
+  ASSERT_TRUE(Move(*s, {MakeJob("c1", "C|e")}, 6).ok());
+  s->Shutdown();
+  EXPECT_TRUE(NothingReady(*s));
+  s.reset();
+  s = OpenOrDie(Options(dir.path()));
+  EXPECT_EQ(s->stats().resumed_at_open, 0u);
+  EXPECT_EQ(s->stats().queued, 2u);  // b1 (resumed before) and c1
+  Claim b = ClaimOrDie(*s);
+  Claim c = ClaimOrDie(*s);
+  EXPECT_EQ(Identities(b), std::vector<std::string>{"b1"});
+  EXPECT_EQ(b.jobs[0].claims, 2u);
+  EXPECT_EQ(Identities(c), std::vector<std::string>{"c1"});
+  EXPECT_EQ(c.jobs[0].claims, 1u);
+}
+
 // The statement cache finds statements by the address of their SQL text; a buffer that held
 // other SQL at the same address must still get a statement for its own text.
 TEST(StoreSqlTest, StatementCacheTellsApartTextsAtOneAddress) {
