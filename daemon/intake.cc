@@ -946,6 +946,7 @@ void Intake::AppendAsync(std::vector<RoutingJob> jobs, int64_t now_ns, int64_t d
   batch->dedup_window_ns = dedup_window_ns;
   batch->jobs.reserve(jobs.size());
   for (const RoutingJob& job : jobs) batch->jobs.push_back(JobRowOf(job));
+  batch->live = std::move(jobs);
   Impl::Pending p;
   p.body = EncodeBody(*batch);
   p.header = UnsealedHeader(p.body);

@@ -619,6 +619,7 @@ void Store::ApplyIntakeAsync(std::vector<std::shared_ptr<const IntakeBatch>> bat
         // free, and a move is many webhooks.
         int64_t page_limit = ctx.enqueue_page_limit;
         for (const std::shared_ptr<const IntakeBatch>& b : batches) {
+          handoff.batch = b;
           Status st = store_sql::InsertJobs(ctx.db, b->jobs, b->now_ns, b->dedup_window_ns, 0,
                                             std::numeric_limits<uint64_t>::max(), page_limit, &out,
                                             &handoff);
@@ -723,6 +724,10 @@ Result<std::optional<Claim>> Store::Impl::ToClaim(store_sql::ClaimedRows rows) {
   claim.storm_key = std::move(rows.storm_key);
   std::vector<int64_t> dead;
   for (store_sql::ClaimedRow& row : rows.rows) {
+    if (row.live != nullptr) {
+      claim.jobs.push_back(ClaimedJob{row.id, *row.live, row.claims, row.enqueued_ns});
+      continue;
+    }
     Result<RoutingJob> job = JobFromJson(row.payload);
     if (!job.ok()) {
       dead.push_back(row.id);

@@ -78,6 +78,10 @@ struct IntakeBatch {
   int64_t now_ns = 0;           // when it was received: the dedup window is measured from it
   int64_t dedup_window_ns = 0;  // the window in force when it was received
   std::vector<JobRow> jobs;
+  // The same jobs as derived, when the batch was made by this process (empty when read back
+  // from the log). A claim made by the move (ApplyIntakeAsync) gives a worker these instead of
+  // parsing the payloads they were serialized to: half of a worker's CPU was that parse.
+  std::vector<RoutingJob> live;
 };
 
 struct EnqueueOutcome {

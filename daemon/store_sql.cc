@@ -385,7 +385,17 @@ Status InsertJobs(sqlite3* db, const std::vector<JobRow>& jobs, int64_t now_ns,
     if (Status st = Expect(add, SQLITE_DONE, "insert job"); !st.ok()) return st;
     int64_t id = sqlite3_last_insert_rowid(db);
     out->job_ids.push_back(id);
-    if (claim != nullptr) claim->rows.push_back(ClaimedRow{id, job.payload, 1, now_ns});
+    if (claim != nullptr) {
+      ClaimedRow taken{id, {}, nullptr, 1, now_ns};
+      size_t index = static_cast<size_t>(row - jobs.data());
+      if (handoff->batch != nullptr && handoff->batch->live.size() == jobs.size()) {
+        taken.live =
+            std::shared_ptr<const RoutingJob>(handoff->batch, &handoff->batch->live[index]);
+      } else {
+        taken.payload = job.payload;
+      }
+      claim->rows.push_back(std::move(taken));
+    }
     if (dedup_window_ns > 0 && !job.dedup_key.empty()) {
       mark.Reset();
       mark.Bind(1, job.dedup_key).Bind(2, now_ns);

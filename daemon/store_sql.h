@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -67,8 +68,9 @@ void ForgetStatements(sqlite3* db);
 // A claimed job as stored: its payload is parsed by the caller (JobFromJson), off the writer.
 struct ClaimedRow {
   int64_t id = 0;
-  std::string payload;
-  uint32_t claims = 0;  // this claim included
+  std::string payload;                     // empty when `live` is set
+  std::shared_ptr<const RoutingJob> live;  // the job itself, from a Handoff's live batch
+  uint32_t claims = 0;                     // this claim included
   int64_t enqueued_ns = 0;
 };
 struct ClaimedRows {
@@ -83,6 +85,8 @@ struct ClaimedRows {
 struct Handoff {
   size_t max_group = 0;  // 0: no claims, every job is queued
   int64_t claimed_ns = 0;
+  // The batch being inserted, when its jobs are live (IntakeBatch::live): claims point at them.
+  std::shared_ptr<const IntakeBatch> batch;
   std::vector<ClaimedRows> claims;  // out: in the order their storm keys first appeared
   // Per storm key seen: its claim's index in `claims`, or kQueue once its jobs must queue.
   static constexpr size_t kQueue = static_cast<size_t>(-1);

@@ -929,6 +929,32 @@ TEST(Store, AMoveHandsFreshJobsToTheNextClaimsAlreadyClaimed) {
   EXPECT_EQ(s->stats().claimed, 0u);
 }
 
+// A batch made by this process carries its jobs as derived; a claim made at the move hands
+// those over and never parses the stored payload (here one that would not parse).
+TEST(Store, AClaimMadeAtTheMoveGivesTheJobsAsDerived) {
+  testing::TempDir dir;
+  auto s = OpenOrDie(Options(dir.path()));
+  EXPECT_TRUE(NothingReady(*s));  // a worker has asked
+  auto batch = std::make_shared<IntakeBatch>();
+  batch->now_ns = kNow;
+  batch->dedup_window_ns = kDedup;
+  for (const char* id : {"a1", "a2"}) {
+    RoutingJob j = MakeJob(id, "A|e");
+    batch->jobs.push_back(JobRowOf(j));
+    batch->jobs.back().payload = "{";
+    batch->live.push_back(std::move(j));
+  }
+  std::promise<Result<EnqueueOutcome>> moved;
+  s->ApplyIntakeAsync({batch}, 1, [&](Result<EnqueueOutcome> r) { moved.set_value(std::move(r)); });
+  ASSERT_TRUE(moved.get_future().get().ok());
+  Claim a = ClaimOrDie(*s);
+  ASSERT_EQ(Identities(a), (std::vector<std::string>{"a1", "a2"}));
+  EXPECT_EQ(a.jobs[1].job.labels.at("alertname"), "A-a2");
+  EXPECT_EQ(a.jobs[1].job.trace_ids, batch->live[1].trace_ids);
+  EXPECT_EQ(a.jobs[1].claims, 1u);
+  EXPECT_EQ(s->stats().dead_jobs, 0u);
+}
+
 TEST(Store, AMoveDoesNotOvertakeABacklogOrAClaimedStorm) {
   testing::TempDir dir;
   auto s = OpenOrDie(Options(dir.path()));
