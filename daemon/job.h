@@ -67,6 +67,11 @@ struct RoutingJob {
   std::string group_key;
   std::string receiver;
   uint32_t group_truncated_alerts = 0;
+
+  // Every member, so that a test can hold JobFromJson(JobToJson(job)) == job: a worker may be
+  // given the job as derived (daemon/store.h, IntakeBatch::live) or as read back from the store,
+  // and must see the same job either way.
+  friend bool operator==(const RoutingJob&, const RoutingJob&) = default;
 };
 
 // Serializes a job as one JSON object (no newlines).

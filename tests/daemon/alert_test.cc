@@ -509,6 +509,43 @@ TEST(AlertHelpers, FormatNames) {
   EXPECT_FALSE(AlertFormatFromName("prometheus").ok());
 }
 
+// Every member survives the store: a worker gets either the job as derived or the job read
+// back from its JSON (IntakeBatch::live), and must see the same one.
+TEST(Job, EveryMemberRoundTrips) {
+  RoutingJob j;
+  j.kind = JobKind::kResolve;
+  j.identity = "am:f1";
+  j.storm_key = "checkout|latency";
+  j.dedup_key = "am:f1|resolve|1|2";
+  j.source = "alertmanager";
+  j.alertname = "CheckoutSlow";
+  j.alerting_service = "checkout";
+  j.service_label = "service_name";
+  j.symptom = routing::Symptom::kLatency;
+  j.symptom_reason = "label symptom=\"latency\"";
+  j.trace_ids = {"4bf92f3577b34da6a3ce929d0e0e4736", "00000000000000000000000000000001"};
+  j.starts_at_ns = 1;
+  j.ends_at_ns = 2;
+  j.window_start_ns = -3;
+  j.window_end_ns = 4;
+  j.received_ns = 5;
+  j.summary = "p99 \u00e9 high\n";
+  j.severity = "page";
+  j.labels = {{"alertname", "CheckoutSlow"}, {"service_name", "checkout"}};
+  j.annotations = {{"summary", "p99 high"}, {"", "empty name"}};
+  j.generator_url = "http://prometheus:9090/graph?g0.expr=x";
+  j.group_key = "{}:{alertname=\"CheckoutSlow\"}";
+  j.receiver = "tracepager";
+  j.group_truncated_alerts = 7;
+  Result<RoutingJob> back = JobFromJson(JobToJson(j));
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_TRUE(*back == j) << JobToJson(*back) << "\n" << JobToJson(j);
+  RoutingJob defaults;
+  back = JobFromJson(JobToJson(defaults));
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_TRUE(*back == defaults);
+}
+
 TEST(Job, JsonRoundTrip) {
   std::vector<RoutingJob> jobs = Jobs(ReadFile(FixturePath("alertmanager-captured/firing.json")));
   for (const RoutingJob& j : jobs) {
