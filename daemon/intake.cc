@@ -310,6 +310,7 @@ struct Intake::Impl {
   std::vector<std::thread> syncers;
   std::deque<Unmoved> unmoved;
   uint64_t unmoved_jobs = 0;
+  uint64_t unmoved_live_jobs = 0;  // of unmoved_jobs, those whose batch has them live
   bool move_in_flight = false;
   std::optional<Error> move_error;  // the last move's failure, until a move succeeds
   std::chrono::milliseconds retry_delay{0};
@@ -438,6 +439,7 @@ struct Intake::Impl {
       jobs += p.batch->jobs.size();
       if (st.ok()) {
         unmoved_jobs += p.batch->jobs.size();
+        if (!p.batch->live.empty()) unmoved_live_jobs += p.batch->jobs.size();
         unmoved.push_back({GetU64(p.header.data() + 12), p.batch});
       }
     }
@@ -781,7 +783,9 @@ struct Intake::Impl {
     move_in_flight = false;
     if (r.ok()) {
       for (size_t i = 0; i < count; ++i) {
-        unmoved_jobs -= unmoved.front().batch->jobs.size();
+        const IntakeBatch& b = *unmoved.front().batch;
+        unmoved_jobs -= b.jobs.size();
+        if (!b.live.empty()) unmoved_live_jobs -= b.jobs.size();
         unmoved.pop_front();
       }
       moved_seq = last_seq;
@@ -802,8 +806,25 @@ struct Intake::Impl {
                       unmoved.size(), retry_delay.count(), r.error().message);
       }
       move_error = r.error();
+      DropLiveLocked();
     }
     cv.notify_all();
+  }
+
+  // Drops the derived jobs (IntakeBatch::live) of the records waiting to be moved: while the
+  // store refuses moves, records wait here up to the queue bound, and each would hold its jobs
+  // twice. Claims of these records parse the stored payloads instead. REQUIRES: mu held; no
+  // move in flight (the store holds no claim on these batches: a failed move published none).
+  void DropLiveLocked() {
+    for (Unmoved& u : unmoved) {
+      if (u.batch->live.empty()) continue;
+      auto lean = std::make_shared<IntakeBatch>();
+      lean->now_ns = u.batch->now_ns;
+      lean->dedup_window_ns = u.batch->dedup_window_ns;
+      lean->jobs = u.batch->jobs;
+      u.batch = std::move(lean);
+    }
+    unmoved_live_jobs = 0;
   }
 
   // Retires closed segments whose records have all been moved and the moves made durable (up
@@ -1030,6 +1051,7 @@ IntakeStats Intake::stats() const {
   s.segments = i.segment_count;
   std::lock_guard<std::mutex> lk(i.mu);
   s.unmoved_jobs = i.unmoved_jobs;
+  s.unmoved_live_jobs = i.unmoved_live_jobs;
   s.moving_ok = !i.move_error.has_value();
   return s;
 }

@@ -94,15 +94,19 @@ struct IntakeOptions {
 };
 
 struct IntakeStats {
-  uint64_t appended = 0;               // webhooks acknowledged (records written and synced)
-  uint64_t appended_jobs = 0;          // their jobs
-  uint64_t write_failures = 0;         // writes or syncs of the log that failed
-  uint64_t rejected_full = 0;          // appends refused because the queue bound was reached
-  uint64_t moved = 0;                  // records moved into the store
-  uint64_t moved_jobs = 0;             // jobs they queued (duplicates excluded)
-  uint64_t duplicates = 0;             // jobs dropped as duplicates when moved
-  uint64_t move_failures = 0;          // moves the store refused (retried)
-  uint64_t unmoved_jobs = 0;           // jobs acknowledged and not yet moved, now
+  uint64_t appended = 0;        // webhooks acknowledged (records written and synced)
+  uint64_t appended_jobs = 0;   // their jobs
+  uint64_t write_failures = 0;  // writes or syncs of the log that failed
+  uint64_t rejected_full = 0;   // appends refused because the queue bound was reached
+  uint64_t moved = 0;           // records moved into the store
+  uint64_t moved_jobs = 0;      // jobs they queued (duplicates excluded)
+  uint64_t duplicates = 0;      // jobs dropped as duplicates when moved
+  uint64_t move_failures = 0;   // moves the store refused (retried)
+  uint64_t unmoved_jobs = 0;    // jobs acknowledged and not yet moved, now
+  // Of those, the jobs also held as derived (IntakeBatch::live), which doubles what each takes
+  // in memory: dropped when a move fails, so that records waiting for a store that refuses
+  // them (up to the queue bound) are held once.
+  uint64_t unmoved_live_jobs = 0;
   uint64_t replayed_at_open = 0;       // records found at Open that were not moved yet
   uint64_t replayed_jobs_at_open = 0;  // their jobs
   uint64_t torn_tails_at_open = 0;     // segments whose records end in a torn or bad record

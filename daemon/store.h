@@ -80,7 +80,8 @@ struct IntakeBatch {
   std::vector<JobRow> jobs;
   // The same jobs as derived, when the batch was made by this process (empty when read back
   // from the log). A claim made by the move (ApplyIntakeAsync) gives a worker these instead of
-  // parsing the payloads they were serialized to: half of a worker's CPU was that parse.
+  // parsing the payloads they were serialized to: half of a worker's CPU was that parse. (The
+  // intake drops them from records that wait for a store refusing moves: IntakeStats.)
   std::vector<RoutingJob> live;
 };
 
