@@ -99,6 +99,20 @@ Status Expect(Stmt& s, int want, const char* what) {
   return OkStatus();
 }
 
+// Runs `sql` (a statement whose ?1 is a job id) once for each of `ids`; `what` names the step
+// in errors.
+Status UpdateEachJob(sqlite3* db, const char* sql, const std::vector<int64_t>& ids,
+                     const std::string& what) {
+  Stmt s(db, sql);
+  if (!s.ok()) return s.error("prepare " + what);
+  for (int64_t id : ids) {
+    s.Reset();
+    s.Bind(1, id);
+    if (Status st = Expect(s, SQLITE_DONE, what.c_str()); !st.ok()) return st;
+  }
+  return OkStatus();
+}
+
 const char* kPageColumns =
     "p.id, p.decision_id, p.storm_key, p.team, p.pager, p.dedup_key, p.payload, p.created_ns";
 
@@ -466,25 +480,13 @@ Result<bool> AnyQueued(sqlite3* db) {
 }
 
 Status UnclaimJobs(sqlite3* db, const std::vector<int64_t>& ids) {
-  Stmt s(db, "UPDATE jobs SET state=0, claims=claims-1, claimed_ns=0 WHERE id=?1 AND state=1");
-  if (!s.ok()) return s.error("prepare unclaim");
-  for (int64_t id : ids) {
-    s.Reset();
-    s.Bind(1, id);
-    if (Status st = Expect(s, SQLITE_DONE, "unclaim job"); !st.ok()) return st;
-  }
-  return OkStatus();
+  return UpdateEachJob(
+      db, "UPDATE jobs SET state=0, claims=claims-1, claimed_ns=0 WHERE id=?1 AND state=1", ids,
+      "unclaim job");
 }
 
 Status BuryJobs(sqlite3* db, const std::vector<int64_t>& ids) {
-  Stmt bury(db, "UPDATE jobs SET state=2 WHERE id=?1 AND state=1");
-  if (!bury.ok()) return bury.error("prepare dead update");
-  for (int64_t id : ids) {
-    bury.Reset();
-    bury.Bind(1, id);
-    if (Status st = Expect(bury, SQLITE_DONE, "set aside job"); !st.ok()) return st;
-  }
-  return OkStatus();
+  return UpdateEachJob(db, "UPDATE jobs SET state=2 WHERE id=?1 AND state=1", ids, "set aside job");
 }
 
 Status ReleaseJobs(sqlite3* db, const std::vector<int64_t>& ids, int64_t not_before_ns) {

@@ -444,6 +444,22 @@ void KillAndReap(pid_t pid) {
   EXPECT_EQ(WTERMSIG(status), SIGKILL);
 }
 
+// The child side of "kill me here": reports that it reached the point, then waits to be killed.
+[[noreturn]] void ReadyToBeKilled(int out) {
+  char ready = 'R';
+  if (::write(out, &ready, 1) != 1) ::_exit(99);
+  for (;;) ::pause();
+}
+
+// The parent side: waits for the child to report (ReadyToBeKilled), then kills it.
+void KillWhenReady(pid_t pid, int fd, const std::string& what) {
+  char ready = 0;
+  ASSERT_TRUE(ReadExactly(fd, &ready, 1)) << "child failed before " << what;
+  ASSERT_EQ(ready, 'R');
+  KillAndReap(pid);
+  ::close(fd);
+}
+
 TEST(Store, JobsInFlightWhenKilledAreResumedAtOpen) {
   testing::TempDir dir;
   int fd;
@@ -466,17 +482,9 @@ TEST(Store, JobsInFlightWhenKilledAreResumedAtOpen) {
     done.decision_kind = "routed";
     done.decision_json = "{}";
     if (!(*s)->Complete(done).ok()) ::_exit(6);
-    char ready = 'R';
-    if (::write(out, &ready, 1) != 1) ::_exit(7);
-    char never;
-    (void)::read(out == 0 ? 0 : STDIN_FILENO, &never, 0);
-    for (;;) ::pause();  // killed here, with a1 and a2 claimed
+    ReadyToBeKilled(out);  // with a1 and a2 claimed
   });
-  char ready = 0;
-  ASSERT_TRUE(ReadExactly(fd, &ready, 1)) << "child failed before claiming";
-  ASSERT_EQ(ready, 'R');
-  KillAndReap(pid);
-  ::close(fd);
+  ASSERT_NO_FATAL_FAILURE(KillWhenReady(pid, fd, "claiming"));
 
   auto s = OpenOrDie(Options(dir.path()));
   EXPECT_EQ(s->stats().resumed_at_open, 2u);
@@ -853,20 +861,36 @@ TEST(Store, AWorkerThatClaimsWakesTheNextOne) {
   EXPECT_EQ(storms, (std::set<std::string>{"A|e", "B|e"}));
 }
 
+// One acknowledged webhook's jobs as the intake log holds them (serialized only, as when read
+// back from the log).
+std::shared_ptr<IntakeBatch> Batch(const std::vector<RoutingJob>& jobs) {
+  auto batch = std::make_shared<IntakeBatch>();
+  batch->now_ns = kNow;
+  batch->dedup_window_ns = kDedup;
+  for (const RoutingJob& j : jobs) batch->jobs.push_back(JobRowOf(j));
+  return batch;
+}
+
+// Moves `batch` in as the intake does, recording `seq`.
+Result<EnqueueOutcome> Move(Store& s, std::shared_ptr<const IntakeBatch> batch, uint64_t seq) {
+  std::promise<Result<EnqueueOutcome>> moved;
+  s.ApplyIntakeAsync({std::move(batch)}, seq,
+                     [&](Result<EnqueueOutcome> r) { moved.set_value(std::move(r)); });
+  return moved.get_future().get();
+}
+Result<EnqueueOutcome> Move(Store& s, const std::vector<RoutingJob>& jobs, uint64_t seq) {
+  return Move(s, Batch(jobs), seq);
+}
+
 TEST(Store, IntakeMovesIgnoreTheQueueBoundRecordTheMarkerAndWorkAfterShutdown) {
   testing::TempDir dir;
   StoreOptions o = Options(dir.path());
   o.max_queued_jobs = 1;
   auto s = OpenOrDie(o);
   EXPECT_EQ(*s->IntakeApplied(), 0u);
-  auto batch = std::make_shared<IntakeBatch>();
-  batch->now_ns = kNow;
-  batch->dedup_window_ns = kDedup;
-  for (const char* id : {"i1", "i2", "i1"}) batch->jobs.push_back(JobRowOf(MakeJob(id, "A|e")));
   s->Shutdown();  // the intake moves its backlog in while the daemon stops
-  std::promise<Result<EnqueueOutcome>> moved;
-  s->ApplyIntakeAsync({batch}, 7, [&](Result<EnqueueOutcome> r) { moved.set_value(std::move(r)); });
-  Result<EnqueueOutcome> r = moved.get_future().get();
+  Result<EnqueueOutcome> r =
+      Move(*s, {MakeJob("i1", "A|e"), MakeJob("i2", "A|e"), MakeJob("i1", "A|e")}, 7);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->job_ids.size(), 2u) << "past max_queued_jobs: the intake promised them";
   EXPECT_EQ(r->duplicates, 1u);
@@ -877,18 +901,6 @@ TEST(Store, IntakeMovesIgnoreTheQueueBoundRecordTheMarkerAndWorkAfterShutdown) {
   auto again = OpenOrDie(Options(dir.path()));
   EXPECT_EQ(*again->IntakeApplied(), 7u);
   EXPECT_EQ(again->stats().queued, 2u);
-}
-
-// Moves one acknowledged webhook's jobs in, as the intake does.
-Result<EnqueueOutcome> Move(Store& s, const std::vector<RoutingJob>& jobs, uint64_t seq) {
-  auto batch = std::make_shared<IntakeBatch>();
-  batch->now_ns = kNow;
-  batch->dedup_window_ns = kDedup;
-  for (const RoutingJob& j : jobs) batch->jobs.push_back(JobRowOf(j));
-  std::promise<Result<EnqueueOutcome>> moved;
-  s.ApplyIntakeAsync({batch}, seq,
-                     [&](Result<EnqueueOutcome> r) { moved.set_value(std::move(r)); });
-  return moved.get_future().get();
 }
 
 TEST(Store, AMoveHandsFreshJobsToTheNextClaimsAlreadyClaimed) {
@@ -935,18 +947,14 @@ TEST(Store, AClaimMadeAtTheMoveGivesTheJobsAsDerived) {
   testing::TempDir dir;
   auto s = OpenOrDie(Options(dir.path()));
   EXPECT_TRUE(NothingReady(*s));  // a worker has asked
-  auto batch = std::make_shared<IntakeBatch>();
-  batch->now_ns = kNow;
-  batch->dedup_window_ns = kDedup;
-  for (const char* id : {"a1", "a2"}) {
-    RoutingJob j = MakeJob(id, "A|e");
-    batch->jobs.push_back(JobRowOf(j));
-    batch->jobs.back().payload = "{";
-    batch->live.push_back(std::move(j));
+  std::shared_ptr<IntakeBatch> batch = Batch({MakeJob("a1", "A|e"), MakeJob("a2", "A|e")});
+  for (JobRow& row : batch->jobs) {
+    Result<RoutingJob> job = JobFromJson(row.payload);
+    ASSERT_TRUE(job.ok()) << job.error().message;
+    batch->live.push_back(std::move(*job));
+    row.payload = "{";
   }
-  std::promise<Result<EnqueueOutcome>> moved;
-  s->ApplyIntakeAsync({batch}, 1, [&](Result<EnqueueOutcome> r) { moved.set_value(std::move(r)); });
-  ASSERT_TRUE(moved.get_future().get().ok());
+  ASSERT_TRUE(Move(*s, batch, 1).ok());
   Claim a = ClaimOrDie(*s);
   ASSERT_EQ(Identities(a), (std::vector<std::string>{"a1", "a2"}));
   EXPECT_EQ(a.jobs[1].job.labels.at("alertname"), "A-a2");
@@ -990,15 +998,9 @@ TEST(Store, ClaimsAMoveHandedOverAreResumedAfterAKillAndReturnedAtShutdown) {
     Result<std::optional<Claim>> none = (*s)->ClaimNext(kNow, 10);  // a worker has asked
     if (!none.ok() || none->has_value()) ::_exit(4);
     if (!Move(**s, {MakeJob("a1", "A|e"), MakeJob("b1", "B|e")}, 5).ok()) ::_exit(5);
-    char ready = 'R';
-    if (::write(out, &ready, 1) != 1) ::_exit(6);
-    for (;;) ::pause();  // killed here, with both claims handed over and not taken
+    ReadyToBeKilled(out);  // with both claims handed over and not taken
   });
-  char ready = 0;
-  ASSERT_TRUE(ReadExactly(fd, &ready, 1)) << "child failed before moving";
-  ASSERT_EQ(ready, 'R');
-  KillAndReap(pid);
-  ::close(fd);
+  ASSERT_NO_FATAL_FAILURE(KillWhenReady(pid, fd, "moving"));
 
   auto s = OpenOrDie(Options(dir.path()));
   EXPECT_EQ(*s->IntakeApplied(), 5u);
