@@ -48,7 +48,9 @@ class Parser {
   }
 
   // A label/annotation value: strings as they are, numbers and booleans as their JSON text.
-  Status ScalarText(const Value& v, const std::string& path, std::string* out) const {
+  // `path` names the value in the error; it is only called for when there is one.
+  template <typename PathFn>
+  Status ScalarText(const Value& v, const PathFn& path, std::string* out) const {
     if (v.IsString()) {
       out->assign(v.GetString(), v.GetStringLength());
     } else if (v.IsBool()) {
@@ -59,32 +61,37 @@ class Parser {
       v.Accept(w);
       out->assign(buf.GetString(), buf.GetSize());
     } else {
-      return WrongType(path, "a string", v);
+      return WrongType(path(), "a string", v);
     }
     return OkStatus();
   }
 
-  // Optional map of string -> scalar; absent or null leaves *out empty.
+  // Optional map of string -> scalar; absent or null leaves *out empty. A repeated name keeps
+  // its last value. Builds no strings but the map's: a webhook's labels and annotations are most
+  // of what the HTTP thread parses, and error paths are only spelled out for an error.
   Status OptStringMap(const Value& obj, const char* key, const std::string& path,
                       StringMap* out) const {
     auto it = obj.FindMember(key);
     if (it == obj.MemberEnd() || it->value.IsNull()) return OkStatus();
-    std::string here = Join(path, key);
-    if (!it->value.IsObject()) return WrongType(here, "an object", it->value);
+    if (!it->value.IsObject()) return WrongType(Join(path, key), "an object", it->value);
     for (auto m = it->value.MemberBegin(); m != it->value.MemberEnd(); ++m) {
-      std::string name(m->name.GetString(), m->name.GetStringLength());
+      std::string_view name(m->name.GetString(), m->name.GetStringLength());
       std::string text;
-      if (Status s = ScalarText(m->value, Join(here, name), &text); !s.ok()) return s;
-      (*out)[name] = std::move(text);
+      auto here = [&] { return Join(Join(path, key), name); };
+      if (Status s = ScalarText(m->value, here, &text); !s.ok()) return s;
+      // Senders write labels sorted (Go marshals maps so), which makes the end the right hint.
+      out->insert_or_assign(out->end(), std::string(name), std::move(text));
     }
     return OkStatus();
   }
 
   // Optional RFC 3339 time (strings only, as Alertmanager sends).
   Status OptTime(const Value& obj, const char* key, const std::string& path, int64_t* out) const {
-    std::string text;
-    if (Status s = OptString(obj, key, path, &text); !s.ok()) return s;
-    Result<int64_t> t = ParseAlertTime(text);
+    auto it = obj.FindMember(key);
+    if (it == obj.MemberEnd() || it->value.IsNull()) return OkStatus();
+    if (!it->value.IsString()) return WrongType(Join(path, key), "a string", it->value);
+    Result<int64_t> t =
+        ParseAlertTime(std::string_view(it->value.GetString(), it->value.GetStringLength()));
     if (!t.ok()) return Fail(Join(path, key), t.error().message);
     *out = *t;
     return OkStatus();
@@ -135,7 +142,8 @@ Result<AlertBatch> ParseGroup(const Value& root, AlertFormat format, const Alert
        {std::pair{"groupKey", &batch.group_key}, std::pair{"version", &batch.version}}) {
     auto it = root.FindMember(key);
     if (it == root.MemberEnd() || it->value.IsNull()) continue;
-    if (Status s = p.ScalarText(it->value, key, out); !s.ok()) return s.error();
+    auto here = [key = key] { return std::string(key); };
+    if (Status s = p.ScalarText(it->value, here, out); !s.ok()) return s.error();
   }
   if (auto it = root.FindMember("truncatedAlerts"); it != root.MemberEnd()) {
     if (!it->value.IsNull()) {
