@@ -110,6 +110,27 @@ tp_start() {
   TP_PORT=${listen##*:}
 }
 
+# Jobs the daemon has not finished routing: waiting in the queue or in the intake log, plus in
+# flight (from /metrics; the gauges are refreshed on the workers' wake-ups).
+tp_unfinished_jobs() {
+  curl -sf "http://127.0.0.1:$TP_PORT/metrics" |
+    awk '/^tracepager_jobs_(queued|in_flight) / {n += $2} END {printf "%d\n", n}'
+}
+
+# Waits until every job the daemon accepted is routed; prints the seconds it took. Gives up
+# (exit 1) after $1 seconds (default 300): a daemon that stops routing must not hang the bench.
+tp_wait_drained() {
+  local limit=${1:-300} start=$SECONDS
+  until [ "$(tp_unfinished_jobs)" = 0 ]; do
+    if ((SECONDS - start >= limit)); then
+      echo "bench: jobs still unfinished after ${limit}s" >&2
+      return 1
+    fi
+    sleep 0.2
+  done
+  echo $((SECONDS - start))
+}
+
 tp_stop() {
   kill -TERM "$TP_PID" 2>/dev/null || true
   wait "$TP_PID" 2>/dev/null || true

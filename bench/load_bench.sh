@@ -26,19 +26,6 @@ if ((alerts < 2000)); then
   exit 2
 fi
 
-# Queued jobs, from the daemon's /metrics.
-queued() {
-  curl -sf "http://127.0.0.1:$TP_PORT/metrics" | awk '/^tracepager_jobs_queued / {print $2}'
-}
-wait_drained() {
-  local q
-  while true; do
-    q=$(queued)
-    if [ "${q%.*}" = 0 ]; then return 0; fi
-    sleep 0.2
-  done
-}
-
 bench_templates
 tp_prepare ""
 tp_start
@@ -48,7 +35,7 @@ start=$(date +%s)
 
 # 2 alerts per request; every thread stops after its share of answers.
 first=$(bench_wrk_count "$url" "$BENCH_TMP/tracepager.tmpl" 1 1 "$connections" 500)
-wait_drained
+tp_wait_drained >/dev/null
 rss_first=$(bench_rss_kib "$TP_PID")
 first_alerts=$((2 * $(bench_field "$first" answers)))
 echo "first $first_alerts alerts: $first"
@@ -57,7 +44,7 @@ echo "  VmRSS after the first $first_alerts alerts (queue empty): $rss_first KiB
 per_thread=$(((alerts - 1000) / 2 / threads))
 rest=$(bench_wrk_count "$url" "$BENCH_TMP/tracepager.tmpl" 2 "$threads" "$connections" "$per_thread")
 rss_end=$(bench_rss_kib "$TP_PID")
-wait_drained
+tp_wait_drained >/dev/null
 rss_drained=$(bench_rss_kib "$TP_PID")
 elapsed=$(($(date +%s) - start))
 sent=$((first_alerts + 2 * $(bench_field "$rest" answers)))
