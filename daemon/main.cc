@@ -1,13 +1,16 @@
 // tracepager: alert routing by trace. One binary, several subcommands (daemon/commands.h).
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <string>
 
+#include "daemon/allocator.h"
 #include "daemon/build_info.h"
 #include "daemon/commands.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"tracepager: pages the team closest to the failure behind a symptom alert"};
-  app.set_version_flag("--version", TRACEPAGER_VERSION);
+  app.set_version_flag("--version", std::string(TRACEPAGER_VERSION) +
+                                        " (malloc: " + tracepager::daemon::AllocatorInUse() + ")");
   app.require_subcommand(1);
   int exit_code = 0;
   tracepager::daemon::AddServeCommand(app, &exit_code);

@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "daemon/alert.h"
+#include "daemon/allocator.h"
 #include "daemon/audit_api.h"
 #include "daemon/audit_delivery.h"
 #include "daemon/audit_log.h"
@@ -896,9 +897,9 @@ Result<std::unique_ptr<ServerApp>> ServerApp::Start(const std::string& config_pa
   a.metrics->ConfigReload(true, std::chrono::system_clock::now());
   spdlog::info(
       "serve_ready listen={} config={} state_dir={} workers={} trace_source={} pager={} "
-      "pagers={}",
+      "pagers={} malloc=\"{}\"",
       Join(bound), config_path, c.state_dir, c.workers.count, c.trace_source.type, c.pager.type,
-      PagerKinds(c));
+      PagerKinds(c), AllocatorInUse());
   (void)a.notifier.Ready("serving on " + Join(bound, " "));
   return std::unique_ptr<ServerApp>(new ServerApp(std::move(impl)));
 }
