@@ -235,12 +235,23 @@ TEST_F(IntakeTest, TheQueueBoundCountsJobsNotYetMoved) {
   OpenStore();
   IntakeOptions o;
   o.max_queued_jobs = 5;
+  // Every move counts as busy and the interval holds the next one until max_move_jobs wait, so
+  // that the jobs checked against the bound are certainly not moved yet. (A move finishing at
+  // that moment counts its jobs twice for an instant, by design: the bound then refuses early,
+  // never late. The test used to race with that.)
+  o.busy_move_records = 1;
+  o.move_interval = std::chrono::hours(1);
+  o.max_move_jobs = 5;
   OpenIntake(o);
+  ASSERT_TRUE(intake_->Append(Jobs("p", 1), kNow, 0).ok());
+  ASSERT_TRUE(intake_->WaitMoved(kWait)) << "the first move starts at once";
+  EXPECT_EQ(Queued().size(), 1u);  // and is routed: the queue is empty again
   ASSERT_TRUE(intake_->Append(Jobs("q", 4), kNow, 0).ok());
+  EXPECT_EQ(intake_->stats().unmoved_jobs, 4u) << "held by the interval";
   ExpectUnavailable(intake_->Append(Jobs("r", 2), kNow, 0), "queue is full");
   EXPECT_EQ(intake_->stats().rejected_full, 1u);
   EXPECT_TRUE(intake_->Append(Jobs("s", 1), kNow, 0).ok()) << "one more still fits";
-  ASSERT_TRUE(intake_->WaitMoved(kWait));
+  ASSERT_TRUE(intake_->WaitMoved(kWait)) << "max_move_jobs waiting: moved without the interval";
   EXPECT_EQ(Queued().size(), 5u);
   EXPECT_TRUE(intake_->Append(Jobs("t", 5), kNow, 0).ok()) << "routed jobs leave the queue";
 }
