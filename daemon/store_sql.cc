@@ -3,12 +3,15 @@
 // Jobs keep their full RoutingJob as JSON (`payload`) and copy out only the columns queries need.
 // Page memory is two tables: `pages` (one row per page sent to a team) and `page_alerts` (which
 // alert identities a page stands for, and whether each has resolved). A storm is many identities
-// on one page; a repeat is an identity already attached to an open page.
+// on one page; a repeat is an identity already attached to an open page. `dedup` and
+// `page_alerts` refer to an identity by its number in `identities` (see migration 2 -> 3), which
+// is kept while any row refers to it and dropped by Prune afterwards.
 #include "daemon/store_sql.h"
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <mutex>
@@ -83,7 +86,64 @@ CREATE TABLE intake_applied (
 );
 INSERT INTO intake_applied(id, seq) VALUES(1, 0);
 )sql",
+    // 2 -> 3: alert identities get a small integer id, given in the order they are first seen,
+    // and the dedup and page_alerts keys start with it instead of the identity's text. Identities
+    // are hashes (Alertmanager's fingerprints), so keyed by their text every new alert wrote a
+    // random leaf of three large B-trees; keyed by a new, largest id it appends (bench/README.md,
+    // "Identities by number"). The identity's text is looked up once, in `identities`.
+    // tracepager_dedup_identity(key) is registered by Migrate: the identity of a v2 dedup key.
+    R"sql(
+CREATE TABLE identities (
+  id INTEGER PRIMARY KEY,
+  identity TEXT NOT NULL UNIQUE
+);
+INSERT OR IGNORE INTO identities(identity) SELECT identity FROM page_alerts;
+INSERT OR IGNORE INTO identities(identity) SELECT tracepager_dedup_identity(key) FROM dedup;
+CREATE TABLE page_alerts_v3 (
+  page_id INTEGER NOT NULL REFERENCES pages(id) ON DELETE CASCADE,
+  identity_id INTEGER NOT NULL REFERENCES identities(id),
+  resolved_ns INTEGER NOT NULL DEFAULT 0,  -- 0 while the alert fires
+  PRIMARY KEY (page_id, identity_id)
+) WITHOUT ROWID;
+INSERT INTO page_alerts_v3(page_id, identity_id, resolved_ns)
+  SELECT a.page_id, i.id, a.resolved_ns FROM page_alerts a JOIN identities i ON i.identity=a.identity;
+DROP TABLE page_alerts;
+ALTER TABLE page_alerts_v3 RENAME TO page_alerts;
+CREATE INDEX page_alerts_identity ON page_alerts(identity_id, resolved_ns);
+CREATE TABLE dedup_v3 (
+  identity_id INTEGER NOT NULL REFERENCES identities(id),
+  key TEXT NOT NULL,
+  seen_ns INTEGER NOT NULL,
+  PRIMARY KEY (identity_id, key)
+) WITHOUT ROWID;
+INSERT INTO dedup_v3(identity_id, key, seen_ns)
+  SELECT i.id, d.key, d.seen_ns FROM dedup d
+  JOIN identities i ON i.identity=tracepager_dedup_identity(d.key);
+DROP TABLE dedup;
+ALTER TABLE dedup_v3 RENAME TO dedup;
+CREATE INDEX dedup_seen ON dedup(seen_ns);
+)sql",
 };
+
+// tracepager_dedup_identity(key): the alert identity a dedup key of schema version 2 starts
+// with. Keys are identity|kind|starts|ends (alert_derive.cc) and an identity may itself hold a
+// '|' (a generic alert's fingerprint), so the identity is everything before the third '|' from
+// the end; a key of another shape is its own identity.
+void DedupIdentityFunction(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  const unsigned char* text = sqlite3_value_text(argv[0]);
+  if (text == nullptr) {
+    sqlite3_result_null(ctx);
+    return;
+  }
+  std::string_view key(reinterpret_cast<const char*>(text),
+                       static_cast<size_t>(sqlite3_value_bytes(argv[0])));
+  size_t end = key.size();
+  for (int i = 0; i < 3 && end != std::string_view::npos; ++i) {
+    end = end == 0 ? std::string_view::npos : key.rfind('|', end - 1);
+  }
+  std::string_view identity = end == std::string_view::npos ? key : key.substr(0, end);
+  sqlite3_result_text(ctx, identity.data(), static_cast<int>(identity.size()), SQLITE_TRANSIENT);
+}
 
 Status Exec(sqlite3* db, const std::string& sql) {
   char* err = nullptr;
@@ -112,6 +172,49 @@ Status UpdateEachJob(sqlite3* db, const char* sql, const std::vector<int64_t>& i
   }
   return OkStatus();
 }
+
+// Alert identities' ids (table `identities`, migration 2 -> 3) on the writer's connection, for
+// one operation: found with one indexed lookup, given out on first use. Ids created by this
+// operation are remembered, so a later job of the same batch does not look again.
+class IdentityIds {
+ public:
+  explicit IdentityIds(sqlite3* db)
+      : find_(db, "SELECT id FROM identities WHERE identity=?1"),
+        add_(db, "INSERT INTO identities(identity) VALUES(?1)"),
+        db_(db) {}
+
+  // The identity's id, or 0 when it has none.
+  Result<int64_t> Find(const std::string& identity) {
+    if (auto it = created_.find(identity); it != created_.end()) return it->second;
+    if (!find_.ok()) return find_.error("prepare identity lookup");
+    find_.Reset();
+    find_.Bind(1, identity);
+    int rc = find_.Step();
+    if (rc == SQLITE_ROW) return find_.Int(0);
+    if (rc != SQLITE_DONE) return find_.error("identity lookup");
+    return int64_t{0};
+  }
+
+  // The identity's id, given now if it has none. New ids are larger than every id in use, so the
+  // rows keyed by them append to their tables.
+  Result<int64_t> Get(const std::string& identity) {
+    Result<int64_t> id = Find(identity);
+    if (!id.ok() || *id != 0) return id;
+    if (!add_.ok()) return add_.error("prepare identity insert");
+    add_.Reset();
+    add_.Bind(1, identity);
+    if (add_.Step() != SQLITE_DONE) return add_.error("insert identity");
+    int64_t added = sqlite3_last_insert_rowid(db_);
+    created_.emplace(identity, added);
+    return added;
+  }
+
+ private:
+  Stmt find_;
+  Stmt add_;
+  sqlite3* db_;
+  std::unordered_map<std::string, int64_t> created_;
+};
 
 const char* kPageColumns =
     "p.id, p.decision_id, p.storm_key, p.team, p.pager, p.dedup_key, p.payload, p.created_ns";
@@ -280,7 +383,7 @@ std::string Stmt::Text(int column) const {
   return p == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(p), n);
 }
 
-Status Migrate(sqlite3* db) {
+Status Migrate(sqlite3* db, int target) {
   int version;
   {
     Stmt s(db, "PRAGMA user_version");
@@ -292,7 +395,14 @@ Status Migrate(sqlite3* db) {
                                ", newer than this tracepager (" + std::to_string(SchemaVersion()) +
                                "); use a newer build");
   }
-  for (int v = version; v < SchemaVersion(); ++v) {
+  target = std::min(target, SchemaVersion());
+  if (version < target) {
+    int rc = sqlite3_create_function(db, "tracepager_dedup_identity", 1,
+                                     SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr,
+                                     DedupIdentityFunction, nullptr, nullptr);
+    if (rc != SQLITE_OK) return SqlError(db, rc, "register migration function");
+  }
+  for (int v = version; v < target; ++v) {
     if (Status st = Exec(db, "BEGIN IMMEDIATE"); !st.ok()) return st;
     Status st = Exec(db, kMigrations[v]);
     if (st.ok()) st = Exec(db, "PRAGMA user_version=" + std::to_string(v + 1));
@@ -319,10 +429,11 @@ Status InsertJobs(sqlite3* db, const std::vector<JobRow>& jobs, int64_t now_ns,
                                 std::to_string(used.Int(0)) + " pages in use)");
     }
   }
-  Stmt seen(db, "SELECT seen_ns FROM dedup WHERE key=?1");
+  IdentityIds identity_ids(db);
+  Stmt seen(db, "SELECT seen_ns FROM dedup WHERE identity_id=?1 AND key=?2");
   Stmt mark(db,
-            "INSERT INTO dedup(key, seen_ns) VALUES(?1, ?2) "
-            "ON CONFLICT(key) DO UPDATE SET seen_ns=excluded.seen_ns");
+            "INSERT INTO dedup(identity_id, key, seen_ns) VALUES(?1, ?2, ?3) "
+            "ON CONFLICT(identity_id, key) DO UPDATE SET seen_ns=excluded.seen_ns");
   Stmt insert(db,
               "INSERT INTO jobs(kind, identity, storm_key, dedup_key, payload, enqueued_ns) "
               "VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
@@ -341,13 +452,18 @@ Status InsertJobs(sqlite3* db, const std::vector<JobRow>& jobs, int64_t now_ns,
   for (const JobRow& job : jobs) {
     bool duplicate = false;
     if (dedup_window_ns > 0 && !job.dedup_key.empty()) {
-      seen.Reset();
-      seen.Bind(1, job.dedup_key);
-      int rc = seen.Step();
-      if (rc == SQLITE_ROW) {
-        duplicate = now_ns - seen.Int(0) < dedup_window_ns;
-      } else if (rc != SQLITE_DONE) {
-        return seen.error("dedup lookup");
+      // An identity without an id has no dedup entry either.
+      Result<int64_t> identity_id = identity_ids.Find(job.identity);
+      if (!identity_id.ok()) return identity_id.error();
+      if (*identity_id != 0) {
+        seen.Reset();
+        seen.Bind(1, *identity_id).Bind(2, job.dedup_key);
+        int rc = seen.Step();
+        if (rc == SQLITE_ROW) {
+          duplicate = now_ns - seen.Int(0) < dedup_window_ns;
+        } else if (rc != SQLITE_DONE) {
+          return seen.error("dedup lookup");
+        }
       }
       // Two alerts of one webhook with the same key are duplicates of each other too.
       for (const JobRow* f : fresh) duplicate = duplicate || f->dedup_key == job.dedup_key;
@@ -411,8 +527,10 @@ Status InsertJobs(sqlite3* db, const std::vector<JobRow>& jobs, int64_t now_ns,
       claim->rows.push_back(std::move(taken));
     }
     if (dedup_window_ns > 0 && !job.dedup_key.empty()) {
+      Result<int64_t> identity_id = identity_ids.Get(job.identity);
+      if (!identity_id.ok()) return identity_id.error();
       mark.Reset();
-      mark.Bind(1, job.dedup_key).Bind(2, now_ns);
+      mark.Bind(1, *identity_id).Bind(2, job.dedup_key).Bind(3, now_ns);
       if (Status st = Expect(mark, SQLITE_DONE, "insert dedup"); !st.ok()) return st;
     }
   }
@@ -527,13 +645,16 @@ Result<CompletionOutcome> CompleteJobs(sqlite3* db, const Completion& c) {
   // Attaching an identity that is already on the page (a repeat that fired again after
   // resolving) makes it firing again.
   Stmt attach(db,
-              "INSERT INTO page_alerts(page_id, identity) VALUES(?1,?2) "
-              "ON CONFLICT(page_id, identity) DO UPDATE SET resolved_ns=0");
+              "INSERT INTO page_alerts(page_id, identity_id) VALUES(?1,?2) "
+              "ON CONFLICT(page_id, identity_id) DO UPDATE SET resolved_ns=0");
   if (!page.ok()) return page.error("prepare page");
   if (!attach.ok()) return attach.error("prepare page alert");
+  IdentityIds identity_ids(db);
   auto attach_one = [&](int64_t page_id, const std::string& identity) -> Status {
+    Result<int64_t> identity_id = identity_ids.Get(identity);
+    if (!identity_id.ok()) return identity_id.error();
     attach.Reset();
-    attach.Bind(1, page_id).Bind(2, identity);
+    attach.Bind(1, page_id).Bind(2, *identity_id);
     return Expect(attach, SQLITE_DONE, "attach alert to page");
   };
   for (const NewPage& p : c.new_pages) {
@@ -555,14 +676,17 @@ Result<CompletionOutcome> CompleteJobs(sqlite3* db, const Completion& c) {
   for (const auto& [page_id, identity] : c.attach) {
     if (Status st = attach_one(page_id, identity); !st.ok()) return st.error();
   }
-  Stmt resolve_alert(db,
-                     "UPDATE page_alerts SET resolved_ns=?2 WHERE identity=?1 AND resolved_ns=0");
+  Stmt resolve_alert(
+      db, "UPDATE page_alerts SET resolved_ns=?2 WHERE identity_id=?1 AND resolved_ns=0");
   Stmt resolve_page(db, "UPDATE pages SET resolved_ns=?2 WHERE id=?1 AND resolved_ns=0");
   if (!resolve_alert.ok()) return resolve_alert.error("prepare resolve alert");
   if (!resolve_page.ok()) return resolve_page.error("prepare resolve page");
   for (const std::string& identity : c.resolved_identities) {
+    Result<int64_t> identity_id = identity_ids.Find(identity);
+    if (!identity_id.ok()) return identity_id.error();
+    if (*identity_id == 0) continue;  // never on a page
     resolve_alert.Reset();
-    resolve_alert.Bind(1, identity).Bind(2, c.now_ns);
+    resolve_alert.Bind(1, *identity_id).Bind(2, c.now_ns);
     if (Status st = Expect(resolve_alert, SQLITE_DONE, "resolve alert"); !st.ok()) {
       return st.error();
     }
@@ -599,9 +723,10 @@ Result<std::map<std::string, std::vector<PageRecord>>> QueryPagesForIdentities(
   // One statement for any number of identities (a storm's claim holds up to max_group of
   // them): they go in as one JSON array, read back by json_each.
   static const std::string sql =
-      std::string("SELECT a.identity, ") + kPageColumns +
-      " FROM pages p JOIN page_alerts a ON a.page_id=p.id WHERE a.identity IN"
-      " (SELECT value FROM json_each(?1)) AND a.resolved_ns=0 AND p.resolved_ns=0"
+      std::string("SELECT i.identity, ") + kPageColumns +
+      " FROM identities i JOIN page_alerts a ON a.identity_id=i.id JOIN pages p ON p.id=a.page_id"
+      " WHERE i.identity IN (SELECT value FROM json_each(?1)) AND a.resolved_ns=0"
+      " AND p.resolved_ns=0"
       " ORDER BY p.created_ns DESC, p.id DESC";
   rapidjson::StringBuffer list;
   rapidjson::Writer<rapidjson::StringBuffer> w(list);
@@ -619,7 +744,8 @@ Result<std::map<std::string, std::vector<PageRecord>>> QueryPagesForIdentities(
 
 Result<std::vector<std::string>> QueryFiringIdentities(sqlite3* db, int64_t page_id) {
   Stmt a(db,
-         "SELECT identity FROM page_alerts WHERE page_id=?1 AND resolved_ns=0 ORDER BY identity");
+         "SELECT i.identity FROM page_alerts a JOIN identities i ON i.id=a.identity_id"
+         " WHERE a.page_id=?1 AND a.resolved_ns=0 ORDER BY i.identity");
   if (!a.ok()) return a.error("prepare page_alerts");
   a.Bind(1, page_id);
   std::vector<std::string> out;
@@ -638,7 +764,9 @@ Result<uint64_t> QueryFiringCount(sqlite3* db, int64_t page_id,
     if (c.Step() != SQLITE_ROW) return c.error("count page_alerts");
     return static_cast<uint64_t>(c.Int(0));
   }
-  Stmt one(db, "SELECT 1 FROM page_alerts WHERE page_id=?1 AND identity=?2 AND resolved_ns=0");
+  Stmt one(db,
+           "SELECT 1 FROM identities i JOIN page_alerts a ON a.identity_id=i.id"
+           " WHERE i.identity=?2 AND a.page_id=?1 AND a.resolved_ns=0");
   if (!one.ok()) return one.error("prepare page_alerts lookup");
   uint64_t n = 0;
   for (const std::string& identity : among) {
@@ -655,14 +783,41 @@ Result<uint64_t> QueryFiringCount(sqlite3* db, int64_t page_id,
 }
 
 Status Prune(sqlite3* db, int64_t dedup_before_ns, int64_t retain_before_ns) {
-  Stmt a(db, "DELETE FROM dedup WHERE seen_ns<?1");
-  Stmt b(db, "DELETE FROM decisions WHERE created_ns<?1");
-  Stmt c(db, "DELETE FROM pages WHERE resolved_ns<>0 AND resolved_ns<?1");
-  for (auto [stmt, t, what] : {std::tuple{&a, dedup_before_ns, "prune dedup"},
-                               std::tuple{&b, retain_before_ns, "prune decisions"},
-                               std::tuple{&c, retain_before_ns, "prune pages"}}) {
+  // Identities whose rows are pruned are remembered first, and dropped afterwards if nothing
+  // refers to them any more: the work is that of what is pruned, not of every identity known.
+  if (Status st = Exec(db,
+                       "CREATE TEMP TABLE IF NOT EXISTS prune_identities"
+                       "(id INTEGER PRIMARY KEY)");
+      !st.ok()) {
+    return st;
+  }
+  Stmt a(
+      db,
+      "INSERT OR IGNORE INTO prune_identities(id) SELECT identity_id FROM dedup WHERE seen_ns<?1");
+  Stmt b(db, "DELETE FROM dedup WHERE seen_ns<?1");
+  Stmt c(db, "DELETE FROM decisions WHERE created_ns<?1");
+  // CROSS JOIN keeps pages (few) the outer loop; the planner would scan all of page_alerts.
+  Stmt d(db,
+         "INSERT OR IGNORE INTO prune_identities(id) SELECT a.identity_id FROM pages p"
+         " CROSS JOIN page_alerts a ON a.page_id=p.id WHERE p.resolved_ns<>0 AND p.resolved_ns<?1");
+  Stmt e(db, "DELETE FROM pages WHERE resolved_ns<>0 AND resolved_ns<?1");  // and page_alerts
+  for (auto [stmt, t, what] : {std::tuple{&a, dedup_before_ns, "collect dedup identities"},
+                               std::tuple{&b, dedup_before_ns, "prune dedup"},
+                               std::tuple{&c, retain_before_ns, "prune decisions"},
+                               std::tuple{&d, retain_before_ns, "collect page identities"},
+                               std::tuple{&e, retain_before_ns, "prune pages"}}) {
     if (!stmt->ok()) return stmt->error(what);
     stmt->Bind(1, t);
+    if (Status st = Expect(*stmt, SQLITE_DONE, what); !st.ok()) return st;
+  }
+  Stmt unused(db,
+              "DELETE FROM identities WHERE id IN (SELECT id FROM prune_identities)"
+              " AND NOT EXISTS (SELECT 1 FROM dedup WHERE identity_id=identities.id)"
+              " AND NOT EXISTS (SELECT 1 FROM page_alerts WHERE identity_id=identities.id)");
+  Stmt forget(db, "DELETE FROM prune_identities");
+  for (auto [stmt, what] :
+       {std::pair{&unused, "prune identities"}, std::pair{&forget, "forget pruned identities"}}) {
+    if (!stmt->ok()) return stmt->error(what);
     if (Status st = Expect(*stmt, SQLITE_DONE, what); !st.ok()) return st;
   }
   return OkStatus();

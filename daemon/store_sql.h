@@ -19,9 +19,10 @@ namespace tracepager::daemon::store_sql {
 // The schema version this build creates and understands (PRAGMA user_version).
 int SchemaVersion();
 
-// Brings the database to SchemaVersion(), one migration per version, each in its own
-// transaction. kInvalidInput when the database is newer than this build.
-Status Migrate(sqlite3* db);
+// Brings the database to SchemaVersion() (tests: to `target`, to make a database as an older
+// build left it), one migration per version, each in its own transaction. kInvalidInput when the
+// database is newer than this build.
+Status Migrate(sqlite3* db, int target = SchemaVersion());
 
 // Maps a SQLite result code to an Error: conditions that may pass (full disk, I/O errors,
 // locks, a database that cannot be opened) are kUnavailable, the rest kInternal.

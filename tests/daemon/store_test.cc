@@ -798,6 +798,113 @@ TEST(Store, MaintainPrunesOldEntries) {
   EXPECT_EQ(s->Enqueue({MakeJob("a1", "A|e")}, kNow + 1, kDedup)->job_ids.size(), 1u);
 }
 
+// Runs `sql` on the database file in `dir` outside the store; returns the first column of each
+// row, as text.
+std::vector<std::string> QueryDb(const std::string& dir, const std::string& sql) {
+  sqlite3* db = nullptr;
+  std::vector<std::string> out;
+  EXPECT_EQ(sqlite3_open((dir + "/tracepager.db").c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* s = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    const unsigned char* t = sqlite3_column_text(s, 0);
+    out.emplace_back(t == nullptr ? "" : reinterpret_cast<const char*>(t));
+  }
+  EXPECT_EQ(rc, SQLITE_DONE) << sqlite3_errmsg(db);
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  return out;
+}
+
+TEST(Store, NewIdentitiesAreNumberedInTheOrderFirstSeen) {
+  // What keeps a storm's writes at the ends of the dedup and page_alerts B-trees: identities
+  // (hashes, in any order) get increasing numbers as they arrive.
+  testing::TempDir dir;
+  {
+    auto s = OpenOrDie(Options(dir.path()));
+    ASSERT_TRUE(s->Enqueue({MakeJob("f3", "A|e"), MakeJob("0b", "A|e")}, kNow, kDedup).ok());
+    ASSERT_TRUE(
+        s->Enqueue({MakeJob("9a", "A|e"), MakeJob("0b", "A|e", JobKind::kResolve)}, kNow, kDedup)
+            .ok());
+    Completion done = Finish(ClaimOrDie(*s));
+    done.new_pages.push_back({"t", "log", "dk", "{}", {"f3", "0b", "9a", "55"}});
+    ASSERT_TRUE(s->Complete(done).ok());
+  }
+  EXPECT_EQ(QueryDb(dir.path(), "SELECT identity FROM identities ORDER BY id"),
+            (std::vector<std::string>{"f3", "0b", "9a", "55"}));
+  EXPECT_EQ(QueryDb(dir.path(), "SELECT COUNT(*) FROM dedup"), std::vector<std::string>{"4"});
+}
+
+TEST(Store, MaintainDropsIdentitiesNothingRefersTo) {
+  testing::TempDir dir;
+  {
+    auto s = OpenOrDie(Options(dir.path()));
+    // a1 is paged and resolved (its page is pruned with its dedup entry); a2 is on a page that
+    // is still open; a3 was only seen (a dedup entry, pruned).
+    ASSERT_TRUE(s->Enqueue({MakeJob("a1", "A|e")}, kNow, kDedup).ok());
+    Completion done = Finish(ClaimOrDie(*s));
+    done.new_pages.push_back({"t", "log", "dk1", "{}", {"a1"}});
+    int64_t resolved_page = s->Complete(done)->page_ids[0];
+    ASSERT_TRUE(s->Enqueue({MakeJob("a2", "B|e"), MakeJob("a3", "C|e")}, kNow, kDedup).ok());
+    Completion b = Finish(ClaimOrDie(*s));
+    b.new_pages.push_back({"t", "log", "dk2", "{}", {"a2"}});
+    ASSERT_TRUE(s->Complete(b).ok());
+    ASSERT_TRUE(s->Complete(Finish(ClaimOrDie(*s))).ok());
+    Completion resolve = Finish(Claim{}, "resolve");
+    resolve.resolved_identities = {"a1", "never-seen"};
+    resolve.resolved_pages = {resolved_page};
+    ASSERT_TRUE(s->Complete(resolve).ok());
+    ASSERT_TRUE(s->Maintain(kNow + 1, kNow + 1).ok());
+    EXPECT_EQ(PagesOf(*s, "a2").size(), 1u);
+    EXPECT_EQ(s->Enqueue({MakeJob("a1", "A|e")}, kNow + 1, kDedup)->job_ids.size(), 1u);
+  }
+  // a1 is back (just enqueued again); a3 is gone; a2 stays, with its page.
+  EXPECT_EQ(QueryDb(dir.path(), "SELECT identity FROM identities ORDER BY identity"),
+            (std::vector<std::string>{"a1", "a2"}));
+}
+
+TEST(Store, MigratesDedupAndPageMemoryFromSchemaVersionTwo) {
+  testing::TempDir dir;
+  // A database as the build before identity numbers left it: a dedup entry whose identity holds
+  // '|' (a generic alert's fingerprint), one of another shape, and a page with a firing and a
+  // resolved alert.
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir.path() + "/tracepager.db").c_str(), &db), SQLITE_OK);
+    ASSERT_TRUE(store_sql::Migrate(db, 2).ok());
+    const std::string now = std::to_string(kNow);
+    const std::string rows =
+        "INSERT INTO dedup(key, seen_ns) VALUES('generic:x|y|route|5|0', " + now + "), ('odd', " +
+        now +
+        ");"
+        "INSERT INTO pages(id, decision_id, storm_key, team, pager, dedup_key, payload, "
+        "created_ns) VALUES(7, 1, 'A|e', 't', 'log', 'dk', '{}', " +
+        now +
+        ");"
+        "INSERT INTO page_alerts(page_id, identity, resolved_ns) VALUES(7, 'generic:x|y', 0), "
+        "(7, 'am:gone', 5);";
+    char* err = nullptr;
+    ASSERT_EQ(sqlite3_exec(db, rows.c_str(), nullptr, nullptr, &err), SQLITE_OK) << err;
+    sqlite3_close(db);
+  }
+  auto s = OpenOrDie(Options(dir.path()));
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(*s->FiringIdentities(7), std::vector<std::string>{"generic:x|y"});
+  EXPECT_EQ(PagesOf(*s, "generic:x|y").at(0).id, 7);
+  EXPECT_TRUE(PagesOf(*s, "am:gone").empty());
+  EXPECT_EQ(*s->FiringCount(7, {"generic:x|y", "am:gone"}), 1u);
+  // The dedup entries still recognise the same notifications.
+  RoutingJob again = MakeJob("generic:x|y", "A|e");
+  again.dedup_key = "generic:x|y|route|5|0";
+  RoutingJob odd = MakeJob("odd", "A|e");
+  odd.dedup_key = "odd";
+  Result<EnqueueOutcome> r = s->Enqueue({again, odd}, kNow + kSecond, kDedup);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->duplicates, 2u);
+  EXPECT_TRUE(r->job_ids.empty());
+}
+
 TEST(Store, ShutdownStopsIntakeButLetsWorkFinish) {
   testing::TempDir dir;
   auto s = OpenOrDie(Options(dir.path()));
