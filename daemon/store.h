@@ -209,7 +209,8 @@ class Store {
 
   // Claims the oldest ready job (not_before <= now) whose storm key is not claimed, together
   // with up to max_group - 1 further ready jobs of the same storm key; or takes a claim a move
-  // made (ApplyIntakeAsync), which holds the oldest ready jobs of its storm key. nullopt when none
+  // made (ApplyIntakeAsync) or a completion made (Complete), which holds the oldest ready jobs
+  // of its storm key. nullopt when none
   // is ready (or after Shutdown). A stored job that no longer parses (a corrupt row, a downgrade)
   // cannot be routed: it is set aside (state "dead", kept for inspection, Stats::dead_jobs)
   // rather than blocking the queue.
@@ -219,6 +220,10 @@ class Store {
   Status Release(const std::vector<int64_t>& job_ids, int64_t not_before_ns);
 
   // Finishes claimed jobs with their decision and pages. kInternal when a job is not claimed.
+  // When that frees the storm key and the group ClaimNext would claim next is of the same storm
+  // key, the completion's transaction claims it and hands it over as a move's claims are (a
+  // storm's backlog goes on without a claim transaction per group; the order of claims is
+  // ClaimNext's).
   Result<CompletionOutcome> Complete(const Completion& completion);
 
   // Open pages of `storm_key` created at or after `since_ns`, newest first.

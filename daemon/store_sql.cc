@@ -554,7 +554,8 @@ Result<bool> AnyClaimable(sqlite3* db, int64_t now_ns) {
   return rc == SQLITE_ROW;
 }
 
-Result<std::optional<ClaimedRows>> ClaimJobs(sqlite3* db, int64_t now_ns, size_t max_group) {
+Result<std::optional<ClaimedRows>> ClaimJobs(sqlite3* db, int64_t now_ns, size_t max_group,
+                                             const std::string* only_storm_key) {
   Stmt first(db, kClaimableSql);
   if (!first.ok()) return first.error("prepare claim");
   first.Bind(1, now_ns);
@@ -563,6 +564,9 @@ Result<std::optional<ClaimedRows>> ClaimJobs(sqlite3* db, int64_t now_ns, size_t
   if (rc != SQLITE_ROW) return first.error("claim");
   ClaimedRows claim;
   claim.storm_key = first.Text(0);
+  if (only_storm_key != nullptr && claim.storm_key != *only_storm_key) {
+    return std::optional<ClaimedRows>();
+  }
 
   Stmt group(db,
              "SELECT id, payload, claims, enqueued_ns FROM jobs WHERE storm_key=?1 AND state=0 "

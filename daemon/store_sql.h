@@ -114,8 +114,10 @@ Status UnclaimJobs(sqlite3* db, const std::vector<int64_t>& ids);
 Result<bool> AnyClaimable(sqlite3* db, int64_t now_ns);
 
 // Claims a group (see Store::ClaimNext): marks the rows claimed and returns them; nullopt when
-// no job is ready.
-Result<std::optional<ClaimedRows>> ClaimJobs(sqlite3* db, int64_t now_ns, size_t max_group);
+// no job is ready. With `only_storm_key`, only if that group is of that storm key (nullopt when
+// the next group is another's).
+Result<std::optional<ClaimedRows>> ClaimJobs(sqlite3* db, int64_t now_ns, size_t max_group,
+                                             const std::string* only_storm_key = nullptr);
 
 // Sets claimed jobs aside as dead (they do not parse; see Store::ClaimNext).
 Status BuryJobs(sqlite3* db, const std::vector<int64_t>& ids);

@@ -905,6 +905,58 @@ TEST(Store, MigratesDedupAndPageMemoryFromSchemaVersionTwo) {
   EXPECT_TRUE(r->job_ids.empty());
 }
 
+TEST(Store, ACompletionClaimsItsStormsNextGroupWhenItIsNextInLine) {
+  testing::TempDir dir;
+  auto s = OpenOrDie(Options(dir.path()));
+  ASSERT_TRUE(s->Enqueue({MakeJob("a1", "A|e"), MakeJob("a2", "A|e"), MakeJob("a3", "A|e"),
+                          MakeJob("a4", "A|e"), MakeJob("a5", "A|e")},
+                         kNow, kDedup)
+                  .ok());
+  Claim first = ClaimOrDie(*s, kNow, 2);
+  EXPECT_EQ(Identities(first), (std::vector<std::string>{"a1", "a2"}));
+  // Completing only part of a claim leaves the storm held: nothing is claimed for it.
+  Completion part = Finish(first);
+  part.job_ids = {first.jobs[0].id};
+  ASSERT_TRUE(s->Complete(part).ok());
+  EXPECT_EQ(s->stats().claimed, 1u);
+  Result<std::optional<Claim>> none = s->ClaimNext(kNow, 2);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  // The rest frees the storm, and its transaction claims the next group (a3, a4: the size the
+  // workers last asked for) for whichever worker asks next, which gets it without a transaction.
+  Completion rest = Finish(first);
+  rest.job_ids = {first.jobs[1].id};
+  ASSERT_TRUE(s->Complete(rest).ok());
+  uint64_t transactions = s->stats().transactions;
+  Claim second = ClaimOrDie(*s, kNow, 2);
+  EXPECT_EQ(Identities(second), (std::vector<std::string>{"a3", "a4"}));
+  EXPECT_EQ(s->stats().transactions, transactions);
+  EXPECT_EQ(second.jobs[0].claims, 1u);
+  EXPECT_EQ(s->stats().claimed, 2u);
+  EXPECT_EQ(s->stats().queued, 3u);
+  // Claimed in the database like any claim: a restart resumes them.
+  s.reset();
+  s = OpenOrDie(Options(dir.path()));
+  EXPECT_EQ(s->stats().resumed_at_open, 2u);
+  EXPECT_EQ(Identities(ClaimOrDie(*s, kNow, 10)), (std::vector<std::string>{"a3", "a4", "a5"}));
+}
+
+TEST(Store, ACompletionDoesNotClaimItsStormAheadOfAnOlderOne) {
+  testing::TempDir dir;
+  auto s = OpenOrDie(Options(dir.path()));
+  ASSERT_TRUE(
+      s->Enqueue({MakeJob("a1", "A|e"), MakeJob("b1", "B|e"), MakeJob("a2", "A|e")}, kNow, kDedup)
+          .ok());
+  Claim a = ClaimOrDie(*s, kNow, 1);
+  EXPECT_EQ(Identities(a), std::vector<std::string>{"a1"});
+  ASSERT_TRUE(s->Complete(Finish(a)).ok());
+  // b1 waited longer than a2: it is claimed next, through the queue, and a2 after it.
+  uint64_t transactions = s->stats().transactions;
+  EXPECT_EQ(Identities(ClaimOrDie(*s, kNow, 1)), std::vector<std::string>{"b1"});
+  EXPECT_GT(s->stats().transactions, transactions);
+  EXPECT_EQ(Identities(ClaimOrDie(*s, kNow, 1)), std::vector<std::string>{"a2"});
+}
+
 TEST(Store, ShutdownStopsIntakeButLetsWorkFinish) {
   testing::TempDir dir;
   auto s = OpenOrDie(Options(dir.path()));
