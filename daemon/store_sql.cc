@@ -1,6 +1,7 @@
 // The store's schema and SQL. See store_sql.h.
 //
-// Jobs keep their full RoutingJob as JSON (`payload`) and copy out only the columns queries need.
+// Jobs keep their full RoutingJob as JSON (`job_payloads`, beside the row) and copy out only the
+// columns queries need.
 // Page memory is two tables: `pages` (one row per page sent to a team) and `page_alerts` (which
 // alert identities a page stands for, and whether each has resolved). A storm is many identities
 // on one page; a repeat is an identity already attached to an open page. `dedup` and
@@ -122,6 +123,17 @@ INSERT INTO dedup_v3(identity_id, key, seen_ns)
 DROP TABLE dedup;
 ALTER TABLE dedup_v3 RENAME TO dedup;
 CREATE INDEX dedup_seen ON dedup(seen_ns);
+)sql",
+    // 3 -> 4: a job's payload in a table of its own. A claim rewrites the job's row (its state)
+    // and a row was mostly its payload, about 1.2 KB: a claim of 1000 jobs rewrote some 330
+    // pages instead of about 30 (bench/README.md, "Identities by number").
+    R"sql(
+CREATE TABLE job_payloads (
+  job_id INTEGER PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+  payload TEXT NOT NULL
+);
+INSERT INTO job_payloads(job_id, payload) SELECT id, payload FROM jobs;
+ALTER TABLE jobs DROP COLUMN payload;
 )sql",
 };
 
@@ -435,12 +447,13 @@ Status InsertJobs(sqlite3* db, const std::vector<JobRow>& jobs, int64_t now_ns,
             "INSERT INTO dedup(identity_id, key, seen_ns) VALUES(?1, ?2, ?3) "
             "ON CONFLICT(identity_id, key) DO UPDATE SET seen_ns=excluded.seen_ns");
   Stmt insert(db,
-              "INSERT INTO jobs(kind, identity, storm_key, dedup_key, payload, enqueued_ns) "
-              "VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
-  Stmt insert_claimed(
-      db,
-      "INSERT INTO jobs(kind, identity, storm_key, dedup_key, payload, enqueued_ns, "
-      "state, claims, claimed_ns) VALUES(?1, ?2, ?3, ?4, ?5, ?6, 1, 1, ?7)");
+              "INSERT INTO jobs(kind, identity, storm_key, dedup_key, enqueued_ns) "
+              "VALUES(?1, ?2, ?3, ?4, ?5)");
+  Stmt insert_claimed(db,
+                      "INSERT INTO jobs(kind, identity, storm_key, dedup_key, enqueued_ns, "
+                      "state, claims, claimed_ns) VALUES(?1, ?2, ?3, ?4, ?5, 1, 1, ?6)");
+  Stmt insert_payload(db, "INSERT INTO job_payloads(job_id, payload) VALUES(?1, ?2)");
+  if (!insert_payload.ok()) return insert_payload.error("prepare job payload insert");
   Stmt storm_busy(db, "SELECT 1 FROM jobs WHERE storm_key=?1 AND state IN (0,1) LIMIT 1");
   if (!seen.ok()) return seen.error("prepare dedup lookup");
   if (!insert_claimed.ok()) return insert_claimed.error("prepare claimed job insert");
@@ -505,15 +518,14 @@ Status InsertJobs(sqlite3* db, const std::vector<JobRow>& jobs, int64_t now_ns,
     }
     Stmt& add = claim != nullptr ? insert_claimed : insert;
     add.Reset();
-    add.Bind(1, job.kind)
-        .Bind(2, job.identity)
-        .Bind(3, job.storm_key)
-        .Bind(4, job.dedup_key)
-        .Bind(5, job.payload)
-        .Bind(6, now_ns);
-    if (claim != nullptr) add.Bind(7, handoff->claimed_ns);
+    add.Bind(1, job.kind).Bind(2, job.identity).Bind(3, job.storm_key).Bind(4, job.dedup_key);
+    add.Bind(5, now_ns);
+    if (claim != nullptr) add.Bind(6, handoff->claimed_ns);
     if (Status st = Expect(add, SQLITE_DONE, "insert job"); !st.ok()) return st;
     int64_t id = sqlite3_last_insert_rowid(db);
+    insert_payload.Reset();
+    insert_payload.Bind(1, id).Bind(2, job.payload);
+    if (Status st = Expect(insert_payload, SQLITE_DONE, "insert job payload"); !st.ok()) return st;
     out->job_ids.push_back(id);
     if (claim != nullptr) {
       ClaimedRow taken{id, {}, nullptr, 1, now_ns};
@@ -569,8 +581,9 @@ Result<std::optional<ClaimedRows>> ClaimJobs(sqlite3* db, int64_t now_ns, size_t
   }
 
   Stmt group(db,
-             "SELECT id, payload, claims, enqueued_ns FROM jobs WHERE storm_key=?1 AND state=0 "
-             "AND not_before_ns<=?2 ORDER BY id LIMIT ?3");
+             "SELECT j.id, p.payload, j.claims, j.enqueued_ns FROM jobs j"
+             " JOIN job_payloads p ON p.job_id=j.id WHERE j.storm_key=?1 AND j.state=0"
+             " AND j.not_before_ns<=?2 ORDER BY j.id LIMIT ?3");
   Stmt take(db, "UPDATE jobs SET state=1, claims=claims+1, claimed_ns=?2 WHERE id=?1");
   if (!group.ok()) return group.error("prepare claim group");
   if (!take.ok()) return take.error("prepare claim update");

@@ -659,8 +659,10 @@ TEST(Store, UnparseableJobIsSetAsideNotBlocking) {
   }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open((dir.path() + "/tracepager.db").c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "UPDATE jobs SET payload='{broken' WHERE identity='a1'", nullptr,
-                         nullptr, nullptr),
+  ASSERT_EQ(sqlite3_exec(db,
+                         "UPDATE job_payloads SET payload='{broken' WHERE job_id=(SELECT id FROM "
+                         "jobs WHERE identity='a1')",
+                         nullptr, nullptr, nullptr),
             SQLITE_OK);
   sqlite3_close(db);
   auto s = OpenOrDie(Options(dir.path()));
@@ -955,6 +957,46 @@ TEST(Store, ACompletionDoesNotClaimItsStormAheadOfAnOlderOne) {
   EXPECT_EQ(Identities(ClaimOrDie(*s, kNow, 1)), std::vector<std::string>{"b1"});
   EXPECT_GT(s->stats().transactions, transactions);
   EXPECT_EQ(Identities(ClaimOrDie(*s, kNow, 1)), std::vector<std::string>{"a2"});
+}
+
+TEST(Store, MigratesQueuedJobsFromSchemaVersionThree) {
+  testing::TempDir dir;
+  // Jobs queued by the build that kept the payload in the job's row, one of them claimed when
+  // that build stopped.
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir.path() + "/tracepager.db").c_str(), &db), SQLITE_OK);
+    ASSERT_TRUE(store_sql::Migrate(db, 3).ok());
+    sqlite3_stmt* s = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db,
+                                 "INSERT INTO jobs(kind, identity, storm_key, dedup_key, payload, "
+                                 "enqueued_ns, state) VALUES('route', ?1, 'A|e', ?1, ?2, 1, ?3)",
+                                 -1, &s, nullptr),
+              SQLITE_OK);
+    for (int i = 0; i < 2; ++i) {
+      std::string identity = "a" + std::to_string(i + 1);
+      std::string payload = JobToJson(MakeJob(identity, "A|e"));
+      sqlite3_bind_text(s, 1, identity.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text(s, 2, payload.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_int(s, 3, i == 0 ? 1 : 0);
+      ASSERT_EQ(sqlite3_step(s), SQLITE_DONE) << sqlite3_errmsg(db);
+      sqlite3_reset(s);
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+  }
+  auto s = OpenOrDie(Options(dir.path()));
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->stats().queued, 2u);
+  EXPECT_EQ(s->stats().resumed_at_open, 1u);
+  Claim c = ClaimOrDie(*s);
+  EXPECT_EQ(Identities(c), (std::vector<std::string>{"a1", "a2"}));
+  EXPECT_EQ(c.jobs[1].job.labels.at("alertname"), "A-a2");
+  ASSERT_TRUE(s->Complete(Finish(c)).ok());
+  s.reset();
+  // Completed jobs take their payloads with them.
+  EXPECT_EQ(QueryDb(dir.path(), "SELECT COUNT(*) FROM job_payloads"),
+            std::vector<std::string>{"0"});
 }
 
 TEST(Store, ShutdownStopsIntakeButLetsWorkFinish) {
