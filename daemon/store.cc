@@ -783,8 +783,9 @@ Status Store::Release(const std::vector<int64_t>& job_ids, int64_t not_before_ns
 
 Result<CompletionOutcome> Store::Complete(const Completion& completion) {
   size_t next_group = impl_->handoff_max_group.load();
+  Impl* impl = impl_.get();
   return impl_->RunBlocking<CompletionOutcome>(
-      [completion, next_group](OpContext& ctx) -> Result<CompletionOutcome> {
+      [completion, next_group, impl](OpContext& ctx) -> Result<CompletionOutcome> {
         Result<CompletionOutcome> r = store_sql::CompleteJobs(ctx.db, completion);
         if (!r.ok()) return r;
         int64_t n = static_cast<int64_t>(completion.job_ids.size());
@@ -795,8 +796,9 @@ Result<CompletionOutcome> Store::Complete(const Completion& completion) {
         // next group, is made here and handed over (ClaimNext takes it without a transaction of
         // its own). The storm's worker otherwise waited for the writer twice per group, behind
         // the moves, and a storm was routed at half the pace its worker could go (bench/README.md,
-        // "Identities by number"). Only that claim: other storms keep their turn.
-        if (next_group > 0) {
+        // "Identities by number"). Only that claim: other storms keep their turn. Not while
+        // shutting down: no worker would take it.
+        if (next_group > 0 && !impl->shutting_down.load()) {
           Result<std::optional<store_sql::ClaimedRows>> next =
               store_sql::ClaimJobs(ctx.db, completion.now_ns, next_group, &completion.storm_key);
           if (!next.ok()) return next.error();

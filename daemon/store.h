@@ -210,10 +210,9 @@ class Store {
   // Claims the oldest ready job (not_before <= now) whose storm key is not claimed, together
   // with up to max_group - 1 further ready jobs of the same storm key; or takes a claim a move
   // made (ApplyIntakeAsync) or a completion made (Complete), which holds the oldest ready jobs
-  // of its storm key. nullopt when none
-  // is ready (or after Shutdown). A stored job that no longer parses (a corrupt row, a downgrade)
-  // cannot be routed: it is set aside (state "dead", kept for inspection, Stats::dead_jobs)
-  // rather than blocking the queue.
+  // of its storm key. nullopt when none is ready (or after Shutdown). A stored job that no
+  // longer parses (a corrupt row, a downgrade) cannot be routed: it is set aside (state "dead",
+  // kept for inspection, Stats::dead_jobs) rather than blocking the queue.
   Result<std::optional<Claim>> ClaimNext(int64_t now_ns, size_t max_group);
 
   // Returns claimed jobs to the queue, ready again at `not_before_ns` (a retry later).
