@@ -186,8 +186,9 @@ Status UpdateEachJob(sqlite3* db, const char* sql, const std::vector<int64_t>& i
 }
 
 // Alert identities' ids (table `identities`, migration 2 -> 3) on the writer's connection, for
-// one operation: found with one indexed lookup, given out on first use. Ids created by this
-// operation are remembered, so a later job of the same batch does not look again.
+// one operation: found with one indexed lookup, given out on first use. Every answer (an id, or
+// none) is remembered for the operation, so that the dedup check and the dedup mark of a new
+// alert, or a storm's attach and resolve of one identity, look it up once.
 class IdentityIds {
  public:
   explicit IdentityIds(sqlite3* db)
@@ -197,14 +198,15 @@ class IdentityIds {
 
   // The identity's id, or 0 when it has none.
   Result<int64_t> Find(const std::string& identity) {
-    if (auto it = created_.find(identity); it != created_.end()) return it->second;
+    if (auto it = known_.find(identity); it != known_.end()) return it->second;
     if (!find_.ok()) return find_.error("prepare identity lookup");
     find_.Reset();
     find_.Bind(1, identity);
     int rc = find_.Step();
-    if (rc == SQLITE_ROW) return find_.Int(0);
-    if (rc != SQLITE_DONE) return find_.error("identity lookup");
-    return int64_t{0};
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return find_.error("identity lookup");
+    int64_t id = rc == SQLITE_ROW ? find_.Int(0) : 0;
+    known_.emplace(identity, id);
+    return id;
   }
 
   // The identity's id, given now if it has none. New ids are larger than every id in use, so the
@@ -217,7 +219,7 @@ class IdentityIds {
     add_.Bind(1, identity);
     if (add_.Step() != SQLITE_DONE) return add_.error("insert identity");
     int64_t added = sqlite3_last_insert_rowid(db_);
-    created_.emplace(identity, added);
+    known_[identity] = added;
     return added;
   }
 
@@ -225,7 +227,7 @@ class IdentityIds {
   Stmt find_;
   Stmt add_;
   sqlite3* db_;
-  std::unordered_map<std::string, int64_t> created_;
+  std::unordered_map<std::string, int64_t> known_;  // 0: has no id
 };
 
 const char* kPageColumns =

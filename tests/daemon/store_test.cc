@@ -782,24 +782,6 @@ TEST(Store, PageMemoryForStormsRepeatsAndResolves) {
   EXPECT_TRUE(s->OpenPagesForStorm("checkout|errors", 0)->empty());
 }
 
-TEST(Store, MaintainPrunesOldEntries) {
-  testing::TempDir dir;
-  auto s = OpenOrDie(Options(dir.path()));
-  ASSERT_TRUE(s->Enqueue({MakeJob("a1", "A|e")}, kNow, kDedup).ok());
-  Completion done = Finish(ClaimOrDie(*s));
-  done.new_pages.push_back({"t", "log", "dk", "{}", {"a1"}});
-  int64_t page_id = s->Complete(done)->page_ids[0];
-  Completion resolve;
-  ASSERT_TRUE(s->Enqueue({MakeJob("a1", "A|e", JobKind::kResolve)}, kNow, kDedup).ok());
-  resolve = Finish(ClaimOrDie(*s), "resolve");
-  resolve.resolved_identities = {"a1"};
-  resolve.resolved_pages = {page_id};
-  ASSERT_TRUE(s->Complete(resolve).ok());
-  // The dedup entry for a1 is pruned: the same notification is accepted again.
-  ASSERT_TRUE(s->Maintain(kNow + 1, kNow + 1).ok());
-  EXPECT_EQ(s->Enqueue({MakeJob("a1", "A|e")}, kNow + 1, kDedup)->job_ids.size(), 1u);
-}
-
 // Runs `sql` on the database file in `dir` outside the store; returns the first column of each
 // row, as text.
 std::vector<std::string> QueryDb(const std::string& dir, const std::string& sql) {
@@ -838,7 +820,7 @@ TEST(Store, NewIdentitiesAreNumberedInTheOrderFirstSeen) {
   EXPECT_EQ(QueryDb(dir.path(), "SELECT COUNT(*) FROM dedup"), std::vector<std::string>{"4"});
 }
 
-TEST(Store, MaintainDropsIdentitiesNothingRefersTo) {
+TEST(Store, MaintainPrunesOldEntriesAndIdentitiesNothingRefersTo) {
   testing::TempDir dir;
   {
     auto s = OpenOrDie(Options(dir.path()));
@@ -848,17 +830,21 @@ TEST(Store, MaintainDropsIdentitiesNothingRefersTo) {
     Completion done = Finish(ClaimOrDie(*s));
     done.new_pages.push_back({"t", "log", "dk1", "{}", {"a1"}});
     int64_t resolved_page = s->Complete(done)->page_ids[0];
-    ASSERT_TRUE(s->Enqueue({MakeJob("a2", "B|e"), MakeJob("a3", "C|e")}, kNow, kDedup).ok());
+    ASSERT_TRUE(s->Enqueue({MakeJob("a1", "A|e", JobKind::kResolve), MakeJob("a2", "B|e"),
+                            MakeJob("a3", "C|e")},
+                           kNow, kDedup)
+                    .ok());
+    Completion resolve = Finish(ClaimOrDie(*s), "resolve");
+    resolve.resolved_identities = {"a1", "never-seen"};
+    resolve.resolved_pages = {resolved_page};
+    ASSERT_TRUE(s->Complete(resolve).ok());
     Completion b = Finish(ClaimOrDie(*s));
     b.new_pages.push_back({"t", "log", "dk2", "{}", {"a2"}});
     ASSERT_TRUE(s->Complete(b).ok());
     ASSERT_TRUE(s->Complete(Finish(ClaimOrDie(*s))).ok());
-    Completion resolve = Finish(Claim{}, "resolve");
-    resolve.resolved_identities = {"a1", "never-seen"};
-    resolve.resolved_pages = {resolved_page};
-    ASSERT_TRUE(s->Complete(resolve).ok());
     ASSERT_TRUE(s->Maintain(kNow + 1, kNow + 1).ok());
     EXPECT_EQ(PagesOf(*s, "a2").size(), 1u);
+    // The dedup entry for a1 is pruned: the same notification is accepted again.
     EXPECT_EQ(s->Enqueue({MakeJob("a1", "A|e")}, kNow + 1, kDedup)->job_ids.size(), 1u);
   }
   // a1 is back (just enqueued again); a3 is gone; a2 stays, with its page.
