@@ -12,8 +12,9 @@
 # when the last answer arrived and again once the queue is empty. Prints both figures and the
 # ratio, and, last, `load: PASS` or `load: FAIL (why)`. It passes when every request got a 2xx
 # (no non-2xx answer, no socket error) and RSS after ALERTS <= RSS_BOUND x RSS after the first
-# thousand (default RSS_BOUND=1.5; the default max_queued_jobs of 100000 applies, so a daemon
-# whose workers fell behind would answer 503 and fail the run). Exit 0 on PASS, 1 on FAIL.
+# thousand (default RSS_BOUND=1.5; the default max_queued_jobs of 100000 and pacing above 50000
+# apply: a daemon whose workers fall behind answers more slowly, and 503 once its queue is full,
+# which fails the run). Exit 0 on PASS, 1 on FAIL.
 source "$(dirname "$0")/lib.sh"
 
 alerts=${1:-1000000}

@@ -487,11 +487,23 @@ void LoadServer(Loader& l, const YAML::Node& node, ServerConfig* server) {
 
 void LoadStore(Loader& l, const YAML::Node& node, StoreConfig* store) {
   MapReader m(l, node, "store",
-              {"max_queued_jobs", "max_size", "commit_max_batch", "commit_max_delay",
-               "busy_timeout", "decision_retention"});
+              {"max_queued_jobs", "pace_above_jobs", "pace_max_wait", "max_size",
+               "commit_max_batch", "commit_max_delay", "busy_timeout", "decision_retention"});
   if (!m.valid()) return;
   l.Unsigned(m.Get("max_queued_jobs"), m.Path("max_queued_jobs"), 1, 1'000'000'000,
              &store->max_queued_jobs);
+  if (m.Has("pace_above_jobs")) {
+    uint64_t pace = 0;
+    l.Unsigned(m.Get("pace_above_jobs"), m.Path("pace_above_jobs"), 0, 1'000'000'000, &pace);
+    if (pace > store->max_queued_jobs) {
+      l.Problem(m.Get("pace_above_jobs"), m.Path("pace_above_jobs"),
+                "must be 0 (no pacing) or at most max_queued_jobs (" +
+                    std::to_string(store->max_queued_jobs) + ")");
+    }
+    store->pace_above_jobs = pace;
+  }
+  l.Duration(m.Get("pace_max_wait"), m.Path("pace_max_wait"), Millis(0), std::chrono::minutes(1),
+             &store->pace_max_wait);
   l.Size(m.Get("max_size"), m.Path("max_size"), 0, uint64_t{1} << 50, &store->max_bytes);
   if (store->max_bytes != 0 && store->max_bytes < (1u << 20)) {
     l.Problem(m.Get("max_size"), m.Path("max_size"), "must be 0 (no cap) or at least 1MiB");

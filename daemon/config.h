@@ -85,9 +85,13 @@ struct ServerConfig {
 
 struct StoreConfig {
   uint64_t max_queued_jobs = 100'000;  // beyond it enqueue answers kUnavailable (HTTP 503)
-  uint64_t max_bytes = 0;              // database size cap; 0 = only the disk limits it
-  uint32_t commit_max_batch = 1024;    // operations per group-commit transaction
-  Millis commit_max_delay{0};          // extra time the writer waits to gather a batch
+  // Above this backlog webhooks are answered only as the workers make room (IntakeOptions::
+  // pace_above_jobs), for at most pace_max_wait each. Absent: half of max_queued_jobs; 0: off.
+  std::optional<uint64_t> pace_above_jobs;
+  Millis pace_max_wait{std::chrono::seconds(2)};
+  uint64_t max_bytes = 0;            // database size cap; 0 = only the disk limits it
+  uint32_t commit_max_batch = 1024;  // operations per group-commit transaction
+  Millis commit_max_delay{0};        // extra time the writer waits to gather a batch
   Millis busy_timeout{std::chrono::seconds(5)};
   Millis decision_retention{std::chrono::hours(24 * 30)};
 };

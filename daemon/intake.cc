@@ -296,7 +296,13 @@ struct Intake::Impl {
   mutable std::mutex mu;
   std::condition_variable cv;
   std::vector<Pending> pending;  // appended, not yet written
-  uint64_t pending_jobs = 0;     // jobs pending, being written or written and not yet synced
+  // Appends pacing holds (IntakeOptions::pace_above_jobs), oldest first, with when each came.
+  struct Held {
+    Pending p;
+    std::chrono::steady_clock::time_point since;
+  };
+  std::deque<Held> held;
+  uint64_t pending_jobs = 0;  // jobs pending, being written or written and not yet synced
   std::deque<Written> unsynced;
   uint64_t written_seq = 0;         // the last sequence number written (not necessarily synced)
   uint64_t sync_started_seq = 0;    // the highest one an fdatasync in flight or done covers
@@ -347,8 +353,8 @@ struct Intake::Impl {
 
   // Counters.
   std::atomic<uint64_t> appended{0}, appended_jobs{0}, write_failures{0}, rejected_full{0},
-      moved{0}, moved_jobs{0}, duplicates{0}, move_failures{0}, replayed{0}, replayed_jobs{0},
-      torn_tails{0};
+      paced{0}, moved{0}, moved_jobs{0}, duplicates{0}, move_failures{0}, replayed{0},
+      replayed_jobs{0}, torn_tails{0};
 
   ~Impl() {
     if (fd >= 0) ::close(fd);
@@ -358,6 +364,60 @@ struct Intake::Impl {
     return !move_in_flight && !unmoved.empty() &&
            (std::chrono::steady_clock::now() >= next_move_at ||
             (!move_error && unmoved_jobs >= options.max_move_jobs));
+  }
+
+  // The jobs promised: queued or claimed in the store, and appended but not yet moved. The
+  // store's count is read under mu: a move publishes its jobs in the store's count before its
+  // callback takes them out of unmoved_jobs (under mu), so a job is counted once or, for a
+  // moment, twice, never not at all. (Read before taking mu, a move finishing in between was in
+  // neither count, and the bound let in more than it should.) mu held.
+  uint64_t PromisedLocked() const { return store->stats().queued + unmoved_jobs + pending_jobs; }
+  // Whether pacing lets in an append of `n` jobs now (an empty backlog lets in any).
+  bool PaceLetsIn(uint64_t promised, size_t n) const {
+    return options.pace_above_jobs == 0 || promised == 0 || promised + n <= options.pace_above_jobs;
+  }
+  // Whether the oldest held append may go on now: it fits, or it waited long enough. mu held.
+  bool HeldDue(std::chrono::steady_clock::time_point now) const {
+    return !held.empty() && (now - held.front().since >= options.pace_max_wait ||
+                             PaceLetsIn(PromisedLocked(), held.front().p.batch->jobs.size()));
+  }
+  // Takes an append of `promised` + its jobs into `pending` for the syncers, or, when that is
+  // past the queue bound, returns why it is refused. mu held.
+  std::optional<Error> AdmitLocked(Pending& p, uint64_t promised) {
+    size_t n = p.batch->jobs.size();
+    if (promised + n > options.max_queued_jobs) {
+      rejected_full.fetch_add(1);
+      return Error::Unavailable("store: queue is full (" + std::to_string(promised) + " of " +
+                                std::to_string(options.max_queued_jobs) + " jobs queued)");
+    }
+    pending_jobs += n;
+    ++queued_records;
+    pending.push_back(std::move(p));
+    sync_cv.notify_one();
+    return std::nullopt;
+  }
+  // Takes the held appends that are due, in order, into `pending` (or refuses them, queue
+  // bound); their refusals go to `refused`, whose callbacks the caller runs without mu.
+  void AdmitHeldLocked(std::vector<std::pair<Pending, Error>>& refused) {
+    auto now = std::chrono::steady_clock::now();
+    while (HeldDue(now)) {
+      Pending p = std::move(held.front().p);
+      held.pop_front();
+      if (std::optional<Error> e = AdmitLocked(p, PromisedLocked())) {
+        refused.emplace_back(std::move(p), std::move(*e));
+      }
+    }
+  }
+  // Closes the intake to appends and takes out every held one (the caller fails them without
+  // mu: they were never written, so the sender still has them). mu held.
+  std::deque<Held> CloseLocked() {
+    closed = true;
+    std::deque<Held> out;
+    out.swap(held);
+    return out;
+  }
+  static void FailHeld(std::deque<Held>& held_appends) {
+    for (Held& h : held_appends) h.p.done(Error::Unavailable("intake: shutting down"));
   }
 
   // Whether a closed segment's records are all moved but not yet known durable: a sync of the
@@ -371,7 +431,8 @@ struct Intake::Impl {
   // Whether the intake thread may return: stopping, everything appended written and synced, no
   // move or store sync in flight. mu held.
   bool Finished() const {
-    return stop && pending.empty() && unsynced.empty() && !move_in_flight && !store_sync_in_flight;
+    return stop && held.empty() && pending.empty() && unsynced.empty() && !move_in_flight &&
+           !store_sync_in_flight;
   }
   // Whether a closed segment can be retired now. Intake thread, mu held.
   bool NeedRetire() const {
@@ -383,17 +444,33 @@ struct Intake::Impl {
     std::unique_lock<std::mutex> lk(mu);
     for (;;) {
       auto ready = [&] {
-        return (CanMove() && !stop) || (NeedStoreSync() && !stop) || NeedRetire() || Finished();
+        return (CanMove() && !stop) || (NeedStoreSync() && !stop) || NeedRetire() ||
+               HeldDue(std::chrono::steady_clock::now()) || Finished();
       };
       // Which wait applies is decided again after every wake-up: a move finishing leaves
-      // records waiting for next_move_at, a time nothing else would wake the thread for.
+      // records waiting for next_move_at, a time nothing else would wake the thread for, and
+      // held appends wait for completions in the store, which do not wake it either.
       while (!ready()) {
-        if (!move_in_flight && !unmoved.empty()) {
-          cv.wait_until(lk, next_move_at);
+        auto until = std::chrono::steady_clock::time_point::max();
+        if (!move_in_flight && !unmoved.empty()) until = next_move_at;
+        if (!held.empty()) {
+          until = std::min(until, std::chrono::steady_clock::now() + options.pace_poll);
+        }
+        if (until != std::chrono::steady_clock::time_point::max()) {
+          cv.wait_until(lk, until);
         } else {
           loop_waiting_untimed = true;
           cv.wait(lk);
           loop_waiting_untimed = false;
+        }
+      }
+      if (!held.empty()) {
+        std::vector<std::pair<Pending, Error>> refused;
+        AdmitHeldLocked(refused);
+        if (!refused.empty()) {
+          lk.unlock();
+          for (auto& [p, e] : refused) p.done(e);
+          lk.lock();
         }
       }
       if (NeedRetire()) {
@@ -936,12 +1013,14 @@ Result<std::unique_ptr<Intake>> Intake::Open(const IntakeOptions& options, Store
 Intake::Intake(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Intake::~Intake() {
+  std::deque<Impl::Held> held;
   {
     std::lock_guard<std::mutex> lk(impl_->mu);
-    impl_->closed = true;
+    held = impl_->CloseLocked();
     impl_->stop = true;
     impl_->cv.notify_all();
   }
+  Impl::FailHeld(held);
   // The intake thread returns once the syncers have written and synced everything pending.
   if (impl_->thread.joinable()) impl_->thread.join();
   {
@@ -977,24 +1056,20 @@ void Intake::AppendAsync(std::vector<RoutingJob> jobs, int64_t now_ns, int64_t d
   std::optional<Error> refused;
   {
     std::lock_guard<std::mutex> lk(impl_->mu);
-    // The store's count is read under mu: a move publishes its jobs in the store's count before
-    // its callback takes them out of unmoved_jobs (under mu), so a job is counted once or, for
-    // a moment, twice, never not at all. (Read before taking mu, a move finishing in between
-    // was in neither count, and the bound let in more than it should.)
-    uint64_t queued = impl_->store->stats().queued;
-    uint64_t promised = queued + impl_->unmoved_jobs + impl_->pending_jobs;
-    if (impl_->closed) {
+    Impl& i = *impl_;
+    uint64_t promised = i.PromisedLocked();
+    if (i.closed) {
       refused = Error::Unavailable("intake: shutting down");
-    } else if (promised + n > impl_->options.max_queued_jobs) {
-      impl_->rejected_full.fetch_add(1);
-      refused =
-          Error::Unavailable("store: queue is full (" + std::to_string(promised) + " of " +
-                             std::to_string(impl_->options.max_queued_jobs) + " jobs queued)");
+    } else if ((i.held.empty() && i.PaceLetsIn(promised, n)) ||
+               promised + n > i.options.max_queued_jobs) {
+      refused = i.AdmitLocked(p, promised);
+      if (!refused) return;
     } else {
-      impl_->pending_jobs += n;
-      ++impl_->queued_records;
-      impl_->pending.push_back(std::move(p));
-      impl_->sync_cv.notify_one();
+      // Paced: behind the appends already held. The intake thread may be waiting without a
+      // deadline; it has to start looking at the backlog.
+      if (i.held.empty()) i.cv.notify_all();
+      i.held.push_back({std::move(p), std::chrono::steady_clock::now()});
+      i.paced.fetch_add(1);
       return;
     }
   }
@@ -1010,8 +1085,12 @@ Status Intake::Append(std::vector<RoutingJob> jobs, int64_t now_ns, int64_t dedu
 }
 
 void Intake::Close() {
-  std::lock_guard<std::mutex> lk(impl_->mu);
-  impl_->closed = true;
+  std::deque<Impl::Held> held;
+  {
+    std::lock_guard<std::mutex> lk(impl_->mu);
+    held = impl_->CloseLocked();
+  }
+  Impl::FailHeld(held);
 }
 
 bool Intake::WaitMoved(std::chrono::milliseconds timeout) {
@@ -1041,6 +1120,7 @@ IntakeStats Intake::stats() const {
   s.appended_jobs = i.appended_jobs;
   s.write_failures = i.write_failures;
   s.rejected_full = i.rejected_full;
+  s.paced = i.paced;
   s.moved = i.moved;
   s.moved_jobs = i.moved_jobs;
   s.duplicates = i.duplicates;
@@ -1052,6 +1132,7 @@ IntakeStats Intake::stats() const {
   std::lock_guard<std::mutex> lk(i.mu);
   s.unmoved_jobs = i.unmoved_jobs;
   s.unmoved_live_jobs = i.unmoved_live_jobs;
+  s.pacing_now = i.held.size();
   s.moving_ok = !i.move_error.has_value();
   return s;
 }

@@ -22,6 +22,11 @@
 //     move is durable in the store.
 //   - Duplicates (the store's dedup window) are dropped when records are moved, measured from
 //     the time each webhook was received.
+//   - Pacing: while the backlog (the store's queued and claimed jobs plus the jobs appended and
+//     not yet moved) is above pace_above_jobs, AppendAsync holds a webhook, unwritten and
+//     unacknowledged, until the backlog is back below it or pace_max_wait has passed; held
+//     webhooks are written in the order they arrived. A sender faster than the workers is
+//     slowed down to the workers' pace instead of filling the queue and then being refused.
 //   - The queue bound (max_queued_jobs) counts the store's queued jobs plus the jobs appended
 //     and not yet moved: AppendAsync fails with kUnavailable ("queue is full") beyond it. It
 //     also bounds the log while the store refuses moves (its max_size reached, I/O errors): the
@@ -69,6 +74,19 @@ namespace tracepager::daemon {
 struct IntakeOptions {
   std::string dir;  // the state directory; the log lives in <dir>/intake (created 0700)
   uint64_t max_queued_jobs = 100'000;
+  // Pacing (see Guarantees): 0 turns it off. An append that would take the backlog past
+  // pace_above_jobs waits, behind any append already waiting, until it fits (or the backlog is
+  // empty) or pace_max_wait has passed; then it is written, or refused when the queue bound is
+  // reached. The backlog shrinks when the store completes jobs, which does not tell the intake:
+  // while appends wait, the intake thread looks at it every pace_poll. An append that finds the
+  // queue bound reached is refused at once, waiting or not.
+  //
+  // Why wait rather than refuse: Alertmanager retries a refused notification with backoff and
+  // drops it when its retries run out; an answer that comes later it simply waits for. And a
+  // backlog that stays short keeps the daemon's memory and the routing delay bounded.
+  uint64_t pace_above_jobs = 0;
+  std::chrono::milliseconds pace_max_wait{2000};
+  std::chrono::milliseconds pace_poll{1};
   size_t segment_bytes = 8u << 20;  // a segment is preallocated to this size, then rotated
   size_t max_move_jobs = 2048;      // jobs moved into the store per transaction, at most
   // Under load (the previous move took at least busy_move_records webhooks), moves start at
@@ -98,6 +116,8 @@ struct IntakeStats {
   uint64_t appended_jobs = 0;   // their jobs
   uint64_t write_failures = 0;  // writes or syncs of the log that failed
   uint64_t rejected_full = 0;   // appends refused because the queue bound was reached
+  uint64_t paced = 0;           // appends that waited (pacing), whatever became of them
+  uint64_t pacing_now = 0;      // appends waiting now
   uint64_t moved = 0;           // records moved into the store
   uint64_t moved_jobs = 0;      // jobs they queued (duplicates excluded)
   uint64_t duplicates = 0;      // jobs dropped as duplicates when moved
@@ -152,12 +172,14 @@ class Intake {
   // Appends one webhook's jobs (received at `now_ns`, deduplicated within `dedup_window_ns`
   // when moved). `done` runs once: OK after the record is durable, kUnavailable when it was
   // not written (queue bound, moves failing, write or sync error, Close). An empty `jobs` is
-  // acknowledged at once without a record.
+  // acknowledged at once without a record. Pacing may hold the append before it is written
+  // (IntakeOptions::pace_above_jobs).
   void AppendAsync(std::vector<RoutingJob> jobs, int64_t now_ns, int64_t dedup_window_ns,
                    std::function<void(Status)> done);
   Status Append(std::vector<RoutingJob> jobs, int64_t now_ns, int64_t dedup_window_ns);
 
-  // Refuses further appends (kUnavailable "shutting down"); pending ones are still written.
+  // Refuses further appends (kUnavailable "shutting down"), and those pacing holds; pending
+  // ones are still written.
   void Close();
   // Blocks until every record acknowledged before the call has been moved into the store, a
   // move fails, or `timeout` passes; true when everything was moved.

@@ -145,6 +145,16 @@ struct Metrics::Impl {
                            .Help("Routing jobs being worked on.")
                            .Register(registry)
                            .Add({})),
+        paced(prometheus::BuildCounter()
+                  .Name("tracepager_webhooks_paced_total")
+                  .Help("Webhooks whose answer waited for the workers to make room in the queue.")
+                  .Register(registry)
+                  .Add({})),
+        pacing(prometheus::BuildGauge()
+                   .Name("tracepager_webhooks_pacing")
+                   .Help("Webhooks waiting now for the workers to make room in the queue.")
+                   .Register(registry)
+                   .Add({})),
         // Trace fetches are network calls: milliseconds to the 10 s default timeout and beyond.
         trace_fetch(
             prometheus::BuildHistogram()
@@ -201,6 +211,10 @@ struct Metrics::Impl {
   LabelledSeries<prometheus::Counter> reloads;
   prometheus::Gauge& jobs_queued;
   prometheus::Gauge& jobs_in_flight;
+  prometheus::Counter& paced;
+  prometheus::Gauge& pacing;
+  std::mutex paced_mu;
+  uint64_t paced_seen = 0;  // the running total `paced` was last brought to
   prometheus::Histogram& trace_fetch;
   prometheus::Histogram& routing;
   prometheus::Gauge& last_reload_ok;
@@ -221,6 +235,16 @@ void Metrics::SetJobsInFlight(int64_t jobs) {
 }
 void Metrics::AddJobsInFlight(int64_t delta) {
   impl_->jobs_in_flight.Increment(static_cast<double>(delta));
+}
+void Metrics::SetPacing(uint64_t paced_total, int64_t waiting) {
+  {
+    std::lock_guard<std::mutex> lk(impl_->paced_mu);
+    if (paced_total > impl_->paced_seen) {
+      impl_->paced.Increment(static_cast<double>(paced_total - impl_->paced_seen));
+      impl_->paced_seen = paced_total;
+    }
+  }
+  impl_->pacing.Set(static_cast<double>(waiting));
 }
 void Metrics::Decision(DecisionOutcome outcome) {
   impl_->decisions.Get(DecisionOutcomeName(outcome)).Increment();

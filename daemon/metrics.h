@@ -7,6 +7,9 @@
 //                                           handler's own reason such as "invalid_payload",
 //                                           "store_unavailable")
 //   jobs_queued, jobs_in_flight             gauges
+//   webhooks_paced_total                    webhooks whose answer waited for room (pacing,
+//                                           IntakeOptions::pace_above_jobs)
+//   webhooks_pacing                         gauge: webhooks waiting for room now
 //   decisions_total{outcome}                routed | fallback | error
 //   pages_total{result}                     e.g. sent | failed | deduplicated
 //   trace_fetch_duration_seconds            histogram
@@ -56,6 +59,8 @@ class Metrics {
   void SetJobsQueued(int64_t jobs);
   void SetJobsInFlight(int64_t jobs);
   void AddJobsInFlight(int64_t delta);  // +1 when a worker takes a job, -1 when it is done
+  // The intake's pacing counters (IntakeStats::paced, a running total, and pacing_now).
+  void SetPacing(uint64_t paced_total, int64_t waiting);
 
   void Decision(DecisionOutcome outcome);
   void Page(std::string_view result);

@@ -267,20 +267,26 @@ struct ServerApp::Impl {
   // store: the summary reports the intake's counters since the previous line.
   struct IngestCounts {
     std::atomic<uint64_t> webhooks{0}, alerts{0};
-    uint64_t moved_jobs = 0, duplicates = 0;  // intake counters at the last line (Run's thread)
+    // Intake counters at the last line (Run's thread).
+    uint64_t moved_jobs = 0, duplicates = 0, paced = 0;
   };
   std::shared_ptr<IngestCounts> ingested = std::make_shared<IngestCounts>();
+  // The queue bound the store and the intake were opened with (a reload does not change it).
+  uint64_t max_queued_jobs = 0;
 
   void LogIngestSummary(std::chrono::seconds interval) {
     IntakeStats is = intake->stats();
     uint64_t queued = is.moved_jobs - ingested->moved_jobs;
     uint64_t duplicates = is.duplicates - ingested->duplicates;
+    uint64_t paced = is.paced - ingested->paced;
     ingested->moved_jobs = is.moved_jobs;
     ingested->duplicates = is.duplicates;
+    ingested->paced = is.paced;
     uint64_t webhooks = ingested->webhooks.exchange(0);
     if (webhooks == 0 && queued == 0 && duplicates == 0) return;
-    spdlog::info("alerts_ingested webhooks={} alerts={} queued={} duplicates={} interval_s={}",
-                 webhooks, ingested->alerts.exchange(0), queued, duplicates, interval.count());
+    spdlog::info(
+        "alerts_ingested webhooks={} alerts={} queued={} duplicates={} paced={} interval_s={}",
+        webhooks, ingested->alerts.exchange(0), queued, duplicates, paced, interval.count());
   }
   std::vector<std::thread> workers;
   std::mutex workers_mu;
@@ -418,7 +424,6 @@ struct ServerApp::Impl {
     }
     StoreStats st = store->stats();
     IntakeStats is = intake->stats();
-    std::shared_ptr<const RoutingSnapshot> snap = Snapshot();
     std::string why;
     if (stopping) {
       why = "shutting down";
@@ -426,7 +431,7 @@ struct ServerApp::Impl {
       why = "the store's last commit failed";
     } else if (!is.moving_ok) {
       why = "the store refuses the intake's webhooks";
-    } else if (st.queued + is.unmoved_jobs >= snap->config->store.max_queued_jobs) {
+    } else if (st.queued + is.unmoved_jobs >= max_queued_jobs) {
       why = "the queue is full";
     }
     if (!why.empty()) {
@@ -547,6 +552,14 @@ struct ServerApp::Impl {
     if (listen_text(was) != listen_text(now)) restart.push_back("server.listen");
     if (was.server.tls.has_value() != now.server.tls.has_value()) restart.push_back("server.tls");
     if (was.state_dir != now.state_dir) restart.push_back("state_dir");
+    // The store and the intake take these when they open.
+    if (was.store.max_queued_jobs != now.store.max_queued_jobs) {
+      restart.push_back("store.max_queued_jobs");
+    }
+    if (was.store.pace_above_jobs != now.store.pace_above_jobs ||
+        was.store.pace_max_wait != now.store.pace_max_wait) {
+      restart.push_back("store.pace_above_jobs/pace_max_wait");
+    }
     if (was.workers.count != now.workers.count) restart.push_back("workers.count");
     if (was.pager.type != now.pager.type) restart.push_back("pager");
     for (std::string& k : PagingRestartKeys(was.paging, now.paging))
@@ -747,7 +760,9 @@ Result<std::unique_ptr<ServerApp>> ServerApp::Start(const std::string& config_pa
                st.resumed_at_open);
   IntakeOptions io;
   io.dir = c.state_dir;
-  io.max_queued_jobs = c.store.max_queued_jobs;
+  io.max_queued_jobs = a.max_queued_jobs = c.store.max_queued_jobs;
+  io.pace_above_jobs = c.store.pace_above_jobs.value_or(c.store.max_queued_jobs / 2);
+  io.pace_max_wait = c.store.pace_max_wait;
   Result<std::unique_ptr<Intake>> intake = Intake::Open(io, a.store.get());
   if (!intake.ok()) return intake.error();
   a.intake = std::move(*intake);
@@ -933,9 +948,10 @@ int ServerApp::Run() {
     }
     // Housekeeping on every wake-up: gauges, the watchdog, and now and then the store.
     StoreStats st = a.store->stats();
-    a.metrics->SetJobsQueued(
-        static_cast<int64_t>(st.queued - st.claimed + a.intake->stats().unmoved_jobs));
+    IntakeStats is = a.intake->stats();
+    a.metrics->SetJobsQueued(static_cast<int64_t>(st.queued - st.claimed + is.unmoved_jobs));
     a.metrics->SetJobsInFlight(static_cast<int64_t>(st.claimed));
+    a.metrics->SetPacing(is.paced, static_cast<int64_t>(is.pacing_now));
     if (watchdog) (void)a.notifier.Watchdog();
     if (std::chrono::steady_clock::now() - last_ingest_summary >= kIngestSummaryInterval) {
       last_ingest_summary = std::chrono::steady_clock::now();

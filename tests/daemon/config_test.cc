@@ -80,6 +80,8 @@ TEST(Config, ExampleConfigLoads) {
   EXPECT_TRUE(c.server.auth.bearer_tokens.empty());
   EXPECT_FALSE(c.server.auth.hmac.has_value());
   EXPECT_EQ(c.store.max_queued_jobs, 100000u);
+  EXPECT_EQ(c.store.pace_above_jobs, std::optional<uint64_t>(50000));
+  EXPECT_EQ(c.store.pace_max_wait, std::chrono::seconds(2));
   EXPECT_EQ(c.workers.count, 4u);
   EXPECT_EQ(c.workers.drain_deadline, std::chrono::seconds(20));
   EXPECT_EQ(c.log_level, LogLevel::kInfo);
@@ -326,6 +328,27 @@ TEST(Config, BooleansAreStrict) {
   EXPECT_NE(m[0].find("routing.timeout_fraction"), std::string::npos) << m[0];
   EXPECT_NE(m[1].find("routing.retries: expected true or false, got \"yes\""), std::string::npos)
       << m[1];
+}
+
+TEST(Config, PacingIsOffOnlyWhenSaidAndNeverAboveTheQueueBound) {
+  FakeEnv env = MinimalEnv();
+  ConfigLoad load = ParseConfig(kMinimal, "/cfg/t.yaml", env.Get());
+  ASSERT_TRUE(load.config.has_value()) << AllMessages(load);
+  EXPECT_FALSE(load.config->store.pace_above_jobs.has_value()) << "the daemon takes half the bound";
+  std::string yaml = std::string(kMinimal) + "store: {pace_above_jobs: 0, pace_max_wait: 500ms}\n";
+  load = ParseConfig(yaml, "/cfg/t.yaml", env.Get());
+  ASSERT_TRUE(load.config.has_value()) << AllMessages(load);
+  EXPECT_EQ(load.config->store.pace_above_jobs, std::optional<uint64_t>(0));
+  EXPECT_EQ(load.config->store.pace_max_wait, std::chrono::milliseconds(500));
+  yaml = std::string(kMinimal) +
+         "store:\n  max_queued_jobs: 1000\n  pace_above_jobs: 1001\n  pace_max_wait: 2h\n";
+  load = ParseConfig(yaml, "/cfg/t.yaml", env.Get());
+  std::vector<std::string> m = Messages(load);
+  ASSERT_EQ(m.size(), 2u) << AllMessages(load);
+  EXPECT_EQ(m[0],
+            "/cfg/t.yaml:12: config error at store.pace_above_jobs: must be 0 (no pacing) or at "
+            "most max_queued_jobs (1000)");
+  EXPECT_EQ(m[1].rfind("/cfg/t.yaml:13: config error at store.pace_max_wait:", 0), 0u) << m[1];
 }
 
 TEST(Config, AuditSection) {

@@ -78,27 +78,39 @@ class IntakeTest : public ::testing::Test {
     intake_.reset();
     store_.reset();
   }
-  // Identities of every job in the queue (claimed and released again, so the queue is intact).
-  std::multiset<std::string> Queued() {
-    std::multiset<std::string> ids;
-    for (;;) {
-      Result<std::optional<Claim>> c = store_->ClaimNext(kNow, 100000);
-      EXPECT_TRUE(c.ok());
-      if (!c.ok() || !c->has_value()) break;
-      std::vector<int64_t> claimed;
-      for (const ClaimedJob& j : (*c)->jobs) {
-        ids.insert(j.job.identity);
-        claimed.push_back(j.id);
-      }
-      Completion done;
-      done.job_ids = claimed;
-      done.storm_key = (*c)->storm_key;
-      done.now_ns = kNow;
-      done.decision_kind = "routed";
-      done.decision_json = "{}";
-      EXPECT_TRUE(store_->Complete(done).ok());
+  // Claims the next group and completes it (the jobs are routed): their identities, oldest
+  // first; empty when nothing is ready.
+  std::vector<std::string> RouteNext() {
+    std::vector<std::string> ids;
+    Result<std::optional<Claim>> c = store_->ClaimNext(kNow, 100000);
+    EXPECT_TRUE(c.ok());
+    if (!c.ok() || !c->has_value()) return ids;
+    std::vector<int64_t> claimed;
+    for (const ClaimedJob& j : (*c)->jobs) {
+      ids.push_back(j.job.identity);
+      claimed.push_back(j.id);
+    }
+    Completion done;
+    done.job_ids = claimed;
+    done.storm_key = (*c)->storm_key;
+    done.now_ns = kNow;
+    done.decision_kind = "routed";
+    done.decision_json = "{}";
+    EXPECT_TRUE(store_->Complete(done).ok());
+    return ids;
+  }
+  // Routes every job in the queue: their identities in the order they were claimed.
+  std::vector<std::string> RouteAll() {
+    std::vector<std::string> ids;
+    for (std::vector<std::string> next; !(next = RouteNext()).empty();) {
+      ids.insert(ids.end(), next.begin(), next.end());
     }
     return ids;
+  }
+  // Identities of every job in the queue (routing them all).
+  std::multiset<std::string> Queued() {
+    std::vector<std::string> ids = RouteAll();
+    return std::multiset<std::string>(ids.begin(), ids.end());
   }
   std::vector<std::string> SegmentFiles() {
     std::vector<std::string> files;
@@ -478,6 +490,90 @@ TEST_F(IntakeTest, UnderLoadMovesWaitForTheIntervalOrAFullBatch) {
   ASSERT_TRUE(intake_->Append(Jobs("full", 1), kNow, 0).ok());
   ASSERT_TRUE(intake_->WaitMoved(kWait)) << "max_move_jobs waiting: moved without the interval";
   EXPECT_EQ(Queued().size(), 11u);
+}
+
+// Pacing: an append that would take the backlog above pace_above_jobs waits, unwritten, until
+// routing makes room; appends held are written in the order they came.
+TEST_F(IntakeTest, PacingHoldsWebhooksAboveTheMarkUntilRoutingMakesRoom) {
+  OpenStore();
+  IntakeOptions o;
+  o.max_queued_jobs = 10;
+  o.pace_above_jobs = 3;
+  o.pace_max_wait = std::chrono::hours(1);  // only routing lets them in
+  o.pace_poll = std::chrono::milliseconds(1);
+  OpenIntake(o);
+  ASSERT_TRUE(intake_->Append(Jobs("a", 3), kNow, 0).ok()) << "up to the mark: at once";
+  ASSERT_TRUE(intake_->WaitMoved(kWait));
+  std::promise<Status> b_done, c_done;
+  intake_->AppendAsync(Jobs("b", 1), kNow, 0, [&](Status st) { b_done.set_value(st); });
+  intake_->AppendAsync(Jobs("c", 2), kNow, 0, [&](Status st) { c_done.set_value(st); });
+  std::future<Status> b = b_done.get_future(), c = c_done.get_future();
+  IntakeStats st = intake_->stats();
+  EXPECT_EQ(st.paced, 2u);
+  EXPECT_EQ(st.pacing_now, 2u);
+  EXPECT_EQ(st.appended, 1u) << "held appends are not written";
+  EXPECT_EQ(b.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  // Full is still refused at once, not held.
+  ExpectUnavailable(intake_->Append(Jobs("full", 8), kNow, 0), "queue is full");
+  EXPECT_EQ(intake_->stats().paced, 2u);
+
+  // Routing the three queued jobs makes room for both (1 + 2 <= 3), oldest first.
+  EXPECT_EQ(RouteNext(), (std::vector<std::string>{"a0", "a1", "a2"}));
+  ASSERT_EQ(b.wait_for(kWait), std::future_status::ready);
+  ASSERT_EQ(c.wait_for(kWait), std::future_status::ready);
+  EXPECT_TRUE(b.get().ok());
+  EXPECT_TRUE(c.get().ok());
+  ASSERT_TRUE(intake_->WaitMoved(kWait));
+  EXPECT_EQ(RouteAll(), (std::vector<std::string>{"b0", "c0", "c1"}));
+  st = intake_->stats();
+  EXPECT_EQ(st.pacing_now, 0u);
+  EXPECT_EQ(st.appended, 3u);
+}
+
+TEST_F(IntakeTest, APacedWebhookIsTakenAfterPaceMaxWaitIfTheQueueHasRoom) {
+  OpenStore();
+  IntakeOptions o;
+  o.max_queued_jobs = 4;
+  o.pace_above_jobs = 2;
+  o.pace_max_wait = std::chrono::milliseconds(20);
+  OpenIntake(o);
+  ASSERT_TRUE(intake_->Append(Jobs("a", 2), kNow, 0).ok());
+  ASSERT_TRUE(intake_->WaitMoved(kWait));
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(intake_->Append(Jobs("b", 1), kNow, 0).ok()) << "nothing routes: taken anyway";
+  EXPECT_GE(std::chrono::steady_clock::now() - start, o.pace_max_wait);
+  EXPECT_EQ(intake_->stats().paced, 1u);
+  // Past the bound even after waiting: refused.
+  ExpectUnavailable(intake_->Append(Jobs("c", 2), kNow, 0), "queue is full");
+  ASSERT_TRUE(intake_->WaitMoved(kWait));
+  EXPECT_EQ(Queued(), (std::multiset<std::string>{"a0", "a1", "b0"}));
+}
+
+TEST_F(IntakeTest, HeldWebhooksAreRefusedAtCloseAndAtDestruction) {
+  OpenStore();
+  IntakeOptions o;
+  o.pace_above_jobs = 1;
+  o.pace_max_wait = std::chrono::hours(1);
+  OpenIntake(o);
+  ASSERT_TRUE(intake_->Append(Jobs("a", 1), kNow, 0).ok());
+  std::promise<Status> b_done, c_done;
+  intake_->AppendAsync(Jobs("b", 1), kNow, 0, [&](Status st) { b_done.set_value(st); });
+  std::future<Status> b = b_done.get_future();
+  intake_->Close();
+  ASSERT_EQ(b.wait_for(kWait), std::future_status::ready);
+  ExpectUnavailable(b.get(), "shutting down");
+
+  intake_.reset();
+  OpenIntake(o);  // the same log again: a0 is queued (or moved first thing)
+  intake_->AppendAsync(Jobs("c", 1), kNow, 0, [&](Status st) { c_done.set_value(st); });
+  std::future<Status> c = c_done.get_future();
+  EXPECT_EQ(intake_->stats().pacing_now, 1u);
+  intake_.reset();
+  ASSERT_EQ(c.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+  ExpectUnavailable(c.get(), "shutting down");
+  OpenIntake(o);
+  ASSERT_TRUE(intake_->WaitMoved(kWait));
+  EXPECT_EQ(Queued(), (std::multiset<std::string>{"a0"})) << "held ones were never written";
 }
 
 TEST_F(IntakeTest, AfterCloseAppendsAreRefusedAndPendingOnesStillWritten) {

@@ -117,6 +117,8 @@ TEST(Metrics, ExpositionHasEveryFamilyBeforeAnyEvent) {
       {"tracepager_requests_rejected_total", "counter"},
       {"tracepager_jobs_queued", "gauge"},
       {"tracepager_jobs_in_flight", "gauge"},
+      {"tracepager_webhooks_paced_total", "counter"},
+      {"tracepager_webhooks_pacing", "gauge"},
       {"tracepager_decisions_total", "counter"},
       {"tracepager_pages_total", "counter"},
       {"tracepager_trace_fetch_duration_seconds", "histogram"},
@@ -149,6 +151,9 @@ TEST(Metrics, CountsWhatIsRecorded) {
   metrics.SetJobsInFlight(1);
   metrics.AddJobsInFlight(2);
   metrics.AddJobsInFlight(-1);
+  metrics.SetPacing(5, 3);
+  metrics.SetPacing(9, 1);  // a running total: counted once
+  metrics.SetPacing(9, 0);
   metrics.Decision(DecisionOutcome::kRouted);
   metrics.Decision(DecisionOutcome::kRouted);
   metrics.Decision(DecisionOutcome::kError);
@@ -167,6 +172,8 @@ TEST(Metrics, CountsWhatIsRecorded) {
   EXPECT_EQ(e.samples.at(R"(tracepager_requests_rejected_total{reason="store_unavailable"})"), 1);
   EXPECT_EQ(e.samples.at("tracepager_jobs_queued"), 7);
   EXPECT_EQ(e.samples.at("tracepager_jobs_in_flight"), 2);
+  EXPECT_EQ(e.samples.at("tracepager_webhooks_paced_total"), 9);
+  EXPECT_EQ(e.samples.at("tracepager_webhooks_pacing"), 0);
   EXPECT_EQ(e.samples.at(R"(tracepager_decisions_total{outcome="routed"})"), 2);
   EXPECT_EQ(e.samples.at(R"(tracepager_decisions_total{outcome="error"})"), 1);
   EXPECT_EQ(e.samples.at(R"(tracepager_pages_total{result="sent"})"), 1);

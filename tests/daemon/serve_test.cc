@@ -315,6 +315,42 @@ TEST_F(ServeTest, SigtermDrainsAndLeavesTheRestQueued) {
   EXPECT_NE(PageLines()[0].find(kLateTrace), std::string::npos) << PageLines()[0];
 }
 
+// Pacing over HTTP: the late trace keeps every job queued (waiting for its retry), so the
+// backlog only grows. Above pace_above_jobs an answer waits pace_max_wait and is then taken
+// while the queue has room; at max_queued_jobs it is 503 at once.
+TEST_F(ServeTest, AFastSenderIsSlowedDownAboveTheMarkAndRefusedWhenFull) {
+  Daemon d(Config("", std::string(kLateWorkers) +
+                          "store: {max_queued_jobs: 4, pace_above_jobs: 2, pace_max_wait: 300ms}\n"));
+  uint16_t port = d.Port();
+  ASSERT_NE(port, 0) << d.log();
+  auto post = [&](const std::string& id) {
+    return Request(port, "POST", "/api/v1/alerts",
+                   R"({"service":"svc-)" + id + R"(","id":")" + id + R"(","trace_ids":[")" +
+                       kLateTrace + R"("]})");
+  };
+  EXPECT_EQ(post("p0").status, 200);
+  EXPECT_EQ(post("p1").status, 200);
+  for (const char* id : {"p2", "p3"}) {
+    auto start = std::chrono::steady_clock::now();
+    HttpAnswer paced = post(id);
+    EXPECT_EQ(paced.status, 200) << paced.body;
+    EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(300)) << id;
+  }
+  HttpAnswer full = post("p4");
+  EXPECT_EQ(full.status, 503);
+  EXPECT_NE(full.body.find("queue is full (4 of 4 jobs queued)"), std::string::npos) << full.body;
+  // The gauges and counters are brought up to date once a second.
+  bool counted = false;
+  for (int i = 0; i < 10'000 && !counted; ++i) {
+    counted = Request(port, "GET", "/metrics").body.find("tracepager_webhooks_paced_total 2\n") !=
+              std::string::npos;
+  }
+  EXPECT_TRUE(counted) << Request(port, "GET", "/metrics").body;
+  d.Signal(SIGTERM);
+  EXPECT_EQ(d.Wait(), 0) << d.log();
+  EXPECT_NE(d.log().find("stopped jobs_left=4 "), std::string::npos) << d.log();
+}
+
 TEST_F(ServeTest, DecisionsItWroteAreReadBackByTheApiAndTheCli) {
   Daemon d(Config());
   uint16_t port = d.Port();
