@@ -729,6 +729,7 @@ Result<std::optional<Claim>> Store::Impl::ToClaim(store_sql::ClaimedRows rows) {
   // Parsed here, on the worker's thread, not on the writer's.
   Claim claim;
   claim.storm_key = std::move(rows.storm_key);
+  claim.jobs.reserve(rows.rows.size());
   std::vector<int64_t> dead;
   for (store_sql::ClaimedRow& row : rows.rows) {
     if (row.live != nullptr) {
