@@ -14,12 +14,13 @@ std::string AllocatorInUse();
 
 // Gives the memory the allocator holds freed but not yet returned (jemalloc's dirty and muzzy
 // pages, in every arena) back to the system now; nothing with another allocator. A worker calls
-// it after routing a large group. Why: a storm's group holds up to workers.max_group jobs, a few
-// MB, and is freed all at once; jemalloc keeps such pages for reuse and returns them only after
-// its decay time (10 s) of allocator activity, and with several workers in several arenas a
-// sustained storm kept the sum of their peaks resident: 1.8-2.5 times the daemon's memory after
-// its first thousand alerts, against 1.35 with this (bench/README.md, "Memory under load").
-// Purging on every free instead (dirty_decay_ms:0) costs a system call per freed run of pages.
+// it after routing a large group, and the daemon's main thread once a second. Why: a storm's
+// group holds up to workers.max_group jobs, a few MB, and is freed all at once; jemalloc keeps
+// such pages for reuse and returns them only after its decay time (10 s) of allocator activity,
+// and with threads in several arenas a sustained storm kept the sum of their peaks resident:
+// 1.8-2.5 times the daemon's memory after its first thousand alerts, 1.4 with both calls, and
+// neither call alone was enough (bench/README.md, "Memory under load"). Purging on every free
+// instead (dirty_decay_ms:0) costs a system call per freed run of pages.
 void ReleaseFreedMemory();
 
 }  // namespace tracepager::daemon

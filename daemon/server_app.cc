@@ -941,6 +941,7 @@ int ServerApp::Run() {
   }
   auto last_maintenance = std::chrono::steady_clock::now();
   auto last_ingest_summary = last_maintenance;
+  auto last_release = last_maintenance;
   for (;;) {
     timespec ts{static_cast<time_t>(tick.count() / 1000),
                 static_cast<long>((tick.count() % 1000) * 1'000'000)};
@@ -961,6 +962,12 @@ int ServerApp::Run() {
     a.metrics->SetJobsInFlight(static_cast<int64_t>(st.claimed));
     a.metrics->SetPacing(is.paced, static_cast<int64_t>(is.pacing_now));
     if (watchdog) (void)a.notifier.Watchdog();
+    // The rest of the daemon's freed memory (the acknowledgement path's, the store writer's),
+    // given back once a second; a worker gives back a large group's at once (WorkerLoop).
+    if (std::chrono::steady_clock::now() - last_release >= std::chrono::seconds(1)) {
+      last_release = std::chrono::steady_clock::now();
+      ReleaseFreedMemory();
+    }
     if (std::chrono::steady_clock::now() - last_ingest_summary >= kIngestSummaryInterval) {
       last_ingest_summary = std::chrono::steady_clock::now();
       a.LogIngestSummary(kIngestSummaryInterval);
