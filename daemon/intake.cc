@@ -445,7 +445,7 @@ struct Intake::Impl {
     for (;;) {
       auto ready = [&] {
         return (CanMove() && !stop) || (NeedStoreSync() && !stop) || NeedRetire() ||
-               HeldDue(std::chrono::steady_clock::now()) || Finished();
+               (!held.empty() && HeldDue(std::chrono::steady_clock::now())) || Finished();
       };
       // Which wait applies is decided again after every wake-up: a move finishing leaves
       // records waiting for next_move_at, a time nothing else would wake the thread for, and
