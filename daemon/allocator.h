@@ -18,9 +18,10 @@ std::string AllocatorInUse();
 // group holds up to workers.max_group jobs, a few MB, and is freed all at once; jemalloc keeps
 // such pages for reuse and returns them only after its decay time (10 s) of allocator activity,
 // and with threads in several arenas a sustained storm kept the sum of their peaks resident:
-// 1.8-2.5 times the daemon's memory after its first thousand alerts, 1.4 with both calls, and
-// neither call alone was enough (bench/README.md, "Memory under load"). Purging on every free
-// instead (dirty_decay_ms:0) costs a system call per freed run of pages.
+// 1.8-2.5 times the daemon's memory after its first thousand alerts, 1.4-1.6 with both calls,
+// and neither call alone was enough (bench/README.md, "Pacing, and memory under a sustained
+// storm"). Purging on every free instead (dirty_decay_ms:0) costs a system call per freed run
+// of pages.
 void ReleaseFreedMemory();
 
 }  // namespace tracepager::daemon

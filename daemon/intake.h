@@ -52,8 +52,9 @@
 //
 // Thread-safety: every method may be called from any thread. Callbacks run on the intake's
 // syncer threads (the one that acknowledged or failed the record; an append refused at once
-// calls back on the caller's thread); they must not block and must not call blocking Intake
-// methods.
+// calls back on the caller's thread, one pacing held and then refused on the intake's thread,
+// or on the thread that called Close or the destructor); they must not block and must not call
+// blocking Intake methods.
 #pragma once
 
 #include <chrono>

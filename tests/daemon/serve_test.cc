@@ -319,8 +319,9 @@ TEST_F(ServeTest, SigtermDrainsAndLeavesTheRestQueued) {
 // backlog only grows. Above pace_above_jobs an answer waits pace_max_wait and is then taken
 // while the queue has room; at max_queued_jobs it is 503 at once.
 TEST_F(ServeTest, AFastSenderIsSlowedDownAboveTheMarkAndRefusedWhenFull) {
-  Daemon d(Config("", std::string(kLateWorkers) +
-                          "store: {max_queued_jobs: 4, pace_above_jobs: 2, pace_max_wait: 300ms}\n"));
+  Daemon d(
+      Config("", std::string(kLateWorkers) +
+                     "store: {max_queued_jobs: 4, pace_above_jobs: 2, pace_max_wait: 300ms}\n"));
   uint16_t port = d.Port();
   ASSERT_NE(port, 0) << d.log();
   auto post = [&](const std::string& id) {
