@@ -112,6 +112,16 @@ class IntakeTest : public ::testing::Test {
     std::vector<std::string> ids = RouteAll();
     return std::multiset<std::string>(ids.begin(), ids.end());
   }
+  // Options of an intake that paces above `pace_above` jobs, holding an append at most
+  // `max_wait`, with a queue bound of `max_queued`.
+  static IntakeOptions Pacing(uint64_t pace_above, std::chrono::milliseconds max_wait,
+                              uint64_t max_queued = 100'000) {
+    IntakeOptions o;
+    o.max_queued_jobs = max_queued;
+    o.pace_above_jobs = pace_above;
+    o.pace_max_wait = max_wait;
+    return o;
+  }
   std::vector<std::string> SegmentFiles() {
     std::vector<std::string> files;
     for (const auto& e : fs::directory_iterator(dir_.path() + "/intake")) {
@@ -496,12 +506,7 @@ TEST_F(IntakeTest, UnderLoadMovesWaitForTheIntervalOrAFullBatch) {
 // routing makes room; appends held are written in the order they came.
 TEST_F(IntakeTest, PacingHoldsWebhooksAboveTheMarkUntilRoutingMakesRoom) {
   OpenStore();
-  IntakeOptions o;
-  o.max_queued_jobs = 10;
-  o.pace_above_jobs = 3;
-  o.pace_max_wait = std::chrono::hours(1);  // only routing lets them in
-  o.pace_poll = std::chrono::milliseconds(1);
-  OpenIntake(o);
+  OpenIntake(Pacing(3, std::chrono::hours(1), 10));  // only routing lets them in
   ASSERT_TRUE(intake_->Append(Jobs("a", 3), kNow, 0).ok()) << "up to the mark: at once";
   ASSERT_TRUE(intake_->WaitMoved(kWait));
   std::promise<Status> b_done, c_done;
@@ -532,16 +537,13 @@ TEST_F(IntakeTest, PacingHoldsWebhooksAboveTheMarkUntilRoutingMakesRoom) {
 
 TEST_F(IntakeTest, APacedWebhookIsTakenAfterPaceMaxWaitIfTheQueueHasRoom) {
   OpenStore();
-  IntakeOptions o;
-  o.max_queued_jobs = 4;
-  o.pace_above_jobs = 2;
-  o.pace_max_wait = std::chrono::milliseconds(20);
-  OpenIntake(o);
+  const std::chrono::milliseconds max_wait(20);
+  OpenIntake(Pacing(2, max_wait, 4));
   ASSERT_TRUE(intake_->Append(Jobs("a", 2), kNow, 0).ok());
   ASSERT_TRUE(intake_->WaitMoved(kWait));
   auto start = std::chrono::steady_clock::now();
   ASSERT_TRUE(intake_->Append(Jobs("b", 1), kNow, 0).ok()) << "nothing routes: taken anyway";
-  EXPECT_GE(std::chrono::steady_clock::now() - start, o.pace_max_wait);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, max_wait);
   EXPECT_EQ(intake_->stats().paced, 1u);
   // Past the bound even after waiting: refused.
   ExpectUnavailable(intake_->Append(Jobs("c", 2), kNow, 0), "queue is full");
@@ -551,9 +553,7 @@ TEST_F(IntakeTest, APacedWebhookIsTakenAfterPaceMaxWaitIfTheQueueHasRoom) {
 
 TEST_F(IntakeTest, HeldWebhooksAreRefusedAtCloseAndAtDestruction) {
   OpenStore();
-  IntakeOptions o;
-  o.pace_above_jobs = 1;
-  o.pace_max_wait = std::chrono::hours(1);
+  const IntakeOptions o = Pacing(1, std::chrono::hours(1));
   OpenIntake(o);
   ASSERT_TRUE(intake_->Append(Jobs("a", 1), kNow, 0).ok());
   std::promise<Status> b_done, c_done;
