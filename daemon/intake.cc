@@ -371,7 +371,19 @@ struct Intake::Impl {
   // callback takes them out of unmoved_jobs (under mu), so a job is counted once or, for a
   // moment, twice, never not at all. (Read before taking mu, a move finishing in between was in
   // neither count, and the bound let in more than it should.) mu held.
-  uint64_t PromisedLocked() const { return store->stats().queued + unmoved_jobs + pending_jobs; }
+  uint64_t PromisedLocked(const StoreStats& s) const {
+    return s.queued + unmoved_jobs + pending_jobs;
+  }
+  uint64_t PromisedLocked() const { return PromisedLocked(store->stats()); }
+  // Whether an append admitted now keeps its jobs as derived (IntakeBatch::live) until its
+  // move. A move hands fresh jobs to the workers as derived only when nothing waits in the
+  // store's queue (Store::ApplyIntakeAsync); otherwise they are claimed later from their stored
+  // payloads, and the derived jobs (about twice the bytes of the rows) only took memory until
+  // the move: under a storm, thousands of them (bench/README.md, "Derived jobs kept only where
+  // used"). A guess (the queue may empty before the move): a wrong one costs a parse. mu held.
+  bool KeepLiveLocked(const StoreStats& s) const {
+    return s.queued <= s.claimed + s.handed;  // nothing waiting
+  }
   // Whether pacing lets in an append of `n` jobs now (an empty backlog lets in any).
   bool PaceLetsIn(uint64_t promised, size_t n) const {
     return options.pace_above_jobs == 0 || promised == 0 || promised + n <= options.pace_above_jobs;
@@ -383,12 +395,20 @@ struct Intake::Impl {
   }
   // Takes an append of `promised` + its jobs into `pending` for the syncers, or, when that is
   // past the queue bound, returns why it is refused. mu held.
-  std::optional<Error> AdmitLocked(Pending& p, uint64_t promised) {
+  // Takes `p` into `pending` unless the queue bound refuses it. Derived jobs it does not keep
+  // (KeepLiveLocked) are moved to `unused`, for the caller to free without mu.
+  std::optional<Error> AdmitLocked(Pending& p, const StoreStats& s,
+                                   std::vector<RoutingJob>& unused) {
     size_t n = p.batch->jobs.size();
+    uint64_t promised = PromisedLocked(s);
     if (promised + n > options.max_queued_jobs) {
       rejected_full.fetch_add(1);
       return Error::Unavailable("store: queue is full (" + std::to_string(promised) + " of " +
                                 std::to_string(options.max_queued_jobs) + " jobs queued)");
+    }
+    if (!p.batch->live.empty() && !KeepLiveLocked(s)) {
+      for (RoutingJob& job : p.batch->live) unused.push_back(std::move(job));
+      p.batch->live.clear();
     }
     pending_jobs += n;
     ++queued_records;
@@ -398,12 +418,13 @@ struct Intake::Impl {
   }
   // Takes the held appends that are due, in order, into `pending` (or refuses them, queue
   // bound); their refusals go to `refused`, whose callbacks the caller runs without mu.
-  void AdmitHeldLocked(std::vector<std::pair<Pending, Error>>& refused) {
+  void AdmitHeldLocked(std::vector<std::pair<Pending, Error>>& refused,
+                       std::vector<RoutingJob>& unused) {
     auto now = std::chrono::steady_clock::now();
     while (HeldDue(now)) {
       Pending p = std::move(held.front().p);
       held.pop_front();
-      if (std::optional<Error> e = AdmitLocked(p, PromisedLocked())) {
+      if (std::optional<Error> e = AdmitLocked(p, store->stats(), unused)) {
         refused.emplace_back(std::move(p), std::move(*e));
       }
     }
@@ -466,10 +487,12 @@ struct Intake::Impl {
       }
       if (!held.empty()) {
         std::vector<std::pair<Pending, Error>> refused;
-        AdmitHeldLocked(refused);
-        if (!refused.empty()) {
+        std::vector<RoutingJob> unused;
+        AdmitHeldLocked(refused, unused);
+        if (!refused.empty() || !unused.empty()) {
           lk.unlock();
           for (auto& [p, e] : refused) p.done(e);
+          unused.clear();
           lk.lock();
         }
       }
@@ -1054,15 +1077,17 @@ void Intake::AppendAsync(std::vector<RoutingJob> jobs, int64_t now_ns, int64_t d
   p.done = std::move(done);
   size_t n = p.batch->jobs.size();
   std::optional<Error> refused;
+  std::vector<RoutingJob> unused;  // freed after mu is released
   {
     std::lock_guard<std::mutex> lk(impl_->mu);
     Impl& i = *impl_;
-    uint64_t promised = i.PromisedLocked();
+    StoreStats stats = i.store->stats();
+    uint64_t promised = i.PromisedLocked(stats);
     if (i.closed) {
       refused = Error::Unavailable("intake: shutting down");
     } else if ((i.held.empty() && i.PaceLetsIn(promised, n)) ||
                promised + n > i.options.max_queued_jobs) {
-      refused = i.AdmitLocked(p, promised);
+      refused = i.AdmitLocked(p, stats, unused);
       if (!refused) return;
     } else {
       // Paced: behind the appends already held. The intake thread may be waiting without a

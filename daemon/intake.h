@@ -125,8 +125,9 @@ struct IntakeStats {
   uint64_t move_failures = 0;   // moves the store refused (retried)
   uint64_t unmoved_jobs = 0;    // jobs acknowledged and not yet moved, now
   // Of those, the jobs also held as derived (IntakeBatch::live), which doubles what each takes
-  // in memory: dropped when a move fails, so that records waiting for a store that refuses
-  // them (up to the queue bound) are held once.
+  // in memory. Kept only by appends admitted while no job waited in the store's queue (a move
+  // hands derived jobs to the workers only then); dropped when a move fails, so that records
+  // waiting for a store that refuses them (up to the queue bound) are held once.
   uint64_t unmoved_live_jobs = 0;
   uint64_t replayed_at_open = 0;       // records found at Open that were not moved yet
   uint64_t replayed_jobs_at_open = 0;  // their jobs

@@ -37,10 +37,11 @@ Error Bad(const char* field, const char* what) {
   return Error::InvalidInput(std::string("stored job: \"") + field + "\" " + what);
 }
 
-// Readers of one member's value; `key` names it in the error.
+// Readers of one member's value; `key` names it in the error. A null `out` checks the value
+// without keeping it (a detail JobParts::kWithoutDetails leaves out).
 Status AsStr(const Value& v, const char* key, std::string* out) {
   if (!v.IsString()) return Bad(key, "is not a string");
-  out->assign(v.GetString(), v.GetStringLength());
+  if (out != nullptr) out->assign(v.GetString(), v.GetStringLength());
   return OkStatus();
 }
 
@@ -54,6 +55,7 @@ Status AsMap(const Value& v, const char* key, StringMap* out) {
   if (!v.IsObject()) return Bad(key, "is not an object");
   for (auto m = v.MemberBegin(); m != v.MemberEnd(); ++m) {
     if (!m->value.IsString()) return Bad(key, "has a value that is not a string");
+    if (out == nullptr) continue;
     out->insert_or_assign(std::string(m->name.GetString(), m->name.GetStringLength()),
                           std::string(m->value.GetString(), m->value.GetStringLength()));
   }
@@ -70,10 +72,12 @@ Status AsStrings(const Value& v, const char* key, std::vector<std::string>* out)
 }
 
 // The job's plain members, as JobToJson writes them and JobFromJson reads them back.
+// `detail`: one of the job's details (JobParts).
 template <class T>
 struct Field {
   const char* name;
   T RoutingJob::*member;
+  bool detail = false;
 };
 constexpr Field<std::string> kStringFields[] = {
     {"identity", &RoutingJob::identity},
@@ -82,13 +86,13 @@ constexpr Field<std::string> kStringFields[] = {
     {"source", &RoutingJob::source},
     {"alertname", &RoutingJob::alertname},
     {"alerting_service", &RoutingJob::alerting_service},
-    {"service_label", &RoutingJob::service_label},
-    {"symptom_reason", &RoutingJob::symptom_reason},
-    {"summary", &RoutingJob::summary},
-    {"severity", &RoutingJob::severity},
-    {"generator_url", &RoutingJob::generator_url},
-    {"group_key", &RoutingJob::group_key},
-    {"receiver", &RoutingJob::receiver},
+    {"service_label", &RoutingJob::service_label, true},
+    {"symptom_reason", &RoutingJob::symptom_reason, true},
+    {"summary", &RoutingJob::summary, true},
+    {"severity", &RoutingJob::severity, true},
+    {"generator_url", &RoutingJob::generator_url, true},
+    {"group_key", &RoutingJob::group_key, true},
+    {"receiver", &RoutingJob::receiver, true},
 };
 constexpr Field<int64_t> kIntFields[] = {
     {"starts_at_ns", &RoutingJob::starts_at_ns},
@@ -149,7 +153,7 @@ std::string JobToJson(const RoutingJob& job) {
   return std::string(buf.GetString(), buf.GetSize());
 }
 
-Result<RoutingJob> JobFromJson(std::string_view json) {
+Result<RoutingJob> JobFromJson(std::string_view json, JobParts parts) {
   // The DOM's memory comes from a buffer on the stack, which holds a stored job of a few
   // kilobytes (larger ones continue on the heap). The default pool mallocs a 64 KiB chunk per
   // document, and a routing worker reads a thousand jobs per claim during a storm.
@@ -163,6 +167,7 @@ Result<RoutingJob> JobFromJson(std::string_view json) {
   RoutingJob job;
   std::string kind, symptom;
   int64_t truncated = 0;
+  const bool details = parts == JobParts::kAll;
   // One pass over the members, each dispatched by its name. (A FindMember per field compared
   // every field's name with the members before it: most of the parse in a worker's profile.)
   // Fields added later are absent in older jobs; members this build does not know are ignored.
@@ -171,7 +176,7 @@ Result<RoutingJob> JobFromJson(std::string_view json) {
     const Value& v = m->value;
     Status s = OkStatus();
     if (const auto* f = FindField(kStringFields, name)) {
-      s = AsStr(v, f->name, &(job.*(f->member)));
+      s = AsStr(v, f->name, details || !f->detail ? &(job.*(f->member)) : nullptr);
     } else if (const auto* i = FindField(kIntFields, name)) {
       s = AsInt(v, i->name, &(job.*(i->member)));
     } else if (name == "kind") {
@@ -179,9 +184,9 @@ Result<RoutingJob> JobFromJson(std::string_view json) {
     } else if (name == "symptom") {
       s = AsStr(v, "symptom", &symptom);
     } else if (name == "labels") {
-      s = AsMap(v, "labels", &job.labels);
+      s = AsMap(v, "labels", details ? &job.labels : nullptr);
     } else if (name == "annotations") {
-      s = AsMap(v, "annotations", &job.annotations);
+      s = AsMap(v, "annotations", details ? &job.annotations : nullptr);
     } else if (name == "trace_ids") {
       s = AsStrings(v, "trace_ids", &job.trace_ids);
     } else if (name == "group_truncated_alerts") {
@@ -205,7 +210,7 @@ Result<RoutingJob> JobFromJson(std::string_view json) {
     return Bad("symptom", "is neither \"errors\" nor \"latency\"");
   }
   if (truncated < 0 || truncated > UINT32_MAX) return Bad("group_truncated_alerts", "out of range");
-  job.group_truncated_alerts = static_cast<uint32_t>(truncated);
+  if (details) job.group_truncated_alerts = static_cast<uint32_t>(truncated);
   return job;
 }
 

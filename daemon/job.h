@@ -77,7 +77,16 @@ struct RoutingJob {
 // Serializes a job as one JSON object (no newlines).
 std::string JobToJson(const RoutingJob& job);
 
-// Parses JobToJson's output. kInvalidInput names the field on a malformed document.
-Result<RoutingJob> JobFromJson(std::string_view json);
+// What JobFromJson fills in. A job's details are what a decision reads of the one alert that
+// pages or is audited as the decision's alert: labels, annotations, summary, severity,
+// generator_url, symptom_reason, service_label, group_key, receiver, group_truncated_alerts.
+// Without them a job holds what every alert of a claim is decided on with (kind, identity,
+// keys, source, alertname, alerting service, symptom, trace ids, times): a storm's claim of a
+// thousand jobs takes a fraction of the memory and of the parse (daemon/store.h, ClaimedJob).
+enum class JobParts { kAll, kWithoutDetails };
+
+// Parses JobToJson's output. kInvalidInput names the field on a malformed document. The
+// details are checked either way: a document parses with both JobParts or with neither.
+Result<RoutingJob> JobFromJson(std::string_view json, JobParts parts = JobParts::kAll);
 
 }  // namespace tracepager::daemon

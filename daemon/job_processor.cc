@@ -353,7 +353,6 @@ Result<ProcessOutcome> JobProcessor::ProcessRoutes(const Claim& claim,
     return Finish(std::move(completion), std::move(event));
   }
   for (const ClaimedJob* cj : fresh) event.identities.push_back(cj->job.identity);
-  event.alert = fresh.front()->job;
 
   // Storm: an open page of this storm key, young enough, takes the new alerts in.
   const int64_t storm_ns =
@@ -377,7 +376,17 @@ Result<ProcessOutcome> JobProcessor::ProcessRoutes(const Claim& claim,
     }
   }
 
-  // A new incident: fetch, route, page.
+  // A new incident: fetch, route, page. The page and the audit record read the details of the
+  // run's first alert and of the first new one (a claim may carry them for its first job only).
+  Result<RoutingJob> lead = store_->DetailedJob(*run.front());
+  if (!lead.ok()) return lead.error();
+  if (fresh.front() == run.front()) {
+    event.alert = *lead;
+  } else {
+    Result<RoutingJob> alert = store_->DetailedJob(*fresh.front());
+    if (!alert.ok()) return alert.error();
+    event.alert = std::move(*alert);
+  }
   SteadyClock::time_point t0 = SteadyClock::now();
   Collected traces = Collect(fresh, snap, first.alerting_service, first.symptom, *scheduler_);
   SteadyClock::time_point t1 = SteadyClock::now();
@@ -405,14 +414,14 @@ Result<ProcessOutcome> JobProcessor::ProcessRoutes(const Claim& claim,
   event.kind = decision.teams.empty() ? "unrouted" : routing::DecisionKindName(decision.kind);
 
   integrations::AlertInfo alert;
-  alert.identity = first.identity;
-  alert.alertname = first.alertname;
-  alert.summary = first.summary;
-  alert.severity = first.severity;
-  alert.labels = std::map<std::string, std::string>(first.labels.begin(), first.labels.end());
-  alert.trace_ids = event.traces_used.empty() ? first.trace_ids : event.traces_used;
-  alert.generator_url = first.generator_url;
-  if (auto it = first.annotations.find("runbook_url"); it != first.annotations.end()) {
+  alert.identity = lead->identity;
+  alert.alertname = lead->alertname;
+  alert.summary = lead->summary;
+  alert.severity = lead->severity;
+  alert.labels = std::map<std::string, std::string>(lead->labels.begin(), lead->labels.end());
+  alert.trace_ids = event.traces_used.empty() ? lead->trace_ids : event.traces_used;
+  alert.generator_url = lead->generator_url;
+  if (auto it = lead->annotations.find("runbook_url"); it != lead->annotations.end()) {
     alert.runbook_url = it->second;
   }
   std::vector<integrations::Page> pages =

@@ -109,7 +109,7 @@ struct DecisionEvent {
   std::string record_json;    // what the store keeps for this decision
   // For the audit record (routed/fallback/unrouted):
   int64_t time_ns = 0;  // when the decision was made
-  RoutingJob alert;     // the first alert decided on
+  RoutingJob alert;     // the first alert decided on (with its details: JobParts)
   std::vector<TraceNote> traces;
   std::optional<SearchNote> search;
   std::string trace_source;  // the source's kind()

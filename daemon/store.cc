@@ -537,7 +537,8 @@ StoreStats Store::stats() const {
   // Claims a move made that no worker took yet are waiting, not being worked on. (The two
   // counters are read one after the other: the difference is kept from going below zero.)
   uint64_t claimed = impl_->claimed.load();
-  s.claimed = claimed - std::min(claimed, impl_->handed_jobs.load());
+  s.handed = std::min(claimed, impl_->handed_jobs.load());
+  s.claimed = claimed - s.handed;
   s.resumed_at_open = impl_->resumed_at_open;
   s.dead_jobs = impl_->dead_jobs;
   s.last_commit_ok = impl_->last_commit_ok;
@@ -726,17 +727,20 @@ Result<std::optional<Claim>> Store::ClaimNext(int64_t now_ns, size_t max_group) 
 }
 
 Result<std::optional<Claim>> Store::Impl::ToClaim(store_sql::ClaimedRows rows) {
-  // Parsed here, on the worker's thread, not on the writer's.
+  // Parsed here, on the worker's thread, not on the writer's; with its details only the first
+  // job (ClaimedJob).
   Claim claim;
   claim.storm_key = std::move(rows.storm_key);
   claim.jobs.reserve(rows.rows.size());
   std::vector<int64_t> dead;
   for (store_sql::ClaimedRow& row : rows.rows) {
     if (row.live != nullptr) {
-      claim.jobs.push_back(ClaimedJob{row.id, *row.live, row.claims, row.enqueued_ns});
+      claim.jobs.push_back(ClaimedJob{row.id, *row.live, true, row.claims, row.enqueued_ns});
       continue;
     }
-    Result<RoutingJob> job = JobFromJson(row.payload);
+    const bool detailed = claim.jobs.empty();
+    Result<RoutingJob> job =
+        JobFromJson(row.payload, detailed ? JobParts::kAll : JobParts::kWithoutDetails);
     if (!job.ok()) {
       dead.push_back(row.id);
       continue;
@@ -744,6 +748,7 @@ Result<std::optional<Claim>> Store::Impl::ToClaim(store_sql::ClaimedRows rows) {
     ClaimedJob cj;
     cj.id = row.id;
     cj.job = std::move(*job);
+    cj.detailed = detailed;
     cj.claims = row.claims;
     cj.enqueued_ns = row.enqueued_ns;
     claim.jobs.push_back(std::move(cj));
@@ -821,6 +826,16 @@ Status Store::Maintain(int64_t dedup_before_ns, int64_t retain_before_ns) {
 }
 
 // ---- lookups (reader connection) ----
+
+Result<RoutingJob> Store::DetailedJob(const ClaimedJob& claimed) {
+  if (claimed.detailed) return claimed.job;
+  Result<std::string> payload = [&] {
+    std::lock_guard<std::mutex> lk(impl_->reader_mu);
+    return store_sql::ReadJobPayload(impl_->reader, claimed.id);
+  }();
+  if (!payload.ok()) return payload.error();
+  return JobFromJson(*payload);
+}
 
 Result<std::vector<PageRecord>> Store::OpenPagesForStorm(const std::string& storm_key,
                                                          int64_t since_ns) {

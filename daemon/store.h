@@ -81,7 +81,8 @@ struct IntakeBatch {
   // The same jobs as derived, when the batch was made by this process (empty when read back
   // from the log). A claim made by the move (ApplyIntakeAsync) gives a worker these instead of
   // parsing the payloads they were serialized to: half of a worker's CPU was that parse. (The
-  // intake drops them from records that wait for a store refusing moves: IntakeStats.)
+  // intake keeps them only where a move is likely to hand them over: not while jobs wait in the
+  // queue, nor for records that wait for a store refusing moves: IntakeStats.)
   std::vector<RoutingJob> live;
 };
 
@@ -93,7 +94,12 @@ struct EnqueueOutcome {
 // What a worker holds between ClaimNext and Complete/Release.
 struct ClaimedJob {
   int64_t id = 0;
+  // The job, with its details (JobParts) when `detailed`. A claim read back from the queue
+  // carries the details of its first job only: a storm's claim is a thousand alerts, its
+  // decision reads the details of one or two (Store::DetailedJob), and claims in flight held
+  // parsed in full were most of the daemon's memory under a storm (bench/README.md).
   RoutingJob job;
+  bool detailed = true;
   uint32_t claims = 0;  // times claimed, this claim included (resumes after a crash count)
   int64_t enqueued_ns = 0;
 };
@@ -152,6 +158,7 @@ struct StoreStats {
   uint64_t failures = 0;         // operations failed by SQLite errors
   uint64_t queued = 0;           // jobs in the queue now (claimed ones included)
   uint64_t claimed = 0;          // jobs claimed by workers now (see ApplyIntakeAsync)
+  uint64_t handed = 0;           // jobs in claims a move or completion made, no worker's yet
   uint64_t resumed_at_open = 0;  // claimed jobs found and re-queued by Open
   uint64_t dead_jobs = 0;        // stored jobs that no longer parse, set aside by ClaimNext
   bool last_commit_ok = true;
@@ -214,6 +221,10 @@ class Store {
   // longer parses (a corrupt row, a downgrade) cannot be routed: it is set aside (state "dead",
   // kept for inspection, Stats::dead_jobs) rather than blocking the queue.
   Result<std::optional<Claim>> ClaimNext(int64_t now_ns, size_t max_group);
+
+  // A claimed job with its details: `claimed.job` itself when it has them, else read back from
+  // the queue. kNotFound when the job is no longer queued (completed or released).
+  Result<RoutingJob> DetailedJob(const ClaimedJob& claimed);
 
   // Returns claimed jobs to the queue, ready again at `not_before_ns` (a retry later).
   Status Release(const std::vector<int64_t>& job_ids, int64_t not_before_ns);

@@ -774,6 +774,16 @@ Result<std::vector<std::string>> QueryFiringIdentities(sqlite3* db, int64_t page
   return out;
 }
 
+Result<std::string> ReadJobPayload(sqlite3* db, int64_t job_id) {
+  Stmt p(db, "SELECT payload FROM job_payloads WHERE job_id=?1");
+  if (!p.ok()) return p.error("prepare job_payloads");
+  p.Bind(1, job_id);
+  int rc = p.Step();
+  if (rc == SQLITE_ROW) return p.Text(0);
+  if (rc != SQLITE_DONE) return p.error("read job_payloads");
+  return Error::NotFound("store: job " + std::to_string(job_id) + " is not queued");
+}
+
 Result<uint64_t> QueryFiringCount(sqlite3* db, int64_t page_id,
                                   const std::vector<std::string>& among) {
   if (among.empty()) {

@@ -133,6 +133,8 @@ Result<std::vector<PageRecord>> QueryPagesForStorm(sqlite3* db, const std::strin
 Result<std::map<std::string, std::vector<PageRecord>>> QueryPagesForIdentities(
     sqlite3* db, const std::vector<std::string>& identities);
 Result<std::vector<std::string>> QueryFiringIdentities(sqlite3* db, int64_t page_id);
+// A queued job's JobToJson text; kNotFound when no job has that id.
+Result<std::string> ReadJobPayload(sqlite3* db, int64_t job_id);
 // Firing alerts on the page; with `among` non-empty, only those of them (each counted once;
 // `among` must not repeat an identity).
 Result<uint64_t> QueryFiringCount(sqlite3* db, int64_t page_id,

@@ -509,9 +509,8 @@ TEST(AlertHelpers, FormatNames) {
   EXPECT_FALSE(AlertFormatFromName("prometheus").ok());
 }
 
-// Every member survives the store: a worker gets either the job as derived or the job read
-// back from its JSON (IntakeBatch::live), and must see the same one.
-TEST(Job, EveryMemberRoundTrips) {
+// A job with every member set.
+RoutingJob EveryMemberSet() {
   RoutingJob j;
   j.kind = JobKind::kResolve;
   j.identity = "am:f1";
@@ -537,6 +536,13 @@ TEST(Job, EveryMemberRoundTrips) {
   j.group_key = "{}:{alertname=\"CheckoutSlow\"}";
   j.receiver = "tracepager";
   j.group_truncated_alerts = 7;
+  return j;
+}
+
+// Every member survives the store: a worker gets either the job as derived or the job read
+// back from its JSON (IntakeBatch::live), and must see the same one.
+TEST(Job, EveryMemberRoundTrips) {
+  RoutingJob j = EveryMemberSet();
   Result<RoutingJob> back = JobFromJson(JobToJson(j));
   ASSERT_TRUE(back.ok()) << back.error().message;
   EXPECT_TRUE(*back == j) << JobToJson(*back) << "\n" << JobToJson(j);
@@ -544,6 +550,25 @@ TEST(Job, EveryMemberRoundTrips) {
   back = JobFromJson(JobToJson(defaults));
   ASSERT_TRUE(back.ok()) << back.error().message;
   EXPECT_TRUE(*back == defaults);
+}
+
+// Without its details a job keeps every member a claim's alerts are decided on, and only them.
+TEST(Job, WithoutDetailsKeepsWhatEveryAlertIsDecidedOn) {
+  RoutingJob j = EveryMemberSet();
+  Result<RoutingJob> lean = JobFromJson(JobToJson(j), JobParts::kWithoutDetails);
+  ASSERT_TRUE(lean.ok()) << lean.error().message;
+  RoutingJob want = j;
+  want.service_label.clear();
+  want.symptom_reason.clear();
+  want.summary.clear();
+  want.severity.clear();
+  want.labels.clear();
+  want.annotations.clear();
+  want.generator_url.clear();
+  want.group_key.clear();
+  want.receiver.clear();
+  want.group_truncated_alerts = 0;
+  EXPECT_TRUE(*lean == want) << JobToJson(*lean) << "\n" << JobToJson(want);
 }
 
 TEST(Job, JsonRoundTrip) {
@@ -563,8 +588,14 @@ TEST(Job, JsonRoundTrip) {
 }
 
 TEST(Job, AWrongMemberIsNamedAndUnknownOrMissingMembersAreFine) {
+  // The same with or without the details: they are checked either way.
   auto error = [](const std::string& json) {
     Result<RoutingJob> r = JobFromJson(json);
+    Result<RoutingJob> lean = JobFromJson(json, JobParts::kWithoutDetails);
+    EXPECT_EQ(r.ok(), lean.ok()) << json;
+    if (!r.ok() && !lean.ok()) {
+      EXPECT_EQ(r.error().message, lean.error().message);
+    }
     return r.ok() ? std::string("ok") : r.error().message;
   };
   const std::string head = R"({"kind":"route","symptom":"latency",)";
@@ -577,6 +608,9 @@ TEST(Job, AWrongMemberIsNamedAndUnknownOrMissingMembersAreFine) {
             "stored job: \"annotations\" has a value that is not a string");
   EXPECT_EQ(error(head + R"("group_truncated_alerts":-1})"),
             "stored job: \"group_truncated_alerts\" out of range");
+  EXPECT_EQ(error(head + R"("summary":["s"]})"), "stored job: \"summary\" is not a string");
+  EXPECT_EQ(error(head + R"("labels":{"a":{}}})"),
+            "stored job: \"labels\" has a value that is not a string");
   // Members written by a later build are ignored; members an earlier build did not write are
   // left at their defaults.
   Result<RoutingJob> r =

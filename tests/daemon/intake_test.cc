@@ -316,6 +316,50 @@ TEST_F(IntakeTest, SegmentsRotateAndAreReusedWithoutReplayingOldRecords) {
   EXPECT_EQ(*store_->IntakeApplied(), 301u);
 }
 
+TEST_F(IntakeTest, DerivedJobsAreKeptOnlyWhileNothingWaitsInTheQueue) {
+  OpenStore();
+  IntakeOptions o;
+  // After the first move, records wait an hour to be moved, or for four jobs: what each keeps
+  // can be read meanwhile.
+  o.move_interval = std::chrono::hours(1);
+  o.busy_move_records = 1;
+  o.max_move_jobs = 4;
+  OpenIntake(o);
+  ASSERT_TRUE(intake_->Append(Jobs("a", 1), kNow, 0).ok());
+  ASSERT_TRUE(intake_->WaitMoved(kWait));
+  // "a0" waits in the queue: a move would not hand "b0" to a worker as derived, so it is not
+  // kept so (a claim parses its stored payload).
+  ASSERT_EQ(store_->stats().queued, 1u);
+  ASSERT_TRUE(intake_->Append(Jobs("b", 2), kNow, 0).ok());
+  EXPECT_EQ(intake_->stats().unmoved_jobs, 2u);
+  EXPECT_EQ(intake_->stats().unmoved_live_jobs, 0u);
+  // Routed: nothing waits, and "c0" keeps its derived jobs for the move's hand-over.
+  EXPECT_EQ(RouteAll(), (std::vector<std::string>{"a0"}));
+  ASSERT_TRUE(intake_->Append(Jobs("c", 1), kNow, 0).ok());
+  EXPECT_EQ(intake_->stats().unmoved_jobs, 3u);
+  EXPECT_EQ(intake_->stats().unmoved_live_jobs, 1u);
+  // The fourth job moves them all; the move hands them to the next claim (nothing waits), the
+  // kept ones as derived, the others parsed: the same jobs either way.
+  ASSERT_TRUE(intake_->Append(Jobs("d", 1), kNow, 0).ok());
+  ASSERT_TRUE(intake_->WaitMoved(kWait));
+  Result<std::optional<Claim>> c = store_->ClaimNext(kNow, 100);
+  ASSERT_TRUE(c.ok() && c->has_value());
+  std::vector<RoutingJob> want = Jobs("b", 2);
+  want.push_back(MakeJob("c0"));
+  want.push_back(MakeJob("d0"));
+  ASSERT_EQ((*c)->jobs.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    Result<RoutingJob> job = store_->DetailedJob((*c)->jobs[i]);
+    ASSERT_TRUE(job.ok()) << job.error().message;
+    EXPECT_EQ(*job, want[i]) << i;
+  }
+  // The derived ones came with their details; of the parsed ones, the claim's first.
+  EXPECT_EQ(((*c)->jobs[0].detailed), true);
+  EXPECT_EQ(((*c)->jobs[1].detailed), false);
+  EXPECT_EQ(((*c)->jobs[2].detailed), true);
+  EXPECT_EQ(((*c)->jobs[3].detailed), true);
+}
+
 TEST_F(IntakeTest, WhatTheStoreRefusesWaitsInTheLogAndIsMovedLater) {
   OpenStore(/*max_bytes=*/128 * 1024);
   IntakeOptions o;

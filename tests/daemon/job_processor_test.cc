@@ -128,6 +128,7 @@ class JobProcessorTest : public ::testing::Test {
     hooks.record = [this](const DecisionEvent& e) -> Status {
       std::lock_guard<std::mutex> lk(events_mu_);
       records_.push_back(e.decision_id + " " + e.kind + " " + e.alert.identity);
+      recorded_alerts_.push_back(e.alert);
       return record_status_;
     };
     processor_ = std::make_unique<JobProcessor>(
@@ -202,7 +203,8 @@ class JobProcessorTest : public ::testing::Test {
   std::mutex events_mu_;
   std::vector<std::string> kinds_;
   std::vector<std::string> records_;
-  std::vector<std::string> errors_;  // Process failures (the jobs were released)
+  std::vector<RoutingJob> recorded_alerts_;  // each record's alert
+  std::vector<std::string> errors_;          // Process failures (the jobs were released)
   bool expect_errors_ = false;
   Status record_status_ = OkStatus();
 };
@@ -287,6 +289,27 @@ TEST_F(JobProcessorTest, StormWindowEndsAndANewIncidentPagesAgain) {
   Drain();
   EXPECT_EQ(source_->fetches.load(), 2);
   EXPECT_EQ(Pages().size(), 2u);
+}
+
+// A claim read back from the queue carries the details of its first job only: the audit record
+// of a new incident whose first alert is a repeat still has the new alert's details.
+TEST_F(JobProcessorTest, ANewIncidentsRecordHasItsAlertsDetails) {
+  source_->Add(CheckoutTrace());
+  Post(GenericAlert("a1", "checkout"));
+  Drain();
+  clock_.Advance(std::chrono::minutes(6));  // past the 5m storm window; a1's page is open
+  Post(GenericAlert("a1", "checkout"));
+  Post(R"({"id":"a2","service":"checkout","summary":"checkout is failing","severity":"page",)"
+       R"("labels":{"env":"prod"},"trace_ids":[")" +
+       std::string(kTraceId) + R"("]})");
+  Drain();
+  EXPECT_EQ(kinds_, (std::vector<std::string>{"routed", "routed"}));
+  ASSERT_EQ(recorded_alerts_.size(), 2u);
+  const RoutingJob& alert = recorded_alerts_[1];
+  EXPECT_EQ(alert.identity, "generic:a2");
+  EXPECT_EQ(alert.summary, "checkout is failing");
+  EXPECT_EQ(alert.severity, "page");
+  EXPECT_EQ(alert.labels.at("env"), "prod");
 }
 
 TEST_F(JobProcessorTest, RepeatOfAPagedAlertPagesNobody) {

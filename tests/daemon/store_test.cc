@@ -103,6 +103,39 @@ std::set<int64_t> DrainIds(Store& s) {
   return ids;
 }
 
+// A claim read back from the queue carries the details of its first job; the others' are read
+// back when asked for, while the job is claimed.
+TEST(Store, AClaimCarriesTheDetailsOfItsFirstJobAndReadsTheOthersOnRequest) {
+  testing::TempDir dir;
+  auto s = OpenOrDie(Options(dir.path()));
+  std::vector<RoutingJob> jobs = {MakeJob("am:1", "checkout|errors"),
+                                  MakeJob("am:2", "checkout|errors"),
+                                  MakeJob("am:3", "checkout|errors")};
+  jobs[1].summary = "second";
+  jobs[1].annotations["runbook_url"] = "https://runbooks/2";
+  ASSERT_TRUE(s->Enqueue(jobs, kNow, kDedup).ok());
+  Claim c = ClaimOrDie(*s);
+  ASSERT_EQ(c.jobs.size(), 3u);
+  EXPECT_TRUE(c.jobs[0].detailed);
+  EXPECT_EQ(c.jobs[0].job, jobs[0]);
+  for (size_t i = 1; i < 3; ++i) {
+    EXPECT_FALSE(c.jobs[i].detailed);
+    EXPECT_TRUE(c.jobs[i].job.labels.empty());
+    EXPECT_EQ(c.jobs[i].job.identity, jobs[i].identity);
+    EXPECT_EQ(c.jobs[i].job.trace_ids, jobs[i].trace_ids);
+  }
+  for (size_t i = 0; i < 3; ++i) {
+    Result<RoutingJob> full = s->DetailedJob(c.jobs[i]);
+    ASSERT_TRUE(full.ok()) << full.error().message;
+    EXPECT_EQ(*full, jobs[i]) << i;
+  }
+  ASSERT_TRUE(s->Complete(Finish(c)).ok());
+  Result<RoutingJob> gone = s->DetailedJob(c.jobs[1]);
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().code, ErrorCode::kNotFound);
+  EXPECT_TRUE(s->DetailedJob(c.jobs[0]).ok()) << "a job that has its details needs no read";
+}
+
 TEST(Store, EnqueuedJobsSurviveCloseAndReopen) {
   testing::TempDir dir;
   std::vector<int64_t> ids;
@@ -977,7 +1010,9 @@ TEST(Store, MigratesQueuedJobsFromSchemaVersionThree) {
   EXPECT_EQ(s->stats().resumed_at_open, 1u);
   Claim c = ClaimOrDie(*s);
   EXPECT_EQ(Identities(c), (std::vector<std::string>{"a1", "a2"}));
-  EXPECT_EQ(c.jobs[1].job.labels.at("alertname"), "A-a2");
+  Result<RoutingJob> second = s->DetailedJob(c.jobs[1]);
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  EXPECT_EQ(second->labels.at("alertname"), "A-a2");
   ASSERT_TRUE(s->Complete(Finish(c)).ok());
   s.reset();
   // Completed jobs take their payloads with them.
