@@ -349,7 +349,7 @@ Result<ProcessOutcome> JobProcessor::ProcessRoutes(const Claim& claim,
     event.kind = "repeat";
     for (const ClaimedJob* cj : run) event.identities.push_back(cj->job.identity);
     completion.decision_kind = event.kind;
-    completion.decision_json = event.record_json = RecordJson(event, run);
+    completion.decision_json = RecordJson(event, run);
     return Finish(std::move(completion), std::move(event));
   }
   for (const ClaimedJob* cj : fresh) event.identities.push_back(cj->job.identity);
@@ -371,7 +371,7 @@ Result<ProcessOutcome> JobProcessor::ProcessRoutes(const Claim& claim,
         for (const ClaimedJob* cj : fresh) completion.attach.emplace_back(p.id, cj->job.identity);
       }
       completion.decision_kind = event.kind;
-      completion.decision_json = event.record_json = RecordJson(event, run);
+      completion.decision_json = RecordJson(event, run);
       return Finish(std::move(completion), std::move(event));
     }
   }
@@ -447,7 +447,7 @@ Result<ProcessOutcome> JobProcessor::ProcessRoutes(const Claim& claim,
     completion.new_pages.push_back(std::move(np));
   }
   completion.decision_kind = event.kind;
-  completion.decision_json = event.record_json = RecordJson(event, run);
+  completion.decision_json = RecordJson(event, run);
   if (hooks_.record) {
     // The audit record goes first: a decision whose record could not be written is made again.
     if (Status st = hooks_.record(event); !st.ok()) {
@@ -519,7 +519,7 @@ Result<ProcessOutcome> JobProcessor::ProcessResolves(const Claim& claim,
     }
   }
   completion.decision_kind = event.kind;
-  completion.decision_json = event.record_json = RecordJson(event, run);
+  completion.decision_json = RecordJson(event, run);
   return Finish(std::move(completion), std::move(event));
 }
 

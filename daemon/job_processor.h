@@ -106,7 +106,6 @@ struct DecisionEvent {
   double fetch_seconds = 0;
   double route_seconds = 0;
   int64_t queue_wait_ns = 0;  // oldest job's time in the queue
-  std::string record_json;    // what the store keeps for this decision
   // For the audit record (routed/fallback/unrouted):
   int64_t time_ns = 0;  // when the decision was made
   RoutingJob alert;     // the first alert decided on (with its details: JobParts)

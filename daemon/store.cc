@@ -790,8 +790,10 @@ Status Store::Release(const std::vector<int64_t>& job_ids, int64_t not_before_ns
 Result<CompletionOutcome> Store::Complete(const Completion& completion) {
   size_t next_group = impl_->handoff_max_group.load();
   Impl* impl = impl_.get();
+  // By reference: RunBlocking returns after the writer's last use of the operation, and a
+  // storm's completion (a thousand attachments, the decision record) is not copied.
   return impl_->RunBlocking<CompletionOutcome>(
-      [completion, next_group, impl](OpContext& ctx) -> Result<CompletionOutcome> {
+      [&completion, next_group, impl](OpContext& ctx) -> Result<CompletionOutcome> {
         Result<CompletionOutcome> r = store_sql::CompleteJobs(ctx.db, completion);
         if (!r.ok()) return r;
         int64_t n = static_cast<int64_t>(completion.job_ids.size());
