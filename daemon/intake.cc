@@ -263,11 +263,6 @@ struct Intake::Impl {
     std::shared_ptr<IntakeBatch> batch;
     std::function<void(Status)> done;
   };
-  // A record acknowledged and not yet moved into the store.
-  struct Unmoved {
-    uint64_t seq;
-    std::shared_ptr<const IntakeBatch> batch;
-  };
   // A segment file as the syncers see it: one descriptor each. Own descriptors, not shared
   // ones: Linux reports a failed writeback to each open file description once, so a syncer on
   // a shared descriptor could be told "success" for data whose writeback failed after another
@@ -279,6 +274,17 @@ struct Intake::Impl {
     ~SegmentFile() {
       for (int f : sync_fds) ::close(f);
     }
+  };
+  // A record acknowledged and not yet moved into the store: held in memory (`batch`), or only in
+  // the log (batch null; IntakeOptions::max_unmoved_in_memory), at `offset` in `file` (its
+  // segment cannot be retired before the record is moved).
+  struct Unmoved {
+    uint64_t seq = 0;
+    std::shared_ptr<const IntakeBatch> batch;
+    size_t jobs = 0;
+    std::shared_ptr<SegmentFile> file;
+    size_t offset = 0;
+    size_t bytes = 0;  // header and body
   };
   // A group written to a segment, waiting for an fdatasync that started after its write.
   struct Written {
@@ -316,7 +322,8 @@ struct Intake::Impl {
   std::vector<std::thread> syncers;
   std::deque<Unmoved> unmoved;
   uint64_t unmoved_jobs = 0;
-  uint64_t unmoved_live_jobs = 0;  // of unmoved_jobs, those whose batch has them live
+  uint64_t unmoved_live_jobs = 0;      // of unmoved_jobs, those whose batch has them live
+  uint64_t unmoved_log_only_jobs = 0;  // of unmoved_jobs, those held only in the log
   bool move_in_flight = false;
   std::optional<Error> move_error;  // the last move's failure, until a move succeeds
   std::chrono::milliseconds retry_delay{0};
@@ -353,7 +360,7 @@ struct Intake::Impl {
 
   // Counters.
   std::atomic<uint64_t> appended{0}, appended_jobs{0}, write_failures{0}, rejected_full{0},
-      paced{0}, moved{0}, moved_jobs{0}, duplicates{0}, move_failures{0}, replayed{0},
+      paced{0}, read_back{0}, moved{0}, moved_jobs{0}, duplicates{0}, move_failures{0}, replayed{0},
       replayed_jobs{0}, torn_tails{0};
 
   ~Impl() {
@@ -532,16 +539,36 @@ struct Intake::Impl {
     Status status;
   };
 
-  // Acknowledges (st ok) or fails a written group: the queue's bookkeeping, under mu.
-  void SettleLocked(std::vector<Pending>& group, const Status& st, std::vector<Settled>& out) {
+  // Acknowledges (st ok; `where` is the group as written) or fails a written group: the
+  // queue's bookkeeping, under mu. Past max_unmoved_in_memory, a record acknowledged is kept
+  // only in the log: its batch is freed with the group once its callback ran.
+  void SettleLocked(std::vector<Pending>& group, const Status& st, std::vector<Settled>& out,
+                    const Written* where = nullptr) {
     uint64_t jobs = 0;
+    size_t at = where != nullptr ? where->offset : 0;
     for (Pending& p : group) {
-      jobs += p.batch->jobs.size();
+      size_t n = p.batch->jobs.size();
+      size_t bytes = p.header.size() + p.body.size();
+      jobs += n;
       if (st.ok()) {
-        unmoved_jobs += p.batch->jobs.size();
-        if (!p.batch->live.empty()) unmoved_live_jobs += p.batch->jobs.size();
-        unmoved.push_back({GetU64(p.header.data() + 12), p.batch});
+        Unmoved u;
+        u.seq = GetU64(p.header.data() + 12);
+        u.batch = p.batch;
+        u.jobs = n;
+        if (where != nullptr &&
+            unmoved_jobs - unmoved_log_only_jobs + n > options.max_unmoved_in_memory) {
+          u.batch = nullptr;
+          u.file = where->file;
+          u.offset = at;
+          u.bytes = bytes;
+          unmoved_log_only_jobs += n;
+        } else if (!p.batch->live.empty()) {
+          unmoved_live_jobs += n;
+        }
+        unmoved_jobs += n;
+        unmoved.push_back(std::move(u));
       }
+      at += bytes;
     }
     pending_jobs -= jobs;
     settled_records += group.size();
@@ -664,7 +691,7 @@ struct Intake::Impl {
              unsynced.front().file != failed &&
              (!failed || std::find(files.begin(), files.end(), unsynced.front().file) <
                              std::find(files.begin(), files.end(), failed))) {
-        SettleLocked(unsynced.front().group, OkStatus(), settled);
+        SettleLocked(unsynced.front().group, OkStatus(), settled, &unsynced.front());
         unsynced.pop_front();
       }
       if (failed && !failed->broken) {
@@ -858,11 +885,13 @@ struct Intake::Impl {
   // Hands the oldest unmoved records to the store. REQUIRES: lk holds mu; CanMove().
   void StartMove(std::unique_lock<std::mutex>& lk) {
     std::vector<std::shared_ptr<const IntakeBatch>> batches;
+    std::vector<std::pair<size_t, Unmoved>> in_log;  // (index in batches, where), read below
     size_t jobs = 0;
     for (const Unmoved& u : unmoved) {
-      if (!batches.empty() && jobs + u.batch->jobs.size() > options.max_move_jobs) break;
+      if (!batches.empty() && jobs + u.jobs > options.max_move_jobs) break;
+      if (u.batch == nullptr) in_log.emplace_back(batches.size(), u);
       batches.push_back(u.batch);
-      jobs += u.batch->jobs.size();
+      jobs += u.jobs;
     }
     size_t count = batches.size();
     uint64_t last_seq = unmoved[count - 1].seq;
@@ -870,6 +899,13 @@ struct Intake::Impl {
     next_move_at = std::chrono::steady_clock::now();
     if (count >= options.busy_move_records) next_move_at += options.move_interval;
     lk.unlock();
+    // Read back without mu: appends go on meanwhile. (Only MoveDone takes records out of
+    // `unmoved`, and no other move can start.)
+    if (Status st = ReadBack(in_log, batches); !st.ok()) {
+      MoveDone(count, last_seq, st.error());
+      lk.lock();
+      return;
+    }
     // The callback may run before ApplyIntakeAsync returns (a closed store): mu is not held.
     store->ApplyIntakeAsync(std::move(batches), last_seq,
                             [this, count, last_seq](Result<EnqueueOutcome> r) {
@@ -878,14 +914,55 @@ struct Intake::Impl {
     lk.lock();
   }
 
+  // Reads the records kept only in the log back into `batches`. A record that does not read
+  // back as written (an I/O error; the file changed under the daemon) fails the move, which is
+  // retried later as any failed move. Intake thread, mu not held.
+  Status ReadBack(const std::vector<std::pair<size_t, Unmoved>>& in_log,
+                  std::vector<std::shared_ptr<const IntakeBatch>>& batches) {
+    int in = -1;
+    const SegmentFile* open_file = nullptr;
+    std::string bytes;
+    Status st = OkStatus();
+    for (const auto& [index, u] : in_log) {
+      if (u.file.get() != open_file) {
+        if (in >= 0) ::close(in);
+        open_file = u.file.get();
+        in = ::open(u.file->path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (in < 0) {
+          st = Error::Unavailable(Errno("intake: read back " + u.file->path));
+          break;
+        }
+      }
+      bytes.resize(u.bytes);
+      ssize_t r = ::pread(in, bytes.data(), bytes.size(), static_cast<off_t>(u.offset));
+      IntakeSegmentContents c;
+      if (r == static_cast<ssize_t>(bytes.size())) c = DecodeIntakeSegment(bytes);
+      if (c.records.size() != 1 || c.records.front().seq != u.seq) {
+        st = Error::Unavailable(r < 0 ? Errno("intake: read back " + u.file->path)
+                                      : "intake: read back " + u.file->path + ": record " +
+                                            std::to_string(u.seq) + " at byte " +
+                                            std::to_string(u.offset) + " is not as written");
+        break;
+      }
+      batches[index] = std::make_shared<const IntakeBatch>(std::move(c.records.front().batch));
+      read_back.fetch_add(1);
+    }
+    if (in >= 0) ::close(in);
+    return st;
+  }
+
   void MoveDone(size_t count, uint64_t last_seq, Result<EnqueueOutcome> r) {
     std::lock_guard<std::mutex> lk(mu);
     move_in_flight = false;
     if (r.ok()) {
       for (size_t i = 0; i < count; ++i) {
-        const IntakeBatch& b = *unmoved.front().batch;
-        unmoved_jobs -= b.jobs.size();
-        if (!b.live.empty()) unmoved_live_jobs -= b.jobs.size();
+        const Unmoved& u = unmoved.front();
+        unmoved_jobs -= u.jobs;
+        if (u.batch == nullptr) {
+          unmoved_log_only_jobs -= u.jobs;
+        } else if (!u.batch->live.empty()) {
+          unmoved_live_jobs -= u.jobs;
+        }
         unmoved.pop_front();
       }
       moved_seq = last_seq;
@@ -917,7 +994,7 @@ struct Intake::Impl {
   // move in flight (the store holds no claim on these batches: a failed move published none).
   void DropLiveLocked() {
     for (Unmoved& u : unmoved) {
-      if (u.batch->live.empty()) continue;
+      if (u.batch == nullptr || u.batch->live.empty()) continue;
       auto lean = std::make_shared<IntakeBatch>();
       lean->now_ns = u.batch->now_ns;
       lean->dedup_window_ns = u.batch->dedup_window_ns;
@@ -993,7 +1070,11 @@ Result<std::unique_ptr<Intake>> Intake::Open(const IntakeOptions& options, Store
       impl->replayed.fetch_add(1);
       impl->replayed_jobs.fetch_add(r.batch.jobs.size());
       impl->unmoved_jobs += r.batch.jobs.size();
-      impl->unmoved.push_back({r.seq, std::make_shared<const IntakeBatch>(std::move(r.batch))});
+      Impl::Unmoved u;
+      u.seq = r.seq;
+      u.jobs = r.batch.jobs.size();
+      u.batch = std::make_shared<const IntakeBatch>(std::move(r.batch));
+      impl->unmoved.push_back(std::move(u));
     }
     impl->closed_segments.push_back({path, segment_last});
     impl->segment_count.fetch_add(1);
@@ -1157,6 +1238,8 @@ IntakeStats Intake::stats() const {
   std::lock_guard<std::mutex> lk(i.mu);
   s.unmoved_jobs = i.unmoved_jobs;
   s.unmoved_live_jobs = i.unmoved_live_jobs;
+  s.unmoved_log_only_jobs = i.unmoved_log_only_jobs;
+  s.read_back = i.read_back.load();
   s.pacing_now = i.held.size();
   s.moving_ok = !i.move_error.has_value();
   return s;

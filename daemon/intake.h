@@ -90,6 +90,12 @@ struct IntakeOptions {
   std::chrono::milliseconds pace_poll{1};
   size_t segment_bytes = 8u << 20;  // a segment is preallocated to this size, then rotated
   size_t max_move_jobs = 2048;      // jobs moved into the store per transaction, at most
+  // Records waiting to be moved are held in memory up to this many jobs; the records
+  // acknowledged beyond it are read back from the log when they are moved. A store that falls
+  // behind (a storm's completions, a slow disk) or refuses moves (a full disk) then costs the
+  // daemon no memory: before, every waiting record was held, up to the queue bound, and a
+  // sustained storm's resident memory rose and fell by tens of megabytes (bench/README.md).
+  size_t max_unmoved_in_memory = 2048;
   // Under load (the previous move took at least busy_move_records webhooks), moves start at
   // most every move_interval (sooner when max_move_jobs are waiting); otherwise a webhook is
   // moved as soon as the move before it finished, so that a lone alert is routed at once. Each
@@ -129,6 +135,9 @@ struct IntakeStats {
   // hands derived jobs to the workers only then); dropped when a move fails, so that records
   // waiting for a store that refuses them (up to the queue bound) are held once.
   uint64_t unmoved_live_jobs = 0;
+  // Of unmoved_jobs, those held only in the log (max_unmoved_in_memory), read back when moved.
+  uint64_t unmoved_log_only_jobs = 0;
+  uint64_t read_back = 0;              // records read back from the log to be moved
   uint64_t replayed_at_open = 0;       // records found at Open that were not moved yet
   uint64_t replayed_jobs_at_open = 0;  // their jobs
   uint64_t torn_tails_at_open = 0;     // segments whose records end in a torn or bad record

@@ -360,6 +360,85 @@ TEST_F(IntakeTest, DerivedJobsAreKeptOnlyWhileNothingWaitsInTheQueue) {
   EXPECT_EQ(((*c)->jobs[3].detailed), true);
 }
 
+// Options under which, after the first move, records wait to be moved until `move_at` jobs
+// wait, holding at most `in_memory` of them in memory.
+IntakeOptions HeldBack(size_t move_at, size_t in_memory) {
+  IntakeOptions o;
+  o.move_interval = std::chrono::hours(1);
+  o.busy_move_records = 1;
+  o.max_move_jobs = move_at;
+  o.max_unmoved_in_memory = in_memory;
+  return o;
+}
+
+TEST_F(IntakeTest, RecordsPastTheMemoryBoundWaitInTheLogAndAreReadBackWhenMoved) {
+  OpenStore();
+  OpenIntake(HeldBack(/*move_at=*/6, /*in_memory=*/2));
+  ASSERT_TRUE(intake_->Append(Jobs("a", 1), kNow, 0).ok());
+  ASSERT_TRUE(intake_->WaitMoved(kWait));
+  ASSERT_TRUE(intake_->Append(Jobs("b", 2), kNow, 0).ok());
+  EXPECT_EQ(intake_->stats().unmoved_log_only_jobs, 0u);
+  ASSERT_TRUE(intake_->Append(Jobs("c", 1), kNow, 0).ok());
+  ASSERT_TRUE(intake_->Append(Jobs("d", 2, /*padding=*/3000), kNow, 0).ok());
+  EXPECT_EQ(intake_->stats().unmoved_jobs, 5u);
+  EXPECT_EQ(intake_->stats().unmoved_log_only_jobs, 3u);
+  EXPECT_EQ(intake_->stats().read_back, 0u);
+  // The sixth job starts a move: "b" from memory, the rest read back from the log.
+  ASSERT_TRUE(intake_->Append(Jobs("e", 1), kNow, 0).ok());
+  ASSERT_TRUE(intake_->WaitMoved(kWait));
+  EXPECT_EQ(intake_->stats().read_back, 3u);
+  EXPECT_EQ(intake_->stats().unmoved_jobs, 0u);
+  EXPECT_EQ(intake_->stats().unmoved_log_only_jobs, 0u);
+  Result<std::optional<Claim>> c = store_->ClaimNext(kNow, 100);
+  ASSERT_TRUE(c.ok() && c->has_value());
+  std::vector<RoutingJob> want = Jobs("a", 1);
+  for (const RoutingJob& j : Jobs("b", 2)) want.push_back(j);
+  want.push_back(MakeJob("c0"));
+  for (const RoutingJob& j : Jobs("d", 2, 3000)) want.push_back(j);
+  want.push_back(MakeJob("e0"));
+  ASSERT_EQ((*c)->jobs.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    Result<RoutingJob> job = store_->DetailedJob((*c)->jobs[i]);
+    ASSERT_TRUE(job.ok()) << job.error().message;
+    EXPECT_EQ(*job, want[i]) << i;
+  }
+}
+
+TEST_F(IntakeTest, ARecordThatDoesNotReadBackFailsTheMoveAndStaysWaiting) {
+  OpenStore();
+  OpenIntake(HeldBack(/*move_at=*/3, /*in_memory=*/1));
+  ASSERT_TRUE(intake_->Append(Jobs("a", 1), kNow, 0).ok());
+  ASSERT_TRUE(intake_->WaitMoved(kWait));
+  ASSERT_TRUE(intake_->Append(Jobs("b", 1), kNow, 0).ok());
+  ASSERT_TRUE(intake_->Append(Jobs("c", 1), kNow, 0).ok());
+  ASSERT_EQ(intake_->stats().unmoved_log_only_jobs, 1u);
+  // "c" is the last record in the log: damage its body's last byte.
+  std::string segment;
+  IntakeSegmentContents contents;
+  for (const std::string& file : SegmentFiles()) {
+    std::ifstream in(file, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    IntakeSegmentContents c = DecodeIntakeSegment(bytes);
+    if (!c.records.empty()) {
+      segment = file;
+      contents = std::move(c);
+    }
+  }
+  ASSERT_EQ(contents.records.size(), 3u);
+  {
+    std::fstream f(segment, std::ios::binary | std::ios::in | std::ios::out);
+    f.seekp(static_cast<std::streamoff>(contents.valid_bytes - 1));
+    f.put('\x7f');
+  }
+  ASSERT_TRUE(intake_->Append(Jobs("d", 1), kNow, 0).ok());  // starts the move
+  EXPECT_FALSE(intake_->WaitMoved(std::chrono::milliseconds(300)));
+  IntakeStats st = intake_->stats();
+  EXPECT_FALSE(st.moving_ok);
+  EXPECT_GT(st.move_failures, 0u);
+  EXPECT_EQ(st.unmoved_jobs, 3u) << "nothing acknowledged is dropped";
+  EXPECT_EQ(store_->stats().queued, 1u);
+}
+
 TEST_F(IntakeTest, WhatTheStoreRefusesWaitsInTheLogAndIsMovedLater) {
   OpenStore(/*max_bytes=*/128 * 1024);
   IntakeOptions o;
