@@ -27,7 +27,13 @@ std::string AllocatorInUse() {
   if (mallctl("version", &version, &size, nullptr, 0) != 0 || version == nullptr) {
     return "jemalloc";
   }
-  return std::string("jemalloc ") + version;
+  std::string out = std::string("jemalloc ") + version;
+  ssize_t decay = 0;
+  size = sizeof(decay);
+  if (mallctl("opt.dirty_decay_ms", &decay, &size, nullptr, 0) == 0) {
+    out += ", dirty_decay_ms " + std::to_string(decay);
+  }
+  return out;
 }
 
 void ReleaseFreedMemory() {

@@ -8,8 +8,9 @@
 
 namespace tracepager::daemon {
 
-// "jemalloc <version>" when jemalloc's malloc is the process's (found at run time, not taken
-// from the build's options), else "system malloc" (glibc's, or a sanitizer's).
+// "jemalloc <version>, dirty_decay_ms <ms>" when jemalloc's malloc is the process's (found at
+// run time, not taken from the build's options; the binary sets the decay to 0: daemon/main.cc),
+// else "system malloc" (glibc's, or a sanitizer's).
 std::string AllocatorInUse();
 
 // Gives the memory the allocator holds freed but not yet returned (jemalloc's dirty and muzzy
@@ -20,8 +21,9 @@ std::string AllocatorInUse();
 // and with threads in several arenas a sustained storm kept the sum of their peaks resident:
 // 1.8-2.5 times the daemon's memory after its first thousand alerts, 1.4-1.6 with both calls,
 // and neither call alone was enough (bench/README.md, "Pacing, and memory under a sustained
-// storm"). Purging on every free instead (dirty_decay_ms:0) costs a system call per freed run
-// of pages.
+// storm"). The tracepager binary now has jemalloc return pages as they are freed
+// (dirty_decay_ms 0, daemon/main.cc), which leaves these calls little to do; they stay for a
+// process run with other settings (MALLOC_CONF).
 void ReleaseFreedMemory();
 
 }  // namespace tracepager::daemon

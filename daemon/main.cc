@@ -7,6 +7,18 @@
 #include "daemon/build_info.h"
 #include "daemon/commands.h"
 
+// jemalloc's settings for this binary, read by jemalloc at start-up (MALLOC_CONF in the
+// environment still overrides them); unused by other allocators. Freed pages go back to the
+// system as they are freed: under a sustained storm the daemon frees megabytes a second (claims,
+// moves, SQLite's pages), and pages kept for jemalloc's decay time (10 s by default) held its
+// resident memory a sixth above what was in use, in swings the load bench's bound did not
+// survive; the ingest rate did not measurably change (bench/README.md, "Storm memory, third
+// round").
+extern "C" {
+// NOLINTNEXTLINE(readability-identifier-naming): the name jemalloc looks up
+const char* malloc_conf = "dirty_decay_ms:0,muzzy_decay_ms:0";
+}
+
 int main(int argc, char** argv) {
   CLI::App app{"tracepager: pages the team closest to the failure behind a symptom alert"};
   app.set_version_flag("--version", std::string(TRACEPAGER_VERSION) +

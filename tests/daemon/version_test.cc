@@ -21,6 +21,8 @@ TEST(Version, NamesTheVersionAndTheMallocInUse) {
   // library dropped at link time, say) fails here.
   if (TRACEPAGER_EXPECT_JEMALLOC) {
     EXPECT_NE(r.out.find("(malloc: jemalloc 5."), std::string::npos) << r.out;
+    // The binary's own setting (daemon/main.cc) is the one in force.
+    EXPECT_NE(r.out.find(", dirty_decay_ms 0)"), std::string::npos) << r.out;
   } else {
     EXPECT_NE(r.out.find("(malloc: system malloc)"), std::string::npos) << r.out;
   }
