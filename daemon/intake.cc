@@ -386,8 +386,8 @@ struct Intake::Impl {
   // move. A move hands fresh jobs to the workers as derived only when nothing waits in the
   // store's queue (Store::ApplyIntakeAsync); otherwise they are claimed later from their stored
   // payloads, and the derived jobs (about twice the bytes of the rows) only took memory until
-  // the move: under a storm, thousands of them (bench/README.md, "Derived jobs kept only where
-  // used"). A guess (the queue may empty before the move): a wrong one costs a parse. mu held.
+  // the move: under a storm, thousands of them (bench/README.md, "Storm memory, third
+  // round"). A guess (the queue may empty before the move): a wrong one costs a parse. mu held.
   bool KeepLiveLocked(const StoreStats& s) const {
     return s.queued <= s.claimed + s.handed;  // nothing waiting
   }

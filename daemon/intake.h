@@ -93,8 +93,9 @@ struct IntakeOptions {
   // Records waiting to be moved are held in memory up to this many jobs; the records
   // acknowledged beyond it are read back from the log when they are moved. A store that falls
   // behind (a storm's completions, a slow disk) or refuses moves (a full disk) then costs the
-  // daemon no memory: before, every waiting record was held, up to the queue bound, and a
-  // sustained storm's resident memory rose and fell by tens of megabytes (bench/README.md).
+  // daemon no more memory: before, every waiting record was held, up to the queue bound (8,646
+  // jobs, about 13 MB, at one moment of the load bench; bench/README.md, "Storm memory, third
+  // round").
   size_t max_unmoved_in_memory = 2048;
   // Under load (the previous move took at least busy_move_records webhooks), moves start at
   // most every move_interval (sooner when max_move_jobs are waiting); otherwise a webhook is
