@@ -400,10 +400,10 @@ struct Intake::Impl {
     return !held.empty() && (now - held.front().since >= options.pace_max_wait ||
                              PaceLetsIn(PromisedLocked(), held.front().p.batch->jobs.size()));
   }
-  // Takes an append of `promised` + its jobs into `pending` for the syncers, or, when that is
-  // past the queue bound, returns why it is refused. mu held.
-  // Takes `p` into `pending` unless the queue bound refuses it. Derived jobs it does not keep
-  // (KeepLiveLocked) are moved to `unused`, for the caller to free without mu.
+  // Takes an append into `pending` for the syncers or, when the jobs promised (`s`: the store's
+  // stats, read under mu) and its own would pass the queue bound, returns why it is refused.
+  // Derived jobs it does not keep (KeepLiveLocked) go to `unused`, for the caller to free
+  // without mu. mu held.
   std::optional<Error> AdmitLocked(Pending& p, const StoreStats& s,
                                    std::vector<RoutingJob>& unused) {
     size_t n = p.batch->jobs.size();

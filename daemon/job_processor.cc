@@ -229,6 +229,9 @@ Result<std::string> TriggerIdentity(Store& store, const PageRecord& page) {
 }
 
 double Seconds(SteadyClock::duration d) { return std::chrono::duration<double>(d).count(); }
+int64_t Ns(std::chrono::milliseconds d) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+}
 
 }  // namespace
 
@@ -329,6 +332,12 @@ Result<ProcessOutcome> JobProcessor::ProcessRoutes(const Claim& claim,
   completion.storm_key = claim.storm_key;
   completion.now_ns = now;
   for (const ClaimedJob* cj : run) completion.job_ids.push_back(cj->id);
+  // A lookup that fails puts the run back for a retry rather than leaving it claimed until
+  // the next start.
+  auto retry = [&](const Error& why) {
+    return ReleaseRun(run, now + Ns(config.workers.retry_delay),
+                      Error::Unavailable("routing: " + why.message));
+  };
 
   // Repeats: alerts that already have an open page.
   std::vector<const ClaimedJob*> fresh;
@@ -336,7 +345,7 @@ Result<ProcessOutcome> JobProcessor::ProcessRoutes(const Claim& claim,
   for (const ClaimedJob* cj : run) identities.push_back(cj->job.identity);
   Result<std::map<std::string, std::vector<PageRecord>>> open =
       store_->OpenPagesForIdentities(identities);
-  if (!open.ok()) return open.error();
+  if (!open.ok()) return retry(open.error());
   for (const ClaimedJob* cj : run) {
     auto it = open->find(cj->job.identity);
     if (it == open->end()) {
@@ -360,7 +369,7 @@ Result<ProcessOutcome> JobProcessor::ProcessRoutes(const Claim& claim,
   if (storm_ns > 0) {
     Result<std::vector<PageRecord>> storm =
         store_->OpenPagesForStorm(claim.storm_key, now - storm_ns);
-    if (!storm.ok()) return storm.error();
+    if (!storm.ok()) return retry(storm.error());
     if (!storm->empty()) {
       event.kind = "storm";
       // Join every team page of the newest storm decision.
@@ -379,12 +388,12 @@ Result<ProcessOutcome> JobProcessor::ProcessRoutes(const Claim& claim,
   // A new incident: fetch, route, page. The page and the audit record read the details of the
   // run's first alert and of the first new one (a claim may carry them for its first job only).
   Result<RoutingJob> lead = store_->DetailedJob(*run.front());
-  if (!lead.ok()) return lead.error();
+  if (!lead.ok()) return retry(lead.error());
   if (fresh.front() == run.front()) {
     event.alert = *lead;
   } else {
     Result<RoutingJob> alert = store_->DetailedJob(*fresh.front());
-    if (!alert.ok()) return alert.error();
+    if (!alert.ok()) return retry(alert.error());
     event.alert = std::move(*alert);
   }
   SteadyClock::time_point t0 = SteadyClock::now();
@@ -463,7 +472,6 @@ Result<ProcessOutcome> JobProcessor::ProcessRoutes(const Claim& claim,
 Result<ProcessOutcome> JobProcessor::ProcessResolves(const Claim& claim,
                                                      const std::vector<const ClaimedJob*>& run,
                                                      const RoutingSnapshot& snap) {
-  (void)snap;
   const int64_t now = now_ns_();
   DecisionEvent event;
   event.decision_id =
@@ -476,6 +484,10 @@ Result<ProcessOutcome> JobProcessor::ProcessResolves(const Claim& claim,
   Completion completion;
   completion.storm_key = claim.storm_key;
   completion.now_ns = now;
+  auto retry = [&](const Error& why) {  // as in ProcessRoutes
+    return ReleaseRun(run, now + Ns(snap.config->workers.retry_delay),
+                      Error::Unavailable("resolving: " + why.message));
+  };
   std::set<std::string> resolving;
   for (const ClaimedJob* cj : run) {
     completion.job_ids.push_back(cj->id);
@@ -489,7 +501,7 @@ Result<ProcessOutcome> JobProcessor::ProcessResolves(const Claim& claim,
   std::map<int64_t, PageRecord> pages;
   Result<std::map<std::string, std::vector<PageRecord>>> open =
       store_->OpenPagesForIdentities(completion.resolved_identities);
-  if (!open.ok()) return open.error();
+  if (!open.ok()) return retry(open.error());
   for (auto& [identity, records] : *open) {
     for (PageRecord& p : records) pages.emplace(p.id, std::move(p));
   }
@@ -498,12 +510,12 @@ Result<ProcessOutcome> JobProcessor::ProcessResolves(const Claim& claim,
   std::set<std::string> triggers;
   for (const auto& [id, page] : pages) {
     Result<uint64_t> firing = store_->FiringCount(id);
-    if (!firing.ok()) return firing.error();
+    if (!firing.ok()) return retry(firing.error());
     Result<uint64_t> resolving_here = store_->FiringCount(id, completion.resolved_identities);
-    if (!resolving_here.ok()) return resolving_here.error();
+    if (!resolving_here.ok()) return retry(resolving_here.error());
     if (*resolving_here != *firing) continue;
     Result<std::string> trigger = TriggerIdentity(*store_, page);
-    if (!trigger.ok()) return trigger.error();
+    if (!trigger.ok()) return retry(trigger.error());
     completion.resolved_pages.push_back(id);
     event.teams.push_back(page.team);
     triggers.insert(*trigger);

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
+#include <sqlite3.h>
 
 #include <atomic>
 #include <fstream>
@@ -310,6 +311,36 @@ TEST_F(JobProcessorTest, ANewIncidentsRecordHasItsAlertsDetails) {
   EXPECT_EQ(alert.summary, "checkout is failing");
   EXPECT_EQ(alert.severity, "page");
   EXPECT_EQ(alert.labels.at("env"), "prod");
+}
+
+// A failed read of an alert's details puts the run back for a retry: nothing stays claimed.
+TEST_F(JobProcessorTest, AnAlertWhoseDetailsCannotBeReadIsRetried) {
+  source_->Add(CheckoutTrace());
+  Post(GenericAlert("a1", "checkout"));
+  Drain();
+  clock_.Advance(std::chrono::minutes(6));  // past the storm window; a1's page is open
+  Post(GenericAlert("a1", "checkout"));     // a repeat, first in the next claim
+  Post(GenericAlert("a2", "checkout"));     // new: its details are read back for the record
+  Result<std::optional<Claim>> c = store_->ClaimNext(clock_.NowNs(), 1000);
+  ASSERT_TRUE(c.ok() && c->has_value());
+  ASSERT_EQ((*c)->jobs.size(), 2u);
+  ASSERT_FALSE((*c)->jobs[1].detailed);
+  {
+    // a2's stored payload is gone (as a damaged database could make it).
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(store_->path().c_str(), &db), SQLITE_OK);
+    std::string sql = "DELETE FROM job_payloads WHERE job_id=" + std::to_string((*c)->jobs[1].id);
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    EXPECT_EQ(sqlite3_changes(db), 1);
+    sqlite3_close(db);
+  }
+  Result<ProcessOutcome> r = processor_->Process(**c, Snapshot());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message,
+            "routing: store: job " + std::to_string((*c)->jobs[1].id) + " is not queued");
+  EXPECT_EQ(store_->stats().queued, 2u);
+  EXPECT_EQ(store_->stats().claimed, 0u) << "released for a retry, not left claimed";
+  EXPECT_EQ(kinds_, std::vector<std::string>{"routed"});
 }
 
 TEST_F(JobProcessorTest, RepeatOfAPagedAlertPagesNobody) {
