@@ -238,6 +238,8 @@ IntakeSegmentContents DecodeIntakeSegment(std::string_view bytes) {
     }
     IntakeRecord record;
     record.seq = seq;
+    record.offset = at;
+    record.bytes = kHeaderBytes + length;
     if (!DecodeBody(body, record.batch)) {
       c.stop_reason = "malformed record at byte " + std::to_string(at);
       break;
@@ -1063,17 +1065,31 @@ Result<std::unique_ptr<Intake>> Intake::Open(const IntakeOptions& options, Store
                    bytes->size() - c.valid_bytes, c.stop_reason);
     }
     uint64_t segment_last = 0;
+    // Records past max_unmoved_in_memory are read back when moved, as at run time: a restart
+    // with a deep backlog in the log holds no more of it than the running daemon did. (Only
+    // the path is read back through: a replayed segment is never written again.)
+    auto file = std::make_shared<Impl::SegmentFile>();
+    file->path = path;
     for (IntakeRecord& r : c.records) {
       segment_last = r.seq;
       if (r.seq <= last_seq) continue;  // moved already (or out of order across segments)
       last_seq = r.seq;
+      size_t n = r.batch.jobs.size();
       impl->replayed.fetch_add(1);
-      impl->replayed_jobs.fetch_add(r.batch.jobs.size());
-      impl->unmoved_jobs += r.batch.jobs.size();
+      impl->replayed_jobs.fetch_add(n);
       Impl::Unmoved u;
       u.seq = r.seq;
-      u.jobs = r.batch.jobs.size();
-      u.batch = std::make_shared<const IntakeBatch>(std::move(r.batch));
+      u.jobs = n;
+      if (impl->unmoved_jobs - impl->unmoved_log_only_jobs + n >
+          impl->options.max_unmoved_in_memory) {
+        u.file = file;
+        u.offset = r.offset;
+        u.bytes = r.bytes;
+        impl->unmoved_log_only_jobs += n;
+      } else {
+        u.batch = std::make_shared<const IntakeBatch>(std::move(r.batch));
+      }
+      impl->unmoved_jobs += n;
       impl->unmoved.push_back(std::move(u));
     }
     impl->closed_segments.push_back({path, segment_last});

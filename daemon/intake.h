@@ -91,7 +91,8 @@ struct IntakeOptions {
   size_t segment_bytes = 8u << 20;  // a segment is preallocated to this size, then rotated
   size_t max_move_jobs = 2048;      // jobs moved into the store per transaction, at most
   // Records waiting to be moved are held in memory up to this many jobs; the records
-  // acknowledged beyond it are read back from the log when they are moved. A store that falls
+  // acknowledged (or found at Open) beyond it are read back from the log when they are moved.
+  // A store that falls
   // behind (a storm's completions, a slow disk) or refuses moves (a full disk) then costs the
   // daemon no more memory: before, every waiting record was held, up to the queue bound (8,646
   // jobs, about 13 MB, at one moment of the load bench; bench/README.md, "Storm memory, third
@@ -150,6 +151,8 @@ struct IntakeStats {
 struct IntakeRecord {
   uint64_t seq = 0;
   IntakeBatch batch;
+  size_t offset = 0;  // where it starts in the segment, header included
+  size_t bytes = 0;   // its header and body
 };
 struct IntakeSegmentContents {
   std::vector<IntakeRecord> records;  // in file order; sequence numbers strictly increase

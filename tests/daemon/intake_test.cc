@@ -404,6 +404,36 @@ TEST_F(IntakeTest, RecordsPastTheMemoryBoundWaitInTheLogAndAreReadBackWhenMoved)
   }
 }
 
+// The same bound holds for the records a restart finds in the log.
+TEST_F(IntakeTest, RecordsReplayedPastTheMemoryBoundAreReadBackWhenMoved) {
+  OpenStore();
+  OpenIntake(HeldBack(/*move_at=*/100, /*in_memory=*/100));
+  ASSERT_TRUE(intake_->Append(Jobs("a", 1), kNow, 0).ok());
+  ASSERT_TRUE(intake_->WaitMoved(kWait));
+  ASSERT_TRUE(intake_->Append(Jobs("b", 2), kNow, 0).ok());
+  ASSERT_TRUE(intake_->Append(Jobs("c", 1), kNow, 0).ok());
+  ASSERT_TRUE(intake_->Append(Jobs("d", 2, /*padding=*/3000), kNow, 0).ok());
+  EXPECT_EQ(intake_->stats().unmoved_log_only_jobs, 0u);
+  Close();
+  OpenStore();
+  OpenIntake(HeldBack(/*move_at=*/100, /*in_memory=*/2));
+  ASSERT_TRUE(intake_->WaitMoved(kWait));
+  EXPECT_EQ(intake_->stats().replayed_at_open, 3u);
+  EXPECT_EQ(intake_->stats().read_back, 2u) << "b held in memory, c and d read back";
+  Result<std::optional<Claim>> c = store_->ClaimNext(kNow, 100);
+  ASSERT_TRUE(c.ok() && c->has_value());
+  std::vector<RoutingJob> want = Jobs("a", 1);
+  for (const RoutingJob& j : Jobs("b", 2)) want.push_back(j);
+  want.push_back(MakeJob("c0"));
+  for (const RoutingJob& j : Jobs("d", 2, 3000)) want.push_back(j);
+  ASSERT_EQ((*c)->jobs.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    Result<RoutingJob> job = store_->DetailedJob((*c)->jobs[i]);
+    ASSERT_TRUE(job.ok()) << job.error().message;
+    EXPECT_EQ(*job, want[i]) << i;
+  }
+}
+
 TEST_F(IntakeTest, ARecordThatDoesNotReadBackFailsTheMoveAndStaysWaiting) {
   OpenStore();
   OpenIntake(HeldBack(/*move_at=*/3, /*in_memory=*/1));
