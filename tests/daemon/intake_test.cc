@@ -43,6 +43,14 @@ std::vector<RoutingJob> Jobs(const std::string& prefix, int n, size_t padding = 
   return jobs;
 }
 
+// The jobs of several appends, in order.
+std::vector<RoutingJob> Cat(std::initializer_list<std::vector<RoutingJob>> appends) {
+  std::vector<RoutingJob> all;
+  for (const std::vector<RoutingJob>& jobs : appends)
+    all.insert(all.end(), jobs.begin(), jobs.end());
+  return all;
+}
+
 // A refusal the daemon answers with 503: kUnavailable, the message naming `why`.
 void ExpectUnavailable(const Status& st, const std::string& why) {
   ASSERT_FALSE(st.ok());
@@ -111,6 +119,15 @@ class IntakeTest : public ::testing::Test {
   std::multiset<std::string> Queued() {
     std::vector<std::string> ids = RouteAll();
     return std::multiset<std::string>(ids.begin(), ids.end());
+  }
+  // Expects `c` to hold `want`, in order, each job with its details (Store::DetailedJob).
+  void ExpectJobs(const Claim& c, const std::vector<RoutingJob>& want) {
+    ASSERT_EQ(c.jobs.size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+      Result<RoutingJob> job = store_->DetailedJob(c.jobs[i]);
+      ASSERT_TRUE(job.ok()) << job.error().message;
+      EXPECT_EQ(*job, want[i]) << i;
+    }
   }
   // Options of an intake that paces above `pace_above` jobs, holding an append at most
   // `max_wait`, with a queue bound of `max_queued`.
@@ -344,15 +361,8 @@ TEST_F(IntakeTest, DerivedJobsAreKeptOnlyWhileNothingWaitsInTheQueue) {
   ASSERT_TRUE(intake_->WaitMoved(kWait));
   Result<std::optional<Claim>> c = store_->ClaimNext(kNow, 100);
   ASSERT_TRUE(c.ok() && c->has_value());
-  std::vector<RoutingJob> want = Jobs("b", 2);
-  want.push_back(MakeJob("c0"));
-  want.push_back(MakeJob("d0"));
-  ASSERT_EQ((*c)->jobs.size(), want.size());
-  for (size_t i = 0; i < want.size(); ++i) {
-    Result<RoutingJob> job = store_->DetailedJob((*c)->jobs[i]);
-    ASSERT_TRUE(job.ok()) << job.error().message;
-    EXPECT_EQ(*job, want[i]) << i;
-  }
+  std::vector<RoutingJob> want = Cat({Jobs("b", 2), Jobs("c", 1), Jobs("d", 1)});
+  ExpectJobs(**c, want);
   // The derived ones came with their details; of the parsed ones, the claim's first.
   EXPECT_EQ(((*c)->jobs[0].detailed), true);
   EXPECT_EQ(((*c)->jobs[1].detailed), false);
@@ -391,17 +401,9 @@ TEST_F(IntakeTest, RecordsPastTheMemoryBoundWaitInTheLogAndAreReadBackWhenMoved)
   EXPECT_EQ(intake_->stats().unmoved_log_only_jobs, 0u);
   Result<std::optional<Claim>> c = store_->ClaimNext(kNow, 100);
   ASSERT_TRUE(c.ok() && c->has_value());
-  std::vector<RoutingJob> want = Jobs("a", 1);
-  for (const RoutingJob& j : Jobs("b", 2)) want.push_back(j);
-  want.push_back(MakeJob("c0"));
-  for (const RoutingJob& j : Jobs("d", 2, 3000)) want.push_back(j);
-  want.push_back(MakeJob("e0"));
-  ASSERT_EQ((*c)->jobs.size(), want.size());
-  for (size_t i = 0; i < want.size(); ++i) {
-    Result<RoutingJob> job = store_->DetailedJob((*c)->jobs[i]);
-    ASSERT_TRUE(job.ok()) << job.error().message;
-    EXPECT_EQ(*job, want[i]) << i;
-  }
+  std::vector<RoutingJob> want =
+      Cat({Jobs("a", 1), Jobs("b", 2), Jobs("c", 1), Jobs("d", 2, 3000), Jobs("e", 1)});
+  ExpectJobs(**c, want);
 }
 
 // The same bound holds for the records a restart finds in the log.
@@ -422,16 +424,9 @@ TEST_F(IntakeTest, RecordsReplayedPastTheMemoryBoundAreReadBackWhenMoved) {
   EXPECT_EQ(intake_->stats().read_back, 2u) << "b held in memory, c and d read back";
   Result<std::optional<Claim>> c = store_->ClaimNext(kNow, 100);
   ASSERT_TRUE(c.ok() && c->has_value());
-  std::vector<RoutingJob> want = Jobs("a", 1);
-  for (const RoutingJob& j : Jobs("b", 2)) want.push_back(j);
-  want.push_back(MakeJob("c0"));
-  for (const RoutingJob& j : Jobs("d", 2, 3000)) want.push_back(j);
-  ASSERT_EQ((*c)->jobs.size(), want.size());
-  for (size_t i = 0; i < want.size(); ++i) {
-    Result<RoutingJob> job = store_->DetailedJob((*c)->jobs[i]);
-    ASSERT_TRUE(job.ok()) << job.error().message;
-    EXPECT_EQ(*job, want[i]) << i;
-  }
+  std::vector<RoutingJob> want =
+      Cat({Jobs("a", 1), Jobs("b", 2), Jobs("c", 1), Jobs("d", 2, 3000)});
+  ExpectJobs(**c, want);
 }
 
 TEST_F(IntakeTest, ARecordThatDoesNotReadBackFailsTheMoveAndStaysWaiting) {
