@@ -44,7 +44,7 @@ std::vector<RoutingJob> Jobs(const std::string& prefix, int n, size_t padding = 
 }
 
 // The jobs of several appends, in order.
-std::vector<RoutingJob> Cat(std::initializer_list<std::vector<RoutingJob>> appends) {
+std::vector<RoutingJob> Cat(const std::vector<std::vector<RoutingJob>>& appends) {
   std::vector<RoutingJob> all;
   for (const std::vector<RoutingJob>& jobs : appends)
     all.insert(all.end(), jobs.begin(), jobs.end());
@@ -128,6 +128,25 @@ class IntakeTest : public ::testing::Test {
       ASSERT_TRUE(job.ok()) << job.error().message;
       EXPECT_EQ(*job, want[i]) << i;
     }
+  }
+  // Claims the next group and expects it to hold `want` (ExpectJobs).
+  void ExpectNextClaim(const std::vector<RoutingJob>& want) {
+    Result<std::optional<Claim>> c = store_->ClaimNext(kNow, 100);
+    ASSERT_TRUE(c.ok() && c->has_value());
+    ExpectJobs(**c, want);
+  }
+  // Appends "a" (one job) and waits for its move, then "b" (two), "c" (one) and "d" (two
+  // large ones), which wait to be moved under HeldBack options. Returns every job, in order.
+  std::vector<RoutingJob> AppendFourRecords() {
+    std::vector<std::vector<RoutingJob>> appends = {Jobs("a", 1), Jobs("b", 2), Jobs("c", 1),
+                                                    Jobs("d", 2, /*padding=*/3000)};
+    for (size_t i = 0; i < appends.size(); ++i) {
+      EXPECT_TRUE(intake_->Append(appends[i], kNow, 0).ok()) << i;
+      if (i == 0) {
+        EXPECT_TRUE(intake_->WaitMoved(kWait));
+      }
+    }
+    return Cat(appends);
   }
   // Options of an intake that paces above `pace_above` jobs, holding an append at most
   // `max_wait`, with a queue bound of `max_queued`.
@@ -384,12 +403,8 @@ IntakeOptions HeldBack(size_t move_at, size_t in_memory) {
 TEST_F(IntakeTest, RecordsPastTheMemoryBoundWaitInTheLogAndAreReadBackWhenMoved) {
   OpenStore();
   OpenIntake(HeldBack(/*move_at=*/6, /*in_memory=*/2));
-  ASSERT_TRUE(intake_->Append(Jobs("a", 1), kNow, 0).ok());
-  ASSERT_TRUE(intake_->WaitMoved(kWait));
-  ASSERT_TRUE(intake_->Append(Jobs("b", 2), kNow, 0).ok());
-  EXPECT_EQ(intake_->stats().unmoved_log_only_jobs, 0u);
-  ASSERT_TRUE(intake_->Append(Jobs("c", 1), kNow, 0).ok());
-  ASSERT_TRUE(intake_->Append(Jobs("d", 2, /*padding=*/3000), kNow, 0).ok());
+  std::vector<RoutingJob> want = AppendFourRecords();
+  // "b" fits in memory; "c" and "d" wait only in the log.
   EXPECT_EQ(intake_->stats().unmoved_jobs, 5u);
   EXPECT_EQ(intake_->stats().unmoved_log_only_jobs, 3u);
   EXPECT_EQ(intake_->stats().read_back, 0u);
@@ -399,22 +414,14 @@ TEST_F(IntakeTest, RecordsPastTheMemoryBoundWaitInTheLogAndAreReadBackWhenMoved)
   EXPECT_EQ(intake_->stats().read_back, 3u);
   EXPECT_EQ(intake_->stats().unmoved_jobs, 0u);
   EXPECT_EQ(intake_->stats().unmoved_log_only_jobs, 0u);
-  Result<std::optional<Claim>> c = store_->ClaimNext(kNow, 100);
-  ASSERT_TRUE(c.ok() && c->has_value());
-  std::vector<RoutingJob> want =
-      Cat({Jobs("a", 1), Jobs("b", 2), Jobs("c", 1), Jobs("d", 2, 3000), Jobs("e", 1)});
-  ExpectJobs(**c, want);
+  ExpectNextClaim(Cat({want, Jobs("e", 1)}));
 }
 
 // The same bound holds for the records a restart finds in the log.
 TEST_F(IntakeTest, RecordsReplayedPastTheMemoryBoundAreReadBackWhenMoved) {
   OpenStore();
   OpenIntake(HeldBack(/*move_at=*/100, /*in_memory=*/100));
-  ASSERT_TRUE(intake_->Append(Jobs("a", 1), kNow, 0).ok());
-  ASSERT_TRUE(intake_->WaitMoved(kWait));
-  ASSERT_TRUE(intake_->Append(Jobs("b", 2), kNow, 0).ok());
-  ASSERT_TRUE(intake_->Append(Jobs("c", 1), kNow, 0).ok());
-  ASSERT_TRUE(intake_->Append(Jobs("d", 2, /*padding=*/3000), kNow, 0).ok());
+  std::vector<RoutingJob> want = AppendFourRecords();
   EXPECT_EQ(intake_->stats().unmoved_log_only_jobs, 0u);
   Close();
   OpenStore();
@@ -422,11 +429,7 @@ TEST_F(IntakeTest, RecordsReplayedPastTheMemoryBoundAreReadBackWhenMoved) {
   ASSERT_TRUE(intake_->WaitMoved(kWait));
   EXPECT_EQ(intake_->stats().replayed_at_open, 3u);
   EXPECT_EQ(intake_->stats().read_back, 2u) << "b held in memory, c and d read back";
-  Result<std::optional<Claim>> c = store_->ClaimNext(kNow, 100);
-  ASSERT_TRUE(c.ok() && c->has_value());
-  std::vector<RoutingJob> want =
-      Cat({Jobs("a", 1), Jobs("b", 2), Jobs("c", 1), Jobs("d", 2, 3000)});
-  ExpectJobs(**c, want);
+  ExpectNextClaim(want);
 }
 
 TEST_F(IntakeTest, ARecordThatDoesNotReadBackFailsTheMoveAndStaysWaiting) {
