@@ -30,6 +30,8 @@
 #include <limits>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
+#include <utility>
 
 #include "daemon/store_sql.h"
 
@@ -51,6 +53,10 @@ struct Effects {
   bool work = false;  // may have made a job ready
   // Claims made by a move (store_sql::Handoff), for the workers once the move commits.
   std::vector<store_sql::ClaimedRows> handed;
+  // Identities given an id (store_sql::IdentityIds::TakeAdded), and how far identity_index goes
+  // once this commits (0: unchanged), for RecentIdentities.
+  std::vector<std::pair<std::string, int64_t>> identities_added;
+  int64_t indexed_through = 0;
 
   void Add(Effects&& o) {
     queued += o.queued;
@@ -61,6 +67,8 @@ struct Effects {
     dead_jobs += o.dead_jobs;
     work = work || o.work;
     for (store_sql::ClaimedRows& c : o.handed) handed.push_back(std::move(c));
+    for (auto& added : o.identities_added) identities_added.push_back(std::move(added));
+    indexed_through = std::max(indexed_through, o.indexed_through);
   }
 };
 
@@ -70,6 +78,9 @@ struct OpContext {
   int64_t queued_now = 0;  // committed count plus earlier operations of this transaction
   uint64_t max_queued = 0;
   int64_t enqueue_page_limit = 0;
+  // Alert identities' ids as this operation sees them; what it gives out goes to fx once it
+  // succeeded (ApplyPass).
+  store_sql::IdentityIds identities{nullptr, nullptr, nullptr};
   Effects fx;  // this operation's effects
 };
 
@@ -144,6 +155,13 @@ struct Store::Impl {
   int64_t enqueue_page_limit = 0;
   bool synchronous_full = true;  // writer thread only
 
+  // Identities with an id not yet in identity_index (store_sql.h); those given out by the
+  // operations of the transaction being applied (writer thread only), which later operations of
+  // the same transaction must find; and whether an IndexIdentities operation is queued.
+  store_sql::RecentIdentities recent_identities;
+  std::unordered_map<std::string, int64_t> transaction_identities;
+  bool indexing_identities = false;  // writer thread only
+
   ~Impl() {
     if (reader != nullptr) {
       store_sql::ForgetStatements(reader);
@@ -205,6 +223,7 @@ struct Store::Impl {
                  Effects& total) {
     std::fill(results.begin(), results.end(), OkStatus());
     total = Effects{};
+    transaction_identities.clear();
     if (Status begin = ExecCached(writer, "BEGIN IMMEDIATE"); !begin.ok()) {
       std::fill(results.begin(), results.end(), begin);
       return Pass::kAborted;
@@ -215,6 +234,7 @@ struct Store::Impl {
       ctx.queued_now = static_cast<int64_t>(queued.load()) + total.queued;
       ctx.max_queued = options.max_queued_jobs;
       ctx.enqueue_page_limit = enqueue_page_limit;
+      ctx.identities = store_sql::IdentityIds(writer, &recent_identities, &transaction_identities);
       Status st = guarded ? ExecCached(writer, "SAVEPOINT op") : OkStatus();
       if (st.ok()) {
         try {
@@ -243,7 +263,13 @@ struct Store::Impl {
         if (!st.ok()) (void)ExecCached(writer, "ROLLBACK TO op");
         (void)ExecCached(writer, "RELEASE op");
       }
-      if (st.ok()) total.Add(std::move(ctx.fx));
+      if (st.ok()) {
+        ctx.fx.identities_added = ctx.identities.TakeAdded();
+        for (const auto& [identity, id] : ctx.fx.identities_added) {
+          transaction_identities.emplace(identity, id);
+        }
+        total.Add(std::move(ctx.fx));
+      }
     }
     return Pass::kApplied;
   }
@@ -259,6 +285,14 @@ struct Store::Impl {
     duplicates.fetch_add(total.duplicates);
     dead_jobs.fetch_add(total.dead_jobs);
     last_commit_ok.store(true);
+    // Before the claims are handed out: a worker's lookups for a claim must find the identities
+    // its transaction, or an earlier one, gave out (RecentIdentities).
+    if (!total.identities_added.empty()) recent_identities.Add(total.identities_added);
+    if (total.indexed_through > 0) recent_identities.Indexed(total.indexed_through);
+    size_t recent = recent_identities.size();
+    if (!indexing_identities && recent > 0 && recent >= options.identity_index_batch) {
+      SubmitIndexIdentities();
+    }
     if (!total.handed.empty()) {
       std::unique_lock<std::mutex> hl(handoff_mu);
       if (!shutting_down.load()) {
@@ -272,6 +306,21 @@ struct Store::Impl {
       }
     }
     if (total.work) WakeOneWorker();
+  }
+
+  // Queues an operation that enters the recent identities into identity_index (writer thread).
+  // Not durable: lost in a crash, the index is where it was and RecentIdentities::Load finds
+  // the identities it would have entered.
+  void SubmitIndexIdentities() {
+    indexing_identities = true;
+    Op op;
+    op.durable = false;
+    op.apply = [this](OpContext& ctx) -> Status {
+      return store_sql::IndexIdentities(ctx.db, &ctx.fx.indexed_through);
+    };
+    // A failure is counted (Stats::failures); the next commit tries again.
+    op.finish = [this](Status) { indexing_identities = false; };
+    Submit(std::move(op));
   }
 
   // A claim's rows as a worker gets them; jobs that no longer parse are set aside (ClaimNext).
@@ -488,6 +537,7 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
     impl->enqueue_page_limit = pages - std::max<int64_t>(16, pages / 5);
   }
   if (Status st = store_sql::Migrate(impl->writer); !st.ok()) return st.error();
+  if (Status st = impl->recent_identities.Load(impl->writer); !st.ok()) return st.error();
 
   // Claims belong to the process that made them; that process is gone (we hold the lock).
   if (Status st = Exec(impl->writer, "UPDATE jobs SET state=0 WHERE state=1"); !st.ok()) {
@@ -596,8 +646,8 @@ void Store::EnqueueAsync(std::vector<RoutingJob> jobs, int64_t now_ns, int64_t d
   for (const RoutingJob& job : jobs) rows.push_back(JobRowOf(job));
   impl_->SubmitEnqueue(
       [rows = std::move(rows), now_ns, dedup_window_ns](OpContext& ctx, EnqueueOutcome& out) {
-        return store_sql::InsertJobs(ctx.db, rows, now_ns, dedup_window_ns, ctx.queued_now,
-                                     ctx.max_queued, ctx.enqueue_page_limit, &out);
+        return store_sql::InsertJobs(ctx.db, ctx.identities, rows, now_ns, dedup_window_ns,
+                                     ctx.queued_now, ctx.max_queued, ctx.enqueue_page_limit, &out);
       },
       /*calls=*/1, /*durable=*/true, std::move(done));
 }
@@ -628,9 +678,9 @@ void Store::ApplyIntakeAsync(std::vector<std::shared_ptr<const IntakeBatch>> bat
         int64_t page_limit = ctx.enqueue_page_limit;
         for (const std::shared_ptr<const IntakeBatch>& b : batches) {
           handoff.batch = b;
-          Status st = store_sql::InsertJobs(ctx.db, b->jobs, b->now_ns, b->dedup_window_ns, 0,
-                                            std::numeric_limits<uint64_t>::max(), page_limit, &out,
-                                            &handoff);
+          Status st = store_sql::InsertJobs(
+              ctx.db, ctx.identities, b->jobs, b->now_ns, b->dedup_window_ns, 0,
+              std::numeric_limits<uint64_t>::max(), page_limit, &out, &handoff);
           if (!st.ok()) return st;
           page_limit = 0;
         }
@@ -794,7 +844,7 @@ Result<CompletionOutcome> Store::Complete(const Completion& completion) {
   // storm's completion (a thousand attachments, the decision record) is not copied.
   return impl_->RunBlocking<CompletionOutcome>(
       [&completion, next_group, impl](OpContext& ctx) -> Result<CompletionOutcome> {
-        Result<CompletionOutcome> r = store_sql::CompleteJobs(ctx.db, completion);
+        Result<CompletionOutcome> r = store_sql::CompleteJobs(ctx.db, ctx.identities, completion);
         if (!r.ok()) return r;
         int64_t n = static_cast<int64_t>(completion.job_ids.size());
         ctx.fx.queued = -n;
@@ -821,7 +871,8 @@ Result<CompletionOutcome> Store::Complete(const Completion& completion) {
 
 Status Store::Maintain(int64_t dedup_before_ns, int64_t retain_before_ns) {
   return impl_->RunBlocking<Ok>([=](OpContext& ctx) -> Result<Ok> {
-    Status st = store_sql::Prune(ctx.db, dedup_before_ns, retain_before_ns);
+    Status st =
+        store_sql::Prune(ctx.db, dedup_before_ns, retain_before_ns, &ctx.fx.indexed_through);
     if (!st.ok()) return st.error();
     return Ok{};
   });
@@ -848,7 +899,7 @@ Result<std::vector<PageRecord>> Store::OpenPagesForStorm(const std::string& stor
 Result<std::map<std::string, std::vector<PageRecord>>> Store::OpenPagesForIdentities(
     const std::vector<std::string>& identities) {
   std::lock_guard<std::mutex> lk(impl_->reader_mu);
-  return store_sql::QueryPagesForIdentities(impl_->reader, identities);
+  return store_sql::QueryPagesForIdentities(impl_->reader, impl_->recent_identities, identities);
 }
 
 Result<std::vector<std::string>> Store::FiringIdentities(int64_t page_id) {
@@ -858,7 +909,7 @@ Result<std::vector<std::string>> Store::FiringIdentities(int64_t page_id) {
 
 Result<uint64_t> Store::FiringCount(int64_t page_id, const std::vector<std::string>& among) {
   std::lock_guard<std::mutex> lk(impl_->reader_mu);
-  return store_sql::QueryFiringCount(impl_->reader, page_id, among);
+  return store_sql::QueryFiringCount(impl_->reader, impl_->recent_identities, page_id, among);
 }
 
 }  // namespace tracepager::daemon

@@ -60,6 +60,9 @@ struct StoreOptions {
   uint32_t commit_max_batch = 1024;
   std::chrono::milliseconds commit_max_delay{0};
   std::chrono::milliseconds busy_timeout{5000};
+  // Alert identities given an id are entered into the identity index (store_sql.h,
+  // RecentIdentities) this many at a time, and looked up in memory until then.
+  size_t identity_index_batch = 8192;
 };
 
 // A job as the queue stores it: the columns it is looked up by and its JobToJson text. Made off

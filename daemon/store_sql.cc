@@ -6,7 +6,9 @@
 // alert identities a page stands for, and whether each has resolved). A storm is many identities
 // on one page; a repeat is an identity already attached to an open page. `dedup` and
 // `page_alerts` refer to an identity by its number in `identities` (see migration 2 -> 3), which
-// is kept while any row refers to it and dropped by Prune afterwards.
+// is kept while any row refers to it and dropped by Prune afterwards. An identity's number is
+// found from its text in `identity_index`, or, for the identities numbered since the index was
+// last brought up to date, in memory (RecentIdentities, migration 4 -> 5).
 #include "daemon/store_sql.h"
 
 #include <rapidjson/stringbuffer.h>
@@ -135,6 +137,30 @@ CREATE TABLE job_payloads (
 INSERT INTO job_payloads(job_id, payload) SELECT id, payload FROM jobs;
 ALTER TABLE jobs DROP COLUMN payload;
 )sql",
+    // 4 -> 5: identities are looked up by their text in `identity_index`, which is brought up to
+    // date in bulk (store_sql.h, RecentIdentities): `identities` loses its UNIQUE index, which
+    // every new identity wrote on a random page. `identity_index_through` says how far the index
+    // goes. (Migrate runs this with foreign keys off: dedup and page_alerts refer to the table
+    // that is rebuilt.)
+    R"sql(
+CREATE TABLE identities_v5 (
+  id INTEGER PRIMARY KEY,
+  identity TEXT NOT NULL
+);
+INSERT INTO identities_v5(id, identity) SELECT id, identity FROM identities;
+CREATE TABLE identity_index (
+  identity TEXT PRIMARY KEY,
+  id INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO identity_index(identity, id) SELECT identity, id FROM identities ORDER BY identity;
+DROP TABLE identities;
+ALTER TABLE identities_v5 RENAME TO identities;
+CREATE TABLE identity_index_through (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  through INTEGER NOT NULL
+);
+INSERT INTO identity_index_through(id, through) SELECT 1, COALESCE(MAX(id), 0) FROM identities;
+)sql",
 };
 
 // tracepager_dedup_identity(key): the alert identity a dedup key of schema version 2 starts
@@ -184,51 +210,6 @@ Status UpdateEachJob(sqlite3* db, const char* sql, const std::vector<int64_t>& i
   }
   return OkStatus();
 }
-
-// Alert identities' ids (table `identities`, migration 2 -> 3) on the writer's connection, for
-// one operation: found with one indexed lookup, given out on first use. Every answer (an id, or
-// none) is remembered for the operation, so that the dedup check and the dedup mark of a new
-// alert, or a storm's attach and resolve of one identity, look it up once.
-class IdentityIds {
- public:
-  explicit IdentityIds(sqlite3* db)
-      : find_(db, "SELECT id FROM identities WHERE identity=?1"),
-        add_(db, "INSERT INTO identities(identity) VALUES(?1)"),
-        db_(db) {}
-
-  // The identity's id, or 0 when it has none.
-  Result<int64_t> Find(const std::string& identity) {
-    if (auto it = known_.find(identity); it != known_.end()) return it->second;
-    if (!find_.ok()) return find_.error("prepare identity lookup");
-    find_.Reset();
-    find_.Bind(1, identity);
-    int rc = find_.Step();
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return find_.error("identity lookup");
-    int64_t id = rc == SQLITE_ROW ? find_.Int(0) : 0;
-    known_.emplace(identity, id);
-    return id;
-  }
-
-  // The identity's id, given now if it has none. New ids are larger than every id in use, so the
-  // rows keyed by them append to their tables.
-  Result<int64_t> Get(const std::string& identity) {
-    Result<int64_t> id = Find(identity);
-    if (!id.ok() || *id != 0) return id;
-    if (!add_.ok()) return add_.error("prepare identity insert");
-    add_.Reset();
-    add_.Bind(1, identity);
-    if (add_.Step() != SQLITE_DONE) return add_.error("insert identity");
-    int64_t added = sqlite3_last_insert_rowid(db_);
-    known_[identity] = added;
-    return added;
-  }
-
- private:
-  Stmt find_;
-  Stmt add_;
-  sqlite3* db_;
-  std::unordered_map<std::string, int64_t> known_;  // 0: has no id
-};
 
 const char* kPageColumns =
     "p.id, p.decision_id, p.storm_key, p.team, p.pager, p.dedup_key, p.payload, p.created_ns";
@@ -416,9 +397,31 @@ Status Migrate(sqlite3* db, int target) {
                                      DedupIdentityFunction, nullptr, nullptr);
     if (rc != SQLITE_OK) return SqlError(db, rc, "register migration function");
   }
+  // Foreign keys are off while migrating (the setting cannot change inside a transaction): a
+  // migration that rebuilds a table others refer to (4 -> 5) drops the old one before it
+  // renames the new one in its place. Each migration's result is checked instead.
+  bool foreign_keys = false;
+  {
+    Stmt fk(db, "PRAGMA foreign_keys");
+    if (!fk.ok() || fk.Step() != SQLITE_ROW) return fk.error("PRAGMA foreign_keys");
+    foreign_keys = fk.Int(0) != 0;
+  }
+  if (version < target && foreign_keys) {
+    if (Status st = Exec(db, "PRAGMA foreign_keys=OFF"); !st.ok()) return st;
+  }
   for (int v = version; v < target; ++v) {
     if (Status st = Exec(db, "BEGIN IMMEDIATE"); !st.ok()) return st;
     Status st = Exec(db, kMigrations[v]);
+    if (st.ok()) {
+      Stmt check(db, "PRAGMA foreign_key_check");
+      int rc = check.Step();
+      if (rc == SQLITE_ROW) {
+        st = Error::Internal("a row of " + check.Text(0) + " refers to a missing " + check.Text(2) +
+                             " row");
+      } else if (rc != SQLITE_DONE) {
+        st = check.error("PRAGMA foreign_key_check");
+      }
+    }
     if (st.ok()) st = Exec(db, "PRAGMA user_version=" + std::to_string(v + 1));
     if (st.ok()) st = Exec(db, "COMMIT");
     if (!st.ok()) {
@@ -427,11 +430,127 @@ Status Migrate(sqlite3* db, int target) {
                                         " failed: " + st.error().message};
     }
   }
+  if (version < target && foreign_keys) {
+    if (Status st = Exec(db, "PRAGMA foreign_keys=ON"); !st.ok()) return st;
+  }
   return OkStatus();
 }
 
-Status InsertJobs(sqlite3* db, const std::vector<JobRow>& jobs, int64_t now_ns,
-                  int64_t dedup_window_ns, int64_t queued_now, uint64_t max_queued,
+Status RecentIdentities::Load(sqlite3* db) {
+  Stmt t(db, "SELECT through FROM identity_index_through WHERE id=1");
+  if (!t.ok() || t.Step() != SQLITE_ROW) return t.error("read identity index marker");
+  Stmt s(db, "SELECT id, identity FROM identities WHERE id>?1");
+  if (!s.ok()) return s.error("prepare recent identities");
+  s.Bind(1, t.Int(0));
+  std::unordered_map<std::string, int64_t> ids;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) ids.emplace(s.Text(1), s.Int(0));
+  if (rc != SQLITE_DONE) return s.error("read recent identities");
+  std::lock_guard<std::mutex> lk(mu_);
+  through_ = t.Int(0);
+  ids_ = std::move(ids);
+  return OkStatus();
+}
+
+int64_t RecentIdentities::Find(const std::string& identity) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  auto it = ids_.find(identity);
+  return it == ids_.end() ? 0 : it->second;
+}
+
+size_t RecentIdentities::size() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return ids_.size();
+}
+
+void RecentIdentities::Add(const std::vector<std::pair<std::string, int64_t>>& added) {
+  std::lock_guard<std::mutex> lk(mu_);
+  for (const auto& [identity, id] : added) ids_.emplace(identity, id);
+}
+
+void RecentIdentities::Indexed(int64_t through) {
+  std::lock_guard<std::mutex> lk(mu_);
+  through_ = std::max(through_, through);
+  for (auto it = ids_.begin(); it != ids_.end();) {
+    it = it->second <= through_ ? ids_.erase(it) : std::next(it);
+  }
+}
+
+IdentityIds::IdentityIds(sqlite3* db, const RecentIdentities* recent,
+                         const std::unordered_map<std::string, int64_t>* earlier)
+    : db_(db), recent_(recent), earlier_(earlier) {}
+
+Result<int64_t> IdentityIds::Find(const std::string& identity) {
+  if (auto it = known_.find(identity); it != known_.end()) return it->second;
+  int64_t id = 0;
+  if (earlier_ != nullptr) {
+    if (auto it = earlier_->find(identity); it != earlier_->end()) id = it->second;
+  }
+  if (id == 0 && recent_ != nullptr) id = recent_->Find(identity);
+  if (id == 0) {
+    Stmt find(db_, "SELECT id FROM identity_index WHERE identity=?1");
+    if (!find.ok()) return find.error("prepare identity lookup");
+    find.Bind(1, identity);
+    int rc = find.Step();
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return find.error("identity lookup");
+    if (rc == SQLITE_ROW) id = find.Int(0);
+  }
+  known_.emplace(identity, id);
+  return id;
+}
+
+Result<int64_t> IdentityIds::Get(const std::string& identity) {
+  Result<int64_t> id = Find(identity);
+  if (!id.ok() || *id != 0) return id;
+  Stmt add(db_, "INSERT INTO identities(identity) VALUES(?1)");
+  if (!add.ok()) return add.error("prepare identity insert");
+  add.Bind(1, identity);
+  if (add.Step() != SQLITE_DONE) return add.error("insert identity");
+  int64_t added = sqlite3_last_insert_rowid(db_);
+  known_[identity] = added;
+  added_.emplace_back(identity, added);
+  return added;
+}
+
+Status IndexIdentities(sqlite3* db, int64_t* indexed_through) {
+  // Read here, not taken from RecentIdentities: an earlier operation of this transaction may
+  // have moved it already.
+  Stmt marker(db, "SELECT through FROM identity_index_through WHERE id=1");
+  if (!marker.ok() || marker.Step() != SQLITE_ROW)
+    return marker.error("read identity index marker");
+  int64_t through = marker.Int(0);
+  Stmt last(db, "SELECT COALESCE(MAX(id), 0) FROM identities");
+  if (!last.ok() || last.Step() != SQLITE_ROW) return last.error("read last identity");
+  int64_t upto = std::max(through, last.Int(0));
+  Stmt recent(db, "SELECT identity, id FROM identities WHERE id>?1");
+  if (!recent.ok()) return recent.error("prepare recent identities");
+  recent.Bind(1, through);
+  std::vector<std::pair<std::string, int64_t>> entries;
+  int rc;
+  while ((rc = recent.Step()) == SQLITE_ROW) entries.emplace_back(recent.Text(0), recent.Int(1));
+  if (rc != SQLITE_DONE) return recent.error("read recent identities");
+  // In the index's order (BINARY: bytewise, as std::string compares), so that the new entries
+  // fill its pages one after the other; one row per statement, because a statement that writes
+  // many rows keeps a journal of every page it changes, in memory (temp_store), until it ends:
+  // some 20 MB for one such INSERT ... SELECT into the index of a million identities.
+  std::sort(entries.begin(), entries.end());
+  Stmt index(db, "INSERT INTO identity_index(identity, id) VALUES(?1, ?2)");
+  if (!index.ok()) return index.error("prepare identity index");
+  for (const auto& [identity, id] : entries) {
+    index.Reset();
+    index.Bind(1, identity).Bind(2, id);
+    if (Status st = Expect(index, SQLITE_DONE, "index identity"); !st.ok()) return st;
+  }
+  Stmt mark(db, "UPDATE identity_index_through SET through=?1 WHERE id=1");
+  if (!mark.ok()) return mark.error("prepare identity index marker");
+  mark.Bind(1, upto);
+  if (Status st = Expect(mark, SQLITE_DONE, "write identity index marker"); !st.ok()) return st;
+  *indexed_through = upto;
+  return OkStatus();
+}
+
+Status InsertJobs(sqlite3* db, IdentityIds& identity_ids, const std::vector<JobRow>& jobs,
+                  int64_t now_ns, int64_t dedup_window_ns, int64_t queued_now, uint64_t max_queued,
                   int64_t page_limit, EnqueueOutcome* out, Handoff* handoff) {
   if (page_limit > 0) {
     Stmt used(db,
@@ -443,7 +562,6 @@ Status InsertJobs(sqlite3* db, const std::vector<JobRow>& jobs, int64_t now_ns,
                                 std::to_string(used.Int(0)) + " pages in use)");
     }
   }
-  IdentityIds identity_ids(db);
   Stmt seen(db, "SELECT seen_ns FROM dedup WHERE identity_id=?1 AND key=?2");
   Stmt mark(db,
             "INSERT INTO dedup(identity_id, key, seen_ns) VALUES(?1, ?2, ?3) "
@@ -640,7 +758,8 @@ Status ReleaseJobs(sqlite3* db, const std::vector<int64_t>& ids, int64_t not_bef
   return OkStatus();
 }
 
-Result<CompletionOutcome> CompleteJobs(sqlite3* db, const Completion& c) {
+Result<CompletionOutcome> CompleteJobs(sqlite3* db, IdentityIds& identity_ids,
+                                       const Completion& c) {
   CompletionOutcome out;
   Stmt del(db, "DELETE FROM jobs WHERE id=?1 AND state=1");
   if (!del.ok()) return del.error("prepare complete");
@@ -668,7 +787,6 @@ Result<CompletionOutcome> CompleteJobs(sqlite3* db, const Completion& c) {
               "ON CONFLICT(page_id, identity_id) DO UPDATE SET resolved_ns=0");
   if (!page.ok()) return page.error("prepare page");
   if (!attach.ok()) return attach.error("prepare page alert");
-  IdentityIds identity_ids(db);
   auto attach_one = [&](int64_t page_id, const std::string& identity) -> Status {
     Result<int64_t> identity_id = identity_ids.Get(identity);
     if (!identity_id.ok()) return identity_id.error();
@@ -736,23 +854,39 @@ Result<std::vector<PageRecord>> QueryPagesForStorm(sqlite3* db, const std::strin
 }
 
 Result<std::map<std::string, std::vector<PageRecord>>> QueryPagesForIdentities(
-    sqlite3* db, const std::vector<std::string>& identities) {
+    sqlite3* db, const RecentIdentities& recent, const std::vector<std::string>& identities) {
   std::map<std::string, std::vector<PageRecord>> out;
   if (identities.empty()) return out;
   // One statement for any number of identities (a storm's claim holds up to max_group of
-  // them): they go in as one JSON array, read back by json_each.
+  // them): they go in as JSON arrays, read back by json_each; the ids of recent identities in
+  // one (looked up before the statement runs: RecentIdentities), the other identities' text in
+  // the other, for identity_index.
   static const std::string sql =
       std::string("SELECT i.identity, ") + kPageColumns +
       " FROM identities i JOIN page_alerts a ON a.identity_id=i.id JOIN pages p ON p.id=a.page_id"
-      " WHERE i.identity IN (SELECT value FROM json_each(?1)) AND a.resolved_ns=0"
-      " AND p.resolved_ns=0"
+      " WHERE i.id IN (SELECT value FROM json_each(?1) UNION ALL SELECT x.id FROM"
+      " identity_index x WHERE x.identity IN (SELECT value FROM json_each(?2)))"
+      " AND a.resolved_ns=0 AND p.resolved_ns=0"
       " ORDER BY p.created_ns DESC, p.id DESC";
-  rapidjson::StringBuffer list;
-  rapidjson::Writer<rapidjson::StringBuffer> w(list);
-  routing::json::WriteStrings(w, identities);
+  rapidjson::StringBuffer ids;
+  rapidjson::StringBuffer texts;
+  rapidjson::Writer<rapidjson::StringBuffer> wi(ids);
+  rapidjson::Writer<rapidjson::StringBuffer> wt(texts);
+  wi.StartArray();
+  wt.StartArray();
+  for (const std::string& identity : identities) {
+    if (int64_t id = recent.Find(identity); id != 0) {
+      wi.Int64(id);
+    } else {
+      wt.String(identity.data(), static_cast<rapidjson::SizeType>(identity.size()));
+    }
+  }
+  wi.EndArray();
+  wt.EndArray();
   Stmt s(db, sql.c_str());
   if (!s.ok()) return s.error("prepare identity lookup");
-  s.Bind(1, std::string(list.GetString(), list.GetSize()));
+  s.Bind(1, std::string(ids.GetString(), ids.GetSize()));
+  s.Bind(2, std::string(texts.GetString(), texts.GetSize()));
   int rc;
   while ((rc = s.Step()) == SQLITE_ROW) {
     out[s.Text(0)].push_back(ReadPage(s, 1));
@@ -784,7 +918,7 @@ Result<std::string> ReadJobPayload(sqlite3* db, int64_t job_id) {
   return Error::NotFound("store: job " + std::to_string(job_id) + " is not queued");
 }
 
-Result<uint64_t> QueryFiringCount(sqlite3* db, int64_t page_id,
+Result<uint64_t> QueryFiringCount(sqlite3* db, const RecentIdentities& recent, int64_t page_id,
                                   const std::vector<std::string>& among) {
   if (among.empty()) {
     Stmt c(db, "SELECT COUNT(*) FROM page_alerts WHERE page_id=?1 AND resolved_ns=0");
@@ -793,14 +927,17 @@ Result<uint64_t> QueryFiringCount(sqlite3* db, int64_t page_id,
     if (c.Step() != SQLITE_ROW) return c.error("count page_alerts");
     return static_cast<uint64_t>(c.Int(0));
   }
+  // ?2: a recent identity's id (looked up before the statement runs: RecentIdentities), else 0
+  // and ?3 is found in identity_index.
   Stmt one(db,
-           "SELECT 1 FROM identities i JOIN page_alerts a ON a.identity_id=i.id"
-           " WHERE i.identity=?2 AND a.page_id=?1 AND a.resolved_ns=0");
+           "SELECT 1 FROM page_alerts a WHERE a.page_id=?1 AND a.resolved_ns=0 AND a.identity_id="
+           "(CASE WHEN ?2<>0 THEN ?2 ELSE (SELECT x.id FROM identity_index x"
+           " WHERE x.identity=?3) END)");
   if (!one.ok()) return one.error("prepare page_alerts lookup");
   uint64_t n = 0;
   for (const std::string& identity : among) {
     one.Reset();
-    one.Bind(1, page_id).Bind(2, identity);
+    one.Bind(1, page_id).Bind(2, recent.Find(identity)).Bind(3, identity);
     int rc = one.Step();
     if (rc == SQLITE_ROW) {
       ++n;
@@ -811,7 +948,9 @@ Result<uint64_t> QueryFiringCount(sqlite3* db, int64_t page_id,
   return n;
 }
 
-Status Prune(sqlite3* db, int64_t dedup_before_ns, int64_t retain_before_ns) {
+Status Prune(sqlite3* db, int64_t dedup_before_ns, int64_t retain_before_ns,
+             int64_t* indexed_through) {
+  if (Status st = IndexIdentities(db, indexed_through); !st.ok()) return st;
   // Identities whose rows are pruned are remembered first, and dropped afterwards if nothing
   // refers to them any more: the work is that of what is pruned, not of every identity known.
   if (Status st = Exec(db,
@@ -839,13 +978,18 @@ Status Prune(sqlite3* db, int64_t dedup_before_ns, int64_t retain_before_ns) {
     stmt->Bind(1, t);
     if (Status st = Expect(*stmt, SQLITE_DONE, what); !st.ok()) return st;
   }
-  Stmt unused(db,
-              "DELETE FROM identities WHERE id IN (SELECT id FROM prune_identities)"
-              " AND NOT EXISTS (SELECT 1 FROM dedup WHERE identity_id=identities.id)"
-              " AND NOT EXISTS (SELECT 1 FROM page_alerts WHERE identity_id=identities.id)");
+  Stmt used(db,
+            "DELETE FROM prune_identities WHERE"
+            " EXISTS (SELECT 1 FROM dedup WHERE identity_id=prune_identities.id)"
+            " OR EXISTS (SELECT 1 FROM page_alerts WHERE identity_id=prune_identities.id)");
+  Stmt unindex(db,
+               "DELETE FROM identity_index WHERE identity IN (SELECT identity FROM identities"
+               " WHERE id IN (SELECT id FROM prune_identities))");
+  Stmt unused(db, "DELETE FROM identities WHERE id IN (SELECT id FROM prune_identities)");
   Stmt forget(db, "DELETE FROM prune_identities");
   for (auto [stmt, what] :
-       {std::pair{&unused, "prune identities"}, std::pair{&forget, "forget pruned identities"}}) {
+       {std::pair{&used, "keep identities in use"}, std::pair{&unindex, "unindex identities"},
+        std::pair{&unused, "prune identities"}, std::pair{&forget, "forget pruned identities"}}) {
     if (!stmt->ok()) return stmt->error(what);
     if (Status st = Expect(*stmt, SQLITE_DONE, what); !st.ok()) return st;
   }

@@ -7,9 +7,11 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "daemon/store.h"
@@ -66,6 +68,69 @@ class Stmt {
 // Finalizes the statements cached for `db`. Call before closing it.
 void ForgetStatements(sqlite3* db);
 
+// Alert identities given an id but not yet in `identity_index` (migration 4 -> 5): committed,
+// looked up here by their text. `dedup` and `page_alerts` refer to an identity by its id, and
+// finding the id of an identity's text needs an index; identities are hashes (Alertmanager's
+// fingerprints), so every new identity's index entry landed on a random page of a large B-tree:
+// a page written to the WAL, and again by the checkpoint, for every new alert. The index is
+// brought up to date in bulk instead (IndexIdentities): the identities given an id since (at
+// most a few thousand) are kept here, and enter the index together, in their text's order,
+// writing each index page once (bench/README.md, "Identities indexed in bulk").
+//
+// Thread-safety: all methods may be called from any thread. The writer changes it only after
+// the transaction that made the change committed (Store::Impl::Publish). A reader looks here
+// before its statement takes its snapshot, so that an identity it does not find here was either
+// indexed by a commit its snapshot sees, or is not committed yet (or is committed by a
+// transaction whose Publish is still running; no claim is handed out behind such a
+// transaction, so the processor's lookups for a claim never race it).
+class RecentIdentities {
+ public:
+  // Reads `through` and the identities with a larger id (Store::Open).
+  Status Load(sqlite3* db);
+  // The id of a recent identity; 0 when it is not one.
+  int64_t Find(const std::string& identity) const;
+  size_t size() const;
+  // Committed: identities given an id.
+  void Add(const std::vector<std::pair<std::string, int64_t>>& added);
+  // Committed: identity_index now holds every identity with an id up to `through`.
+  void Indexed(int64_t through);
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, int64_t> ids_;
+  int64_t through_ = 0;  // identity_index holds every identity whose id is at most this
+};
+
+// Alert identities' ids for one operation on the writer's connection: found in what the
+// operation already looked up, what earlier operations of its transaction gave out (`earlier`),
+// the recent identities, and identity_index, in that order; given out on first use (Get). Every
+// answer, an id or none, is remembered for the operation, so that the dedup check and the dedup
+// mark of a new alert, or a storm's attach and resolve of one identity, look it up once.
+class IdentityIds {
+ public:
+  IdentityIds(sqlite3* db, const RecentIdentities* recent,
+              const std::unordered_map<std::string, int64_t>* earlier);
+
+  // The identity's id, or 0 when it has none.
+  Result<int64_t> Find(const std::string& identity);
+  // The identity's id, given now if it has none. New ids are larger than every id given before,
+  // so the rows keyed by them append to their tables.
+  Result<int64_t> Get(const std::string& identity);
+  // The ids this operation gave out, in order (taken: the next call returns none).
+  std::vector<std::pair<std::string, int64_t>> TakeAdded() { return std::move(added_); }
+
+ private:
+  sqlite3* db_;
+  const RecentIdentities* recent_;
+  const std::unordered_map<std::string, int64_t>* earlier_;
+  std::unordered_map<std::string, int64_t> known_;  // 0: has no id
+  std::vector<std::pair<std::string, int64_t>> added_;
+};
+
+// Enters every identity not in identity_index yet into it, in the identities' order, and
+// records how far the index goes; `*indexed_through` gets that (the largest id given).
+Status IndexIdentities(sqlite3* db, int64_t* indexed_through);
+
 // A claimed job as stored: its payload is parsed by the caller (JobFromJson), off the writer.
 struct ClaimedRow {
   int64_t id = 0;
@@ -98,8 +163,8 @@ struct Handoff {
 // new jobs would take the queue past max_queued, or ("database is full") when the database
 // already uses `page_limit` pages (0: no limit). With `handoff`, fresh jobs may be inserted
 // claimed (see Handoff).
-Status InsertJobs(sqlite3* db, const std::vector<JobRow>& jobs, int64_t now_ns,
-                  int64_t dedup_window_ns, int64_t queued_now, uint64_t max_queued,
+Status InsertJobs(sqlite3* db, IdentityIds& identity_ids, const std::vector<JobRow>& jobs,
+                  int64_t now_ns, int64_t dedup_window_ns, int64_t queued_now, uint64_t max_queued,
                   int64_t page_limit, EnqueueOutcome* out, Handoff* handoff = nullptr);
 
 // Whether any job is queued (ready or waiting for a retry): a backlog that claims made by a
@@ -124,23 +189,28 @@ Status BuryJobs(sqlite3* db, const std::vector<int64_t>& ids);
 
 Status ReleaseJobs(sqlite3* db, const std::vector<int64_t>& ids, int64_t not_before_ns);
 
-Result<CompletionOutcome> CompleteJobs(sqlite3* db, const Completion& c);
+Result<CompletionOutcome> CompleteJobs(sqlite3* db, IdentityIds& identity_ids, const Completion& c);
 
 Result<std::vector<PageRecord>> QueryPagesForStorm(sqlite3* db, const std::string& storm_key,
                                                    int64_t since_ns);
 // Open pages each identity is attached to and firing on, newest first, by identity (identities
 // without one are absent).
 Result<std::map<std::string, std::vector<PageRecord>>> QueryPagesForIdentities(
-    sqlite3* db, const std::vector<std::string>& identities);
+    sqlite3* db, const RecentIdentities& recent, const std::vector<std::string>& identities);
 Result<std::vector<std::string>> QueryFiringIdentities(sqlite3* db, int64_t page_id);
 // A queued job's JobToJson text; kNotFound when no job has that id.
 Result<std::string> ReadJobPayload(sqlite3* db, int64_t job_id);
 // Firing alerts on the page; with `among` non-empty, only those of them (each counted once;
 // `among` must not repeat an identity).
-Result<uint64_t> QueryFiringCount(sqlite3* db, int64_t page_id,
+Result<uint64_t> QueryFiringCount(sqlite3* db, const RecentIdentities& recent, int64_t page_id,
                                   const std::vector<std::string>& among);
 
-Status Prune(sqlite3* db, int64_t dedup_before_ns, int64_t retain_before_ns);
+// Deletes dedup marks seen before dedup_before_ns, decisions and resolved pages from before
+// retain_before_ns, and the identities nothing refers to any more. Indexes the recent
+// identities first (IndexIdentities; `*indexed_through` as there), so that none it deletes is
+// left in RecentIdentities.
+Status Prune(sqlite3* db, int64_t dedup_before_ns, int64_t retain_before_ns,
+             int64_t* indexed_through);
 
 // The intake log's applied-sequence marker (Store::IntakeApplied).
 Result<uint64_t> ReadIntakeApplied(sqlite3* db);

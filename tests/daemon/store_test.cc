@@ -853,6 +853,103 @@ TEST(Store, NewIdentitiesAreNumberedInTheOrderFirstSeen) {
   EXPECT_EQ(QueryDb(dir.path(), "SELECT COUNT(*) FROM dedup"), std::vector<std::string>{"4"});
 }
 
+// The identities in identity_index, in its order.
+std::vector<std::string> IndexedIdentities(const std::string& dir) {
+  return QueryDb(dir, "SELECT identity FROM identity_index ORDER BY identity");
+}
+
+TEST(Store, IdentitiesAreFoundWhetherRecentOrIndexedInBulk) {
+  // New identities are looked up in memory until identity_index_batch of them enter the index
+  // together; every lookup (dedup, pages, firing counts, attach, resolve) must find them either
+  // way, and so must the next start.
+  testing::TempDir dir;
+  StoreOptions o = Options(dir.path());
+  o.identity_index_batch = 3;
+  auto s = OpenOrDie(o);
+  ASSERT_TRUE(s->Enqueue({MakeJob("b2", "A|e"), MakeJob("a1", "A|e")}, kNow, kDedup).ok());
+  EXPECT_TRUE(IndexedIdentities(dir.path()).empty());
+  auto expect_known = [&](const char* when) {
+    SCOPED_TRACE(when);
+    // Repeats of a1 and b2 are duplicates.
+    Result<EnqueueOutcome> again =
+        s->Enqueue({MakeJob("a1", "A|e"), MakeJob("b2", "A|e")}, kNow + kSecond, kDedup);
+    ASSERT_TRUE(again.ok()) << again.error().message;
+    EXPECT_EQ(again->duplicates, 2u);
+  };
+  expect_known("recent");
+  Completion done = Finish(ClaimOrDie(*s));
+  done.new_pages.push_back({"t", "log", "dk", "{}", {"a1", "b2"}});
+  Result<CompletionOutcome> paged = s->Complete(done);
+  ASSERT_TRUE(paged.ok()) << paged.error().message;
+  int64_t page = paged->page_ids.at(0);
+  auto expect_paged = [&](const char* when) {
+    SCOPED_TRACE(when);
+    EXPECT_EQ(PagesOf(*s, "a1").size(), 1u);
+    EXPECT_EQ(PagesOf(*s, "b2").size(), 1u);
+    Result<std::map<std::string, std::vector<PageRecord>>> both =
+        s->OpenPagesForIdentities({"a1", "b2", "c3"});
+    ASSERT_TRUE(both.ok()) << both.error().message;
+    EXPECT_EQ(both->size(), 2u);
+    EXPECT_EQ(*s->FiringCount(page, {"a1", "b2", "c3"}), 2u);
+  };
+  expect_paged("recent");
+  // A third identity fills the batch; the next operation runs behind the one that indexes.
+  ASSERT_TRUE(s->Enqueue({MakeJob("c3", "A|e")}, kNow, kDedup).ok());
+  expect_known("indexed");
+  EXPECT_EQ(IndexedIdentities(dir.path()), (std::vector<std::string>{"a1", "b2", "c3"}));
+  EXPECT_EQ(QueryDb(dir.path(), "SELECT through FROM identity_index_through"),
+            std::vector<std::string>{"3"});
+  expect_paged("indexed");
+  // Resolving an indexed identity finds it.
+  Completion c3 = Finish(ClaimOrDie(*s));
+  c3.resolved_identities = {"a1"};
+  ASSERT_TRUE(s->Complete(c3).ok());
+  EXPECT_EQ(*s->FiringCount(page, {"a1", "b2"}), 1u);
+  // One more, recent when the store stops, is found after a restart and keeps its id.
+  ASSERT_TRUE(s->Enqueue({MakeJob("d4", "A|e")}, kNow, kDedup).ok());
+  s.reset();
+  s = OpenOrDie(o);
+  Result<EnqueueOutcome> d4 = s->Enqueue({MakeJob("d4", "A|e")}, kNow + kSecond, kDedup);
+  ASSERT_TRUE(d4.ok()) << d4.error().message;
+  EXPECT_EQ(d4->duplicates, 1u);
+  s.reset();
+  EXPECT_EQ(QueryDb(dir.path(), "SELECT identity FROM identities ORDER BY id"),
+            (std::vector<std::string>{"b2", "a1", "c3", "d4"}));
+  EXPECT_EQ(IndexedIdentities(dir.path()), (std::vector<std::string>{"a1", "b2", "c3"}));
+}
+
+TEST(Store, OperationsOfOneTransactionGiveAnIdentityOneId) {
+  // An identity given an id by one operation is neither in memory nor indexed until its
+  // transaction commits; a later operation of the same transaction must still find it.
+  testing::TempDir dir;
+  auto s = OpenOrDie(Options(dir.path()));
+  auto hold = std::make_unique<WriterHold>(*s);
+  std::mutex mu;
+  std::condition_variable cv;
+  int done = 0;
+  for (const char* key : {"first", "second"}) {
+    RoutingJob j = MakeJob("a1", "A|e");
+    j.dedup_key = std::string("a1|") + key;  // not duplicates of each other
+    s->EnqueueAsync({j}, kNow, kDedup, [&](Result<EnqueueOutcome> r) {
+      EXPECT_TRUE(r.ok());
+      std::lock_guard<std::mutex> lk(mu);
+      ++done;
+      cv.notify_all();
+    });
+  }
+  hold.reset();
+  {
+    std::unique_lock<std::mutex> lk(mu);
+    cv.wait(lk, [&] { return done == 2; });
+  }
+  EXPECT_EQ(s->stats().transactions, 2u);  // the hold's, and both enqueues'
+  s.reset();
+  EXPECT_EQ(QueryDb(dir.path(), "SELECT identity FROM identities ORDER BY id"),
+            (std::vector<std::string>{"first", "a1"}));
+  EXPECT_EQ(QueryDb(dir.path(), "SELECT COUNT(*) FROM dedup WHERE identity_id=2"),
+            std::vector<std::string>{"2"});
+}
+
 TEST(Store, MaintainPrunesOldEntriesAndIdentitiesNothingRefersTo) {
   testing::TempDir dir;
   {
@@ -880,9 +977,11 @@ TEST(Store, MaintainPrunesOldEntriesAndIdentitiesNothingRefersTo) {
     // The dedup entry for a1 is pruned: the same notification is accepted again.
     EXPECT_EQ(s->Enqueue({MakeJob("a1", "A|e")}, kNow + 1, kDedup)->job_ids.size(), 1u);
   }
-  // a1 is back (just enqueued again); a3 is gone; a2 stays, with its page.
+  // a1 is back (just enqueued again: recent, not indexed yet); a3 is gone, from the index too;
+  // a2 stays, with its page.
   EXPECT_EQ(QueryDb(dir.path(), "SELECT identity FROM identities ORDER BY identity"),
             (std::vector<std::string>{"a1", "a2"}));
+  EXPECT_EQ(IndexedIdentities(dir.path()), (std::vector<std::string>{"a2"}));
 }
 
 TEST(Store, MigratesDedupAndPageMemoryFromSchemaVersionTwo) {
@@ -1018,6 +1117,49 @@ TEST(Store, MigratesQueuedJobsFromSchemaVersionThree) {
   // Completed jobs take their payloads with them.
   EXPECT_EQ(QueryDb(dir.path(), "SELECT COUNT(*) FROM job_payloads"),
             std::vector<std::string>{"0"});
+}
+
+TEST(Store, MigratesIdentitiesFromSchemaVersionFour) {
+  testing::TempDir dir;
+  // Identities as the build with a UNIQUE index on their text left them: a1 seen (a dedup
+  // entry), b2 on an open page.
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir.path() + "/tracepager.db").c_str(), &db), SQLITE_OK);
+    ASSERT_TRUE(store_sql::Migrate(db, 4).ok());
+    const std::string now = std::to_string(kNow);
+    const std::string rows =
+        "PRAGMA foreign_keys=ON;"
+        "INSERT INTO identities(id, identity) VALUES(1, 'a1'), (2, 'b2');"
+        "INSERT INTO dedup(identity_id, key, seen_ns) VALUES(1, 'a1|route', " +
+        now +
+        ");"
+        "INSERT INTO pages(id, decision_id, storm_key, team, pager, dedup_key, payload, "
+        "created_ns) VALUES(7, 1, 'A|e', 't', 'log', 'dk', '{}', " +
+        now +
+        ");"
+        "INSERT INTO page_alerts(page_id, identity_id, resolved_ns) VALUES(7, 2, 0);";
+    char* err = nullptr;
+    ASSERT_EQ(sqlite3_exec(db, rows.c_str(), nullptr, nullptr, &err), SQLITE_OK) << err;
+    sqlite3_close(db);
+  }
+  auto s = OpenOrDie(Options(dir.path()));
+  ASSERT_NE(s, nullptr);
+  Result<EnqueueOutcome> again = s->Enqueue({MakeJob("a1", "A|e")}, kNow + kSecond, kDedup);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(again->duplicates, 1u);
+  EXPECT_EQ(PagesOf(*s, "b2").at(0).id, 7);
+  EXPECT_EQ(*s->FiringCount(7, {"a1", "b2"}), 1u);
+  // A new identity gets the next id; its dedup entry refers to the rebuilt table.
+  ASSERT_EQ(s->Enqueue({MakeJob("c3", "A|e")}, kNow, kDedup)->job_ids.size(), 1u);
+  s.reset();
+  EXPECT_EQ(QueryDb(dir.path(), "SELECT id || ' ' || identity FROM identities ORDER BY id"),
+            (std::vector<std::string>{"1 a1", "2 b2", "3 c3"}));
+  EXPECT_EQ(IndexedIdentities(dir.path()), (std::vector<std::string>{"a1", "b2"}));
+  EXPECT_EQ(QueryDb(dir.path(), "SELECT COUNT(*) FROM pragma_index_list('identities')"),
+            std::vector<std::string>{"0"});
+  EXPECT_TRUE(QueryDb(dir.path(), "PRAGMA foreign_key_check").empty());
+  EXPECT_EQ(QueryDb(dir.path(), "SELECT COUNT(*) FROM dedup"), std::vector<std::string>{"2"});
 }
 
 TEST(Store, ShutdownStopsIntakeButLetsWorkFinish) {
