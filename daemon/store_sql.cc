@@ -15,6 +15,7 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <functional>
 #include <mutex>
@@ -436,9 +437,44 @@ Status Migrate(sqlite3* db, int target) {
   return OkStatus();
 }
 
+namespace {
+
+constexpr int kFilterProbes = 4;
+
+// The filter's bit positions for an identity: double hashing from one 64-bit hash.
+template <typename F>
+void ForEachFilterBit(const std::string& identity, size_t bits, F&& f) {
+  uint64_t h1 = std::hash<std::string>()(identity);
+  uint64_t h2 = ((h1 >> 32) | (h1 << 32)) * 0x9E3779B97F4A7C15ULL | 1;
+  for (int i = 0; i < kFilterProbes; ++i) f((h1 + static_cast<uint64_t>(i) * h2) & (bits - 1));
+}
+
+}  // namespace
+
+void RecentIdentities::FilterAddLocked(const std::string& identity) {
+  if (filter_.empty()) return;
+  ForEachFilterBit(identity, filter_.size() * 64,
+                   [&](uint64_t bit) { filter_[bit / 64] |= uint64_t{1} << (bit % 64); });
+}
+
+bool RecentIdentities::MayBeIndexed(const std::string& identity) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (filter_.empty()) return true;
+  bool all = true;
+  ForEachFilterBit(identity, filter_.size() * 64,
+                   [&](uint64_t bit) { all = all && (filter_[bit / 64] >> (bit % 64) & 1) != 0; });
+  return all;
+}
+
 Status RecentIdentities::Load(sqlite3* db) {
   Stmt t(db, "SELECT through FROM identity_index_through WHERE id=1");
   if (!t.ok() || t.Step() != SQLITE_ROW) return t.error("read identity index marker");
+  Stmt count(db, "SELECT COUNT(*) FROM identity_index");
+  if (!count.ok() || count.Step() != SQLITE_ROW) return count.error("count indexed identities");
+  Stmt indexed(db, "SELECT identity FROM identity_index");
+  if (!indexed.ok()) return indexed.error("prepare indexed identities");
+  size_t words =
+      std::bit_ceil(std::max<size_t>(size_t{1} << 17, static_cast<size_t>(count.Int(0)) * 16 / 64));
   Stmt s(db, "SELECT id, identity FROM identities WHERE id>?1");
   if (!s.ok()) return s.error("prepare recent identities");
   s.Bind(1, t.Int(0));
@@ -449,6 +485,12 @@ Status RecentIdentities::Load(sqlite3* db) {
   std::lock_guard<std::mutex> lk(mu_);
   through_ = t.Int(0);
   ids_ = std::move(ids);
+  filter_.assign(words, 0);
+  while ((rc = indexed.Step()) == SQLITE_ROW) FilterAddLocked(indexed.Text(0));
+  if (rc != SQLITE_DONE) {
+    filter_.clear();
+    return indexed.error("read indexed identities");
+  }
   return OkStatus();
 }
 
@@ -472,7 +514,12 @@ void RecentIdentities::Indexed(int64_t through) {
   std::lock_guard<std::mutex> lk(mu_);
   through_ = std::max(through_, through);
   for (auto it = ids_.begin(); it != ids_.end();) {
-    it = it->second <= through_ ? ids_.erase(it) : std::next(it);
+    if (it->second <= through_) {
+      FilterAddLocked(it->first);
+      it = ids_.erase(it);
+    } else {
+      ++it;
+    }
   }
 }
 
@@ -487,7 +534,7 @@ Result<int64_t> IdentityIds::Find(const std::string& identity) {
     if (auto it = earlier_->find(identity); it != earlier_->end()) id = it->second;
   }
   if (id == 0 && recent_ != nullptr) id = recent_->Find(identity);
-  if (id == 0) {
+  if (id == 0 && (recent_ == nullptr || recent_->MayBeIndexed(identity))) {
     Stmt find(db_, "SELECT id FROM identity_index WHERE identity=?1");
     if (!find.ok()) return find.error("prepare identity lookup");
     find.Bind(1, identity);
@@ -877,7 +924,7 @@ Result<std::map<std::string, std::vector<PageRecord>>> QueryPagesForIdentities(
   for (const std::string& identity : identities) {
     if (int64_t id = recent.Find(identity); id != 0) {
       wi.Int64(id);
-    } else {
+    } else if (recent.MayBeIndexed(identity)) {  // else it has no id, and so no page
       wt.String(identity.data(), static_cast<rapidjson::SizeType>(identity.size()));
     }
   }
@@ -936,8 +983,10 @@ Result<uint64_t> QueryFiringCount(sqlite3* db, const RecentIdentities& recent, i
   if (!one.ok()) return one.error("prepare page_alerts lookup");
   uint64_t n = 0;
   for (const std::string& identity : among) {
+    int64_t id = recent.Find(identity);
+    if (id == 0 && !recent.MayBeIndexed(identity)) continue;  // no id: on no page
     one.Reset();
-    one.Bind(1, page_id).Bind(2, recent.Find(identity)).Bind(3, identity);
+    one.Bind(1, page_id).Bind(2, id).Bind(3, identity);
     int rc = one.Step();
     if (rc == SQLITE_ROW) {
       ++n;

@@ -1410,5 +1410,44 @@ TEST(StoreSqlTest, StatementCacheTellsApartTextsAtOneAddress) {
   sqlite3_close(db);
 }
 
+// The filter over identity_index: never "no" for an indexed identity (one loaded at open, or
+// indexed since), and "no" for almost every other, so that new identities skip the index read.
+TEST(StoreSqlTest, RecentIdentitiesFilterTheIndex) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(":memory:", &db), SQLITE_OK);
+  ASSERT_TRUE(store_sql::Migrate(db).ok());
+  ASSERT_EQ(
+      sqlite3_exec(db,
+                   "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<1000)"
+                   " INSERT INTO identities(id, identity) SELECT i, 'in' || i FROM n;"
+                   "INSERT INTO identity_index(identity, id) SELECT identity, id FROM identities;"
+                   "UPDATE identity_index_through SET through=1000;"
+                   "INSERT INTO identities(id, identity) VALUES(1001, 'recent');",
+                   nullptr, nullptr, nullptr),
+      SQLITE_OK)
+      << sqlite3_errmsg(db);
+  store_sql::RecentIdentities recent;
+  ASSERT_TRUE(recent.Load(db).ok());
+  EXPECT_EQ(recent.Find("recent"), 1001);
+  EXPECT_EQ(recent.Find("in1"), 0);
+  for (int i = 1; i <= 1000; ++i) ASSERT_TRUE(recent.MayBeIndexed("in" + std::to_string(i))) << i;
+  auto false_positives = [&] {
+    int n = 0;
+    for (int i = 0; i < 10000; ++i) n += recent.MayBeIndexed("out" + std::to_string(i)) ? 1 : 0;
+    return n;
+  };
+  EXPECT_LT(false_positives(), 100);
+  // Indexed later: in the filter from then on.
+  recent.Add({{"later", 1002}});
+  EXPECT_FALSE(recent.MayBeIndexed("later"));
+  recent.Indexed(1002);
+  EXPECT_EQ(recent.Find("later"), 0);
+  EXPECT_TRUE(recent.MayBeIndexed("later"));
+  EXPECT_TRUE(recent.MayBeIndexed("recent"));
+  EXPECT_LT(false_positives(), 100);
+  store_sql::ForgetStatements(db);
+  sqlite3_close(db);
+}
+
 }  // namespace
 }  // namespace tracepager::daemon
