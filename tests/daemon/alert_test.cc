@@ -475,6 +475,9 @@ TEST(AlertHelpers, ScanTraceLinks) {
       scan(
           "traceID=4bf92f3577b34da6a3ce929d0e0e4736 and trace_id=4bf92f3577b34da6a3ce929d0e0e4736"),
       std::vector<std::string>{"4bf92f3577b34da6a3ce929d0e0e4736"});
+  EXPECT_EQ(scan("see TRACEID:4BF92F3577B34DA6A3CE929D0E0E4736"),
+            std::vector<std::string>{"4bf92f3577b34da6a3ce929d0e0e4736"});
+  EXPECT_TRUE(scan("tracTraceTRAC").empty());
   // Too long, too short or a longer token: not a trace id.
   EXPECT_TRUE(scan("/trace/4bf92f3577b34da6a3ce929d0e0e47361").empty());
   EXPECT_TRUE(scan("/trace/4bf92f35").empty());
