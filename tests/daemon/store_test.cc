@@ -316,29 +316,34 @@ class WriterHold {
   bool holding_ = false, released_ = false, finished_ = false;
 };
 
+// Enqueues each list of jobs as an operation of its own while a WriterHold holds the writer,
+// then lets it go and returns once every one was answered (each must succeed).
+void EnqueueWhileHeld(Store& s, const std::vector<std::vector<RoutingJob>>& calls) {
+  WriterHold hold(s);
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t done = 0;
+  for (const std::vector<RoutingJob>& jobs : calls) {
+    s.EnqueueAsync(jobs, kNow, kDedup, [&](Result<EnqueueOutcome> r) {
+      EXPECT_TRUE(r.ok());
+      std::lock_guard<std::mutex> lk(mu);
+      ++done;
+      cv.notify_all();
+    });
+  }
+  hold.Release();
+  std::unique_lock<std::mutex> lk(mu);
+  cv.wait(lk, [&] { return done == calls.size(); });
+}
+
 TEST(Store, ConcurrentEnqueuesShareTransactions) {
   // The writer is held until 50 more enqueues are pending; it must then commit all 50 in a
   // single transaction.
   testing::TempDir dir;
   auto s = OpenOrDie(Options(dir.path()));
-  WriterHold hold(*s);
-  std::mutex mu;
-  std::condition_variable cv;
-  int done = 0;
-  for (int i = 0; i < 50; ++i) {
-    s->EnqueueAsync({MakeJob("j" + std::to_string(i), "B|e")}, kNow, kDedup,
-                    [&](Result<EnqueueOutcome> r) {
-                      EXPECT_TRUE(r.ok());
-                      std::lock_guard<std::mutex> lk(mu);
-                      ++done;
-                      cv.notify_all();
-                    });
-  }
-  hold.Release();
-  {
-    std::unique_lock<std::mutex> lk(mu);
-    cv.wait(lk, [&] { return done == 50; });
-  }
+  std::vector<std::vector<RoutingJob>> calls;
+  for (int i = 0; i < 50; ++i) calls.push_back({MakeJob("j" + std::to_string(i), "B|e")});
+  EnqueueWhileHeld(*s, calls);
   StoreStats st = s->stats();
   EXPECT_EQ(st.transactions, 2u);
   EXPECT_EQ(st.enqueue_calls, 51u);
@@ -923,25 +928,13 @@ TEST(Store, OperationsOfOneTransactionGiveAnIdentityOneId) {
   // transaction commits; a later operation of the same transaction must still find it.
   testing::TempDir dir;
   auto s = OpenOrDie(Options(dir.path()));
-  auto hold = std::make_unique<WriterHold>(*s);
-  std::mutex mu;
-  std::condition_variable cv;
-  int done = 0;
+  std::vector<std::vector<RoutingJob>> calls;
   for (const char* key : {"first", "second"}) {
     RoutingJob j = MakeJob("a1", "A|e");
     j.dedup_key = std::string("a1|") + key;  // not duplicates of each other
-    s->EnqueueAsync({j}, kNow, kDedup, [&](Result<EnqueueOutcome> r) {
-      EXPECT_TRUE(r.ok());
-      std::lock_guard<std::mutex> lk(mu);
-      ++done;
-      cv.notify_all();
-    });
+    calls.push_back({j});
   }
-  hold.reset();
-  {
-    std::unique_lock<std::mutex> lk(mu);
-    cv.wait(lk, [&] { return done == 2; });
-  }
+  EnqueueWhileHeld(*s, calls);
   EXPECT_EQ(s->stats().transactions, 2u);  // the hold's, and both enqueues'
   s.reset();
   EXPECT_EQ(QueryDb(dir.path(), "SELECT identity FROM identities ORDER BY id"),
@@ -984,30 +977,34 @@ TEST(Store, MaintainPrunesOldEntriesAndIdentitiesNothingRefersTo) {
   EXPECT_EQ(IndexedIdentities(dir.path()), (std::vector<std::string>{"a2"}));
 }
 
+// Makes the database in `dir` as a build of schema `version` left it: migrated that far, then
+// `rows` executed.
+void MakeOldDatabase(const std::string& dir, int version, const std::string& rows) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir + "/tracepager.db").c_str(), &db), SQLITE_OK);
+  ASSERT_TRUE(store_sql::Migrate(db, version).ok());
+  char* err = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, rows.c_str(), nullptr, nullptr, &err), SQLITE_OK) << err;
+  sqlite3_free(err);
+  sqlite3_close(db);
+}
+
 TEST(Store, MigratesDedupAndPageMemoryFromSchemaVersionTwo) {
   testing::TempDir dir;
   // A database as the build before identity numbers left it: a dedup entry whose identity holds
   // '|' (a generic alert's fingerprint), one of another shape, and a page with a firing and a
   // resolved alert.
-  {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open((dir.path() + "/tracepager.db").c_str(), &db), SQLITE_OK);
-    ASSERT_TRUE(store_sql::Migrate(db, 2).ok());
-    const std::string now = std::to_string(kNow);
-    const std::string rows =
-        "INSERT INTO dedup(key, seen_ns) VALUES('generic:x|y|route|5|0', " + now + "), ('odd', " +
-        now +
-        ");"
-        "INSERT INTO pages(id, decision_id, storm_key, team, pager, dedup_key, payload, "
-        "created_ns) VALUES(7, 1, 'A|e', 't', 'log', 'dk', '{}', " +
-        now +
-        ");"
-        "INSERT INTO page_alerts(page_id, identity, resolved_ns) VALUES(7, 'generic:x|y', 0), "
-        "(7, 'am:gone', 5);";
-    char* err = nullptr;
-    ASSERT_EQ(sqlite3_exec(db, rows.c_str(), nullptr, nullptr, &err), SQLITE_OK) << err;
-    sqlite3_close(db);
-  }
+  const std::string now = std::to_string(kNow);
+  MakeOldDatabase(dir.path(), 2,
+                  "INSERT INTO dedup(key, seen_ns) VALUES('generic:x|y|route|5|0', " + now +
+                      "), ('odd', " + now +
+                      ");"
+                      "INSERT INTO pages(id, decision_id, storm_key, team, pager, dedup_key, "
+                      "payload, created_ns) VALUES(7, 1, 'A|e', 't', 'log', 'dk', '{}', " +
+                      now +
+                      ");"
+                      "INSERT INTO page_alerts(page_id, identity, resolved_ns) VALUES(7, "
+                      "'generic:x|y', 0), (7, 'am:gone', 5);");
   auto s = OpenOrDie(Options(dir.path()));
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(*s->FiringIdentities(7), std::vector<std::string>{"generic:x|y"});
@@ -1123,26 +1120,19 @@ TEST(Store, MigratesIdentitiesFromSchemaVersionFour) {
   testing::TempDir dir;
   // Identities as the build with a UNIQUE index on their text left them: a1 seen (a dedup
   // entry), b2 on an open page.
-  {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open((dir.path() + "/tracepager.db").c_str(), &db), SQLITE_OK);
-    ASSERT_TRUE(store_sql::Migrate(db, 4).ok());
-    const std::string now = std::to_string(kNow);
-    const std::string rows =
-        "PRAGMA foreign_keys=ON;"
-        "INSERT INTO identities(id, identity) VALUES(1, 'a1'), (2, 'b2');"
-        "INSERT INTO dedup(identity_id, key, seen_ns) VALUES(1, 'a1|route', " +
-        now +
-        ");"
-        "INSERT INTO pages(id, decision_id, storm_key, team, pager, dedup_key, payload, "
-        "created_ns) VALUES(7, 1, 'A|e', 't', 'log', 'dk', '{}', " +
-        now +
-        ");"
-        "INSERT INTO page_alerts(page_id, identity_id, resolved_ns) VALUES(7, 2, 0);";
-    char* err = nullptr;
-    ASSERT_EQ(sqlite3_exec(db, rows.c_str(), nullptr, nullptr, &err), SQLITE_OK) << err;
-    sqlite3_close(db);
-  }
+  const std::string now = std::to_string(kNow);
+  MakeOldDatabase(
+      dir.path(), 4,
+      "PRAGMA foreign_keys=ON;"
+      "INSERT INTO identities(id, identity) VALUES(1, 'a1'), (2, 'b2');"
+      "INSERT INTO dedup(identity_id, key, seen_ns) VALUES(1, 'a1|route', " +
+          now +
+          ");"
+          "INSERT INTO pages(id, decision_id, storm_key, team, pager, dedup_key, "
+          "payload, created_ns) VALUES(7, 1, 'A|e', 't', 'log', 'dk', '{}', " +
+          now +
+          ");"
+          "INSERT INTO page_alerts(page_id, identity_id, resolved_ns) VALUES(7, 2, 0);");
   auto s = OpenOrDie(Options(dir.path()));
   ASSERT_NE(s, nullptr);
   Result<EnqueueOutcome> again = s->Enqueue({MakeJob("a1", "A|e")}, kNow + kSecond, kDedup);
