@@ -57,6 +57,7 @@ struct Effects {
   // once this commits (0: unchanged), for RecentIdentities.
   std::vector<std::pair<std::string, int64_t>> identities_added;
   int64_t indexed_through = 0;
+  bool pruned = false;  // Prune ran: identities may be gone (ApplyPass)
 
   void Add(Effects&& o) {
     queued += o.queued;
@@ -224,6 +225,11 @@ struct Store::Impl {
     std::fill(results.begin(), results.end(), OkStatus());
     total = Effects{};
     transaction_identities.clear();
+    // After a Prune in this transaction, the identities it dropped may still be in
+    // transaction_identities and in recent_identities (until Publish). The operations after it
+    // look only at what was given out since (transaction_identities, emptied) and at
+    // identity_index, which Prune brought up to date first.
+    bool pruned = false;
     if (Status begin = ExecCached(writer, "BEGIN IMMEDIATE"); !begin.ok()) {
       std::fill(results.begin(), results.end(), begin);
       return Pass::kAborted;
@@ -234,7 +240,8 @@ struct Store::Impl {
       ctx.queued_now = static_cast<int64_t>(queued.load()) + total.queued;
       ctx.max_queued = options.max_queued_jobs;
       ctx.enqueue_page_limit = enqueue_page_limit;
-      ctx.identities = store_sql::IdentityIds(writer, &recent_identities, &transaction_identities);
+      ctx.identities = store_sql::IdentityIds(writer, pruned ? nullptr : &recent_identities,
+                                              &transaction_identities);
       Status st = guarded ? ExecCached(writer, "SAVEPOINT op") : OkStatus();
       if (st.ok()) {
         try {
@@ -265,6 +272,10 @@ struct Store::Impl {
       }
       if (st.ok()) {
         ctx.fx.identities_added = ctx.identities.TakeAdded();
+        if (ctx.fx.pruned) {
+          pruned = true;
+          transaction_identities.clear();
+        }
         for (const auto& [identity, id] : ctx.fx.identities_added) {
           transaction_identities.emplace(identity, id);
         }
@@ -874,6 +885,7 @@ Status Store::Maintain(int64_t dedup_before_ns, int64_t retain_before_ns) {
     Status st =
         store_sql::Prune(ctx.db, dedup_before_ns, retain_before_ns, &ctx.fx.indexed_through);
     if (!st.ok()) return st.error();
+    ctx.fx.pruned = true;
     return Ok{};
   });
 }

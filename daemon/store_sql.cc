@@ -563,8 +563,9 @@ Status IndexIdentities(sqlite3* db, int64_t* indexed_through) {
   // Read here, not taken from RecentIdentities: an earlier operation of this transaction may
   // have moved it already.
   Stmt marker(db, "SELECT through FROM identity_index_through WHERE id=1");
-  if (!marker.ok() || marker.Step() != SQLITE_ROW)
+  if (!marker.ok() || marker.Step() != SQLITE_ROW) {
     return marker.error("read identity index marker");
+  }
   int64_t through = marker.Int(0);
   Stmt last(db, "SELECT COALESCE(MAX(id), 0) FROM identities");
   if (!last.ok() || last.Step() != SQLITE_ROW) return last.error("read last identity");

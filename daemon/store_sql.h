@@ -113,7 +113,8 @@ class RecentIdentities {
 
 // Alert identities' ids for one operation on the writer's connection: found in what the
 // operation already looked up, what earlier operations of its transaction gave out (`earlier`),
-// the recent identities, and identity_index, in that order; given out on first use (Get). Every
+// the recent identities (`recent`; null: none, and identity_index is read for every identity
+// not found before it), and identity_index, in that order; given out on first use (Get). Every
 // answer, an id or none, is remembered for the operation, so that the dedup check and the dedup
 // mark of a new alert, or a storm's attach and resolve of one identity, look it up once.
 class IdentityIds {
