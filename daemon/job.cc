@@ -153,6 +153,18 @@ std::string JobToJson(const RoutingJob& job) {
   return std::string(buf.GetString(), buf.GetSize());
 }
 
+RoutingJob WithoutDetails(const RoutingJob& job) {
+  RoutingJob lean;
+  lean.kind = job.kind;
+  lean.symptom = job.symptom;
+  for (const auto& f : kStringFields) {
+    if (!f.detail) lean.*(f.member) = job.*(f.member);
+  }
+  for (const auto& f : kIntFields) lean.*(f.member) = job.*(f.member);
+  lean.trace_ids = job.trace_ids;
+  return lean;
+}
+
 Result<RoutingJob> JobFromJson(std::string_view json, JobParts parts) {
   // The DOM's memory comes from a buffer on the stack, which holds a stored job of a few
   // kilobytes (larger ones continue on the heap). The default pool mallocs a 64 KiB chunk per

@@ -89,4 +89,9 @@ enum class JobParts { kAll, kWithoutDetails };
 // details are checked either way: a document parses with both JobParts or with neither.
 Result<RoutingJob> JobFromJson(std::string_view json, JobParts parts = JobParts::kAll);
 
+// The job without its details: what JobFromJson(JobToJson(job), kWithoutDetails) gives, copied
+// from the job (a claim's jobs as derived, daemon/store.h; copying their labels and annotations
+// was a fifth of a routing worker's time).
+RoutingJob WithoutDetails(const RoutingJob& job);
+
 }  // namespace tracepager::daemon

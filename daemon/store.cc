@@ -795,11 +795,12 @@ Result<std::optional<Claim>> Store::Impl::ToClaim(store_sql::ClaimedRows rows) {
   claim.jobs.reserve(rows.rows.size());
   std::vector<int64_t> dead;
   for (store_sql::ClaimedRow& row : rows.rows) {
+    const bool detailed = claim.jobs.empty();
     if (row.live != nullptr) {
-      claim.jobs.push_back(ClaimedJob{row.id, *row.live, true, row.claims, row.enqueued_ns});
+      claim.jobs.push_back(ClaimedJob{row.id, detailed ? *row.live : WithoutDetails(*row.live),
+                                      detailed, row.claims, row.enqueued_ns});
       continue;
     }
-    const bool detailed = claim.jobs.empty();
     Result<RoutingJob> job =
         JobFromJson(row.payload, detailed ? JobParts::kAll : JobParts::kWithoutDetails);
     if (!job.ok()) {

@@ -97,8 +97,9 @@ struct EnqueueOutcome {
 // What a worker holds between ClaimNext and Complete/Release.
 struct ClaimedJob {
   int64_t id = 0;
-  // The job, with its details (JobParts) when `detailed`. A claim read back from the queue
-  // carries the details of its first job only: a storm's claim is a thousand alerts, its
+  // The job, with its details (JobParts) when `detailed`. A claim carries the details of its
+  // first job only, whether read back from the queue or made at the move (WithoutDetails): a
+  // storm's claim is a thousand alerts, its
   // decision reads the details of one or two (Store::DetailedJob), and claims in flight held
   // parsed in full were most of the daemon's memory under a storm (bench/README.md).
   RoutingJob job;

@@ -572,6 +572,8 @@ TEST(Job, WithoutDetailsKeepsWhatEveryAlertIsDecidedOn) {
   want.receiver.clear();
   want.group_truncated_alerts = 0;
   EXPECT_TRUE(*lean == want) << JobToJson(*lean) << "\n" << JobToJson(want);
+  // The same, copied from the job as derived.
+  EXPECT_TRUE(WithoutDetails(j) == want) << JobToJson(WithoutDetails(j));
 }
 
 TEST(Job, JsonRoundTrip) {

@@ -382,11 +382,11 @@ TEST_F(IntakeTest, DerivedJobsAreKeptOnlyWhileNothingWaitsInTheQueue) {
   ASSERT_TRUE(c.ok() && c->has_value());
   std::vector<RoutingJob> want = Cat({Jobs("b", 2), Jobs("c", 1), Jobs("d", 1)});
   ExpectJobs(**c, want);
-  // The derived ones came with their details; of the parsed ones, the claim's first.
+  // The claim's first job came with its details, the others without, derived or parsed.
   EXPECT_EQ(((*c)->jobs[0].detailed), true);
   EXPECT_EQ(((*c)->jobs[1].detailed), false);
-  EXPECT_EQ(((*c)->jobs[2].detailed), true);
-  EXPECT_EQ(((*c)->jobs[3].detailed), true);
+  EXPECT_EQ(((*c)->jobs[2].detailed), false);
+  EXPECT_EQ(((*c)->jobs[3].detailed), false);
 }
 
 // Options under which, after the first move, records wait to be moved until `move_at` jobs
