@@ -541,6 +541,28 @@ struct Intake::Impl {
     Status status;
   };
 
+  // Queues an acknowledged record for its move: its batch held in memory while the records held
+  // stay within max_unmoved_in_memory jobs, else only its place in the log (`file`, null when
+  // it has none: then held). mu held, or in Open before any other thread runs.
+  void AddUnmovedLocked(uint64_t seq, std::shared_ptr<const IntakeBatch> batch,
+                        std::shared_ptr<SegmentFile> file, size_t offset, size_t bytes) {
+    Unmoved u;
+    u.seq = seq;
+    u.jobs = batch->jobs.size();
+    if (file != nullptr &&
+        unmoved_jobs - unmoved_log_only_jobs + u.jobs > options.max_unmoved_in_memory) {
+      u.file = std::move(file);
+      u.offset = offset;
+      u.bytes = bytes;
+      unmoved_log_only_jobs += u.jobs;
+    } else {
+      if (!batch->live.empty()) unmoved_live_jobs += u.jobs;
+      u.batch = std::move(batch);
+    }
+    unmoved_jobs += u.jobs;
+    unmoved.push_back(std::move(u));
+  }
+
   // Acknowledges (st ok; `where` is the group as written) or fails a written group: the
   // queue's bookkeeping, under mu. Past max_unmoved_in_memory, a record acknowledged is kept
   // only in the log: its batch is freed with the group once its callback ran.
@@ -553,22 +575,8 @@ struct Intake::Impl {
       size_t bytes = p.header.size() + p.body.size();
       jobs += n;
       if (st.ok()) {
-        Unmoved u;
-        u.seq = GetU64(p.header.data() + 12);
-        u.batch = p.batch;
-        u.jobs = n;
-        if (where != nullptr &&
-            unmoved_jobs - unmoved_log_only_jobs + n > options.max_unmoved_in_memory) {
-          u.batch = nullptr;
-          u.file = where->file;
-          u.offset = at;
-          u.bytes = bytes;
-          unmoved_log_only_jobs += n;
-        } else if (!p.batch->live.empty()) {
-          unmoved_live_jobs += n;
-        }
-        unmoved_jobs += n;
-        unmoved.push_back(std::move(u));
+        AddUnmovedLocked(GetU64(p.header.data() + 12), p.batch,
+                         where != nullptr ? where->file : nullptr, at, bytes);
       }
       at += bytes;
     }
@@ -1074,23 +1082,10 @@ Result<std::unique_ptr<Intake>> Intake::Open(const IntakeOptions& options, Store
       segment_last = r.seq;
       if (r.seq <= last_seq) continue;  // moved already (or out of order across segments)
       last_seq = r.seq;
-      size_t n = r.batch.jobs.size();
       impl->replayed.fetch_add(1);
-      impl->replayed_jobs.fetch_add(n);
-      Impl::Unmoved u;
-      u.seq = r.seq;
-      u.jobs = n;
-      if (impl->unmoved_jobs - impl->unmoved_log_only_jobs + n >
-          impl->options.max_unmoved_in_memory) {
-        u.file = file;
-        u.offset = r.offset;
-        u.bytes = r.bytes;
-        impl->unmoved_log_only_jobs += n;
-      } else {
-        u.batch = std::make_shared<const IntakeBatch>(std::move(r.batch));
-      }
-      impl->unmoved_jobs += n;
-      impl->unmoved.push_back(std::move(u));
+      impl->replayed_jobs.fetch_add(r.batch.jobs.size());
+      impl->AddUnmovedLocked(r.seq, std::make_shared<const IntakeBatch>(std::move(r.batch)), file,
+                             r.offset, r.bytes);
     }
     impl->closed_segments.push_back({path, segment_last});
     impl->segment_count.fetch_add(1);

@@ -272,9 +272,7 @@ Result<ProcessOutcome> JobProcessor::Process(const Claim& claim, const RoutingSn
       std::vector<const ClaimedJob*> rest;
       for (size_t j = i; j < claim.jobs.size(); ++j) rest.push_back(&claim.jobs[j]);
       if (!rest.empty()) {
-        int64_t not_before = now_ns_() + std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                             snapshot.config->workers.retry_delay)
-                                             .count();
+        int64_t not_before = now_ns_() + Ns(snapshot.config->workers.retry_delay);
         Status st = store_->Release(
             [&] {
               std::vector<int64_t> ids;
@@ -405,9 +403,7 @@ Result<ProcessOutcome> JobProcessor::ProcessRoutes(const Claim& claim,
   if (traces.traces.empty() && traces.expected && traces.all_not_found &&
       claims < config.workers.max_attempts) {
     // Traces reach backends late; the alert may be faster. Ask again later.
-    int64_t not_before =
-        now +
-        std::chrono::duration_cast<std::chrono::nanoseconds>(config.workers.retry_delay).count();
+    int64_t not_before = now + Ns(config.workers.retry_delay);
     return ReleaseRun(run, not_before, Error::NotFound("no trace yet"));
   }
   for (const routing::Trace& t : traces.traces) event.traces_used.push_back(t.trace_id);
@@ -439,9 +435,7 @@ Result<ProcessOutcome> JobProcessor::ProcessRoutes(const Claim& claim,
     Result<integrations::delivery::SubmitReport> submitted =
         delivery_->Submit("route-" + std::to_string(run.front()->id), pages);
     if (!submitted.ok()) {
-      int64_t not_before =
-          now +
-          std::chrono::duration_cast<std::chrono::nanoseconds>(config.workers.retry_delay).count();
+      int64_t not_before = now + Ns(config.workers.retry_delay);
       return ReleaseRun(run, not_before, submitted.error());
     }
   }
@@ -460,9 +454,7 @@ Result<ProcessOutcome> JobProcessor::ProcessRoutes(const Claim& claim,
   if (hooks_.record) {
     // The audit record goes first: a decision whose record could not be written is made again.
     if (Status st = hooks_.record(event); !st.ok()) {
-      int64_t not_before =
-          now +
-          std::chrono::duration_cast<std::chrono::nanoseconds>(config.workers.retry_delay).count();
+      int64_t not_before = now + Ns(config.workers.retry_delay);
       return ReleaseRun(run, not_before, st.error());
     }
   }
@@ -524,9 +516,7 @@ Result<ProcessOutcome> JobProcessor::ProcessResolves(const Claim& claim,
     Result<integrations::delivery::SubmitReport> r = delivery_->SubmitResolve(
         "resolve-" + std::to_string(run.front()->id) + "-" + trigger, trigger);
     if (!r.ok()) {
-      int64_t not_before = now + std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                     snap.config->workers.retry_delay)
-                                     .count();
+      int64_t not_before = now + Ns(snap.config->workers.retry_delay);
       return ReleaseRun(run, not_before, r.error());
     }
   }
