@@ -63,6 +63,13 @@ struct StoreOptions {
   // Alert identities given an id are entered into the identity index (store_sql.h,
   // RecentIdentities) this many at a time, and looked up in memory until then.
   size_t identity_index_batch = 8192;
+  // The database file grows by this many bytes at a time (SQLite's SQLITE_FCNTL_CHUNK_SIZE; at
+  // most an eighth of max_bytes when that is set; 0: page by page). Every alert adds rows that
+  // stay (its identity, dedup entry, page memory), so under a storm the file grew at nearly
+  // every checkpoint, each growth a change of the file's size that the checkpoint's fsync then
+  // had to write too, and blocks allocated a few at a time (bench/README.md, "Database grown
+  // in chunks").
+  size_t grow_bytes = 8u << 20;
 };
 
 // A job as the queue stores it: the columns it is looked up by and its JobToJson text. Made off

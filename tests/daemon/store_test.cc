@@ -665,6 +665,36 @@ TEST(Store, FileSizeLimitActsLikeAFullDisk) {
   EXPECT_EQ(s->stats().queued, static_cast<uint64_t>(acked));
 }
 
+// The database file grows grow_bytes at a time (at most an eighth of max_bytes), not page by
+// page: closing the store checkpoints everything into it.
+TEST(Store, TheDatabaseFileGrowsInChunks) {
+  auto file_size_after_a_few_jobs = [](uint64_t grow_bytes, uint64_t max_bytes) -> uintmax_t {
+    testing::TempDir dir;
+    StoreOptions o = Options(dir.path());
+    o.grow_bytes = grow_bytes;
+    o.max_bytes = max_bytes;
+    {
+      auto s = OpenOrDie(o);
+      if (s == nullptr) return 0;
+      for (int i = 0; i < 20; ++i) {
+        EXPECT_TRUE(s->Enqueue({MakeJob("g" + std::to_string(i), "A|e")}, kNow, kDedup).ok());
+      }
+    }
+    std::error_code ec;
+    uintmax_t size = std::filesystem::file_size(dir.path() + "/tracepager.db", ec);
+    EXPECT_FALSE(ec) << ec.message();
+    return size;
+  };
+  EXPECT_EQ(file_size_after_a_few_jobs(1u << 20, 0), 1u << 20);
+  EXPECT_EQ(file_size_after_a_few_jobs(3u << 20, 0), 3u << 20);
+  // Capped by max_bytes: an eighth of 2 MiB.
+  EXPECT_EQ(file_size_after_a_few_jobs(8u << 20, 2u << 20), 256u << 10);
+  // Page by page: the few pages the schema and the jobs take.
+  uintmax_t unchunked = file_size_after_a_few_jobs(0, 0);
+  EXPECT_GT(unchunked, 0u);
+  EXPECT_LT(unchunked, 256u << 10);
+}
+
 TEST(Store, OneProcessPerDirectory) {
   testing::TempDir dir;
   auto s = OpenOrDie(Options(dir.path()));
