@@ -21,12 +21,8 @@ char Lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + '
 // labels and annotations (summaries, descriptions, runbook links) do not.
 bool MentionsTrace(std::string_view text) {
   static constexpr std::string_view kWord = "trace";
-  for (size_t i = 0; i + kWord.size() <= text.size(); ++i) {
-    size_t j = 0;
-    while (j < kWord.size() && Lower(text[i + j]) == kWord[j]) ++j;
-    if (j == kWord.size()) return true;
-  }
-  return false;
+  return std::search(text.begin(), text.end(), kWord.begin(), kWord.end(),
+                     [](char c, char w) { return Lower(c) == w; }) != text.end();
 }
 
 void AddTraceId(std::string id, std::vector<std::string>* out) {

@@ -379,37 +379,11 @@ std::string Stmt::Text(int column) const {
   return p == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(p), n);
 }
 
-Status Migrate(sqlite3* db, int target) {
-  int version;
-  {
-    Stmt s(db, "PRAGMA user_version");
-    if (!s.ok() || s.Step() != SQLITE_ROW) return s.error("PRAGMA user_version");
-    version = static_cast<int>(s.Int(0));
-  }
-  if (version > SchemaVersion()) {
-    return Error::InvalidInput("store: the database has schema version " + std::to_string(version) +
-                               ", newer than this tracepager (" + std::to_string(SchemaVersion()) +
-                               "); use a newer build");
-  }
-  target = std::min(target, SchemaVersion());
-  if (version < target) {
-    int rc = sqlite3_create_function(db, "tracepager_dedup_identity", 1,
-                                     SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr,
-                                     DedupIdentityFunction, nullptr, nullptr);
-    if (rc != SQLITE_OK) return SqlError(db, rc, "register migration function");
-  }
-  // Foreign keys are off while migrating (the setting cannot change inside a transaction): a
-  // migration that rebuilds a table others refer to (4 -> 5) drops the old one before it
-  // renames the new one in its place. Each migration's result is checked instead.
-  bool foreign_keys = false;
-  {
-    Stmt fk(db, "PRAGMA foreign_keys");
-    if (!fk.ok() || fk.Step() != SQLITE_ROW) return fk.error("PRAGMA foreign_keys");
-    foreign_keys = fk.Int(0) != 0;
-  }
-  if (version < target && foreign_keys) {
-    if (Status st = Exec(db, "PRAGMA foreign_keys=OFF"); !st.ok()) return st;
-  }
+namespace {
+
+// Migrations version .. target - 1, each in its transaction, each checked for rows that refer
+// to missing ones (Migrate turns foreign key enforcement off around them).
+Status ApplyMigrations(sqlite3* db, int version, int target) {
   for (int v = version; v < target; ++v) {
     if (Status st = Exec(db, "BEGIN IMMEDIATE"); !st.ok()) return st;
     Status st = Exec(db, kMigrations[v]);
@@ -431,10 +405,47 @@ Status Migrate(sqlite3* db, int target) {
                                         " failed: " + st.error().message};
     }
   }
-  if (version < target && foreign_keys) {
-    if (Status st = Exec(db, "PRAGMA foreign_keys=ON"); !st.ok()) return st;
-  }
   return OkStatus();
+}
+
+}  // namespace
+
+Status Migrate(sqlite3* db, int target) {
+  int version;
+  {
+    Stmt s(db, "PRAGMA user_version");
+    if (!s.ok() || s.Step() != SQLITE_ROW) return s.error("PRAGMA user_version");
+    version = static_cast<int>(s.Int(0));
+  }
+  if (version > SchemaVersion()) {
+    return Error::InvalidInput("store: the database has schema version " + std::to_string(version) +
+                               ", newer than this tracepager (" + std::to_string(SchemaVersion()) +
+                               "); use a newer build");
+  }
+  target = std::min(target, SchemaVersion());
+  if (version >= target) return OkStatus();
+  int rc = sqlite3_create_function(db, "tracepager_dedup_identity", 1,
+                                   SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr,
+                                   DedupIdentityFunction, nullptr, nullptr);
+  if (rc != SQLITE_OK) return SqlError(db, rc, "register migration function");
+  // Foreign keys are off while migrating (the setting cannot change inside a transaction): a
+  // migration that rebuilds a table others refer to (4 -> 5) drops the old one before it
+  // renames the new one in its place. Each migration's result is checked instead.
+  bool foreign_keys = false;
+  {
+    Stmt fk(db, "PRAGMA foreign_keys");
+    if (!fk.ok() || fk.Step() != SQLITE_ROW) return fk.error("PRAGMA foreign_keys");
+    foreign_keys = fk.Int(0) != 0;
+  }
+  if (foreign_keys) {
+    if (Status st = Exec(db, "PRAGMA foreign_keys=OFF"); !st.ok()) return st;
+  }
+  Status migrated = ApplyMigrations(db, version, target);
+  // Back on whether the migrations succeeded or not: the connection may be used again.
+  if (foreign_keys) {
+    if (Status st = Exec(db, "PRAGMA foreign_keys=ON"); !st.ok() && migrated.ok()) return st;
+  }
+  return migrated;
 }
 
 namespace {
@@ -457,8 +468,7 @@ void RecentIdentities::FilterAddLocked(const std::string& identity) {
                    [&](uint64_t bit) { filter_[bit / 64] |= uint64_t{1} << (bit % 64); });
 }
 
-bool RecentIdentities::MayBeIndexed(const std::string& identity) const {
-  std::lock_guard<std::mutex> lk(mu_);
+bool RecentIdentities::FilterHasLocked(const std::string& identity) const {
   if (filter_.empty()) return true;
   bool all = true;
   ForEachFilterBit(identity, filter_.size() * 64,
@@ -494,10 +504,10 @@ Status RecentIdentities::Load(sqlite3* db) {
   return OkStatus();
 }
 
-int64_t RecentIdentities::Find(const std::string& identity) const {
+int64_t RecentIdentities::Lookup(const std::string& identity) const {
   std::lock_guard<std::mutex> lk(mu_);
-  auto it = ids_.find(identity);
-  return it == ids_.end() ? 0 : it->second;
+  if (auto it = ids_.find(identity); it != ids_.end()) return it->second;
+  return FilterHasLocked(identity) ? kInIndex : kNoId;
 }
 
 size_t RecentIdentities::size() const {
@@ -533,8 +543,9 @@ Result<int64_t> IdentityIds::Find(const std::string& identity) {
   if (earlier_ != nullptr) {
     if (auto it = earlier_->find(identity); it != earlier_->end()) id = it->second;
   }
-  if (id == 0 && recent_ != nullptr) id = recent_->Find(identity);
-  if (id == 0 && (recent_ == nullptr || recent_->MayBeIndexed(identity))) {
+  if (id == 0) id = recent_ != nullptr ? recent_->Lookup(identity) : RecentIdentities::kInIndex;
+  if (id == RecentIdentities::kInIndex) {
+    id = 0;
     Stmt find(db_, "SELECT id FROM identity_index WHERE identity=?1");
     if (!find.ok()) return find.error("prepare identity lookup");
     find.Bind(1, identity);
@@ -923,10 +934,11 @@ Result<std::map<std::string, std::vector<PageRecord>>> QueryPagesForIdentities(
   wi.StartArray();
   wt.StartArray();
   for (const std::string& identity : identities) {
-    if (int64_t id = recent.Find(identity); id != 0) {
-      wi.Int64(id);
-    } else if (recent.MayBeIndexed(identity)) {  // else it has no id, and so no page
+    int64_t id = recent.Lookup(identity);
+    if (id == RecentIdentities::kInIndex) {
       wt.String(identity.data(), static_cast<rapidjson::SizeType>(identity.size()));
+    } else if (id != RecentIdentities::kNoId) {  // kNoId: no id, and so no page
+      wi.Int64(id);
     }
   }
   wi.EndArray();
@@ -984,10 +996,10 @@ Result<uint64_t> QueryFiringCount(sqlite3* db, const RecentIdentities& recent, i
   if (!one.ok()) return one.error("prepare page_alerts lookup");
   uint64_t n = 0;
   for (const std::string& identity : among) {
-    int64_t id = recent.Find(identity);
-    if (id == 0 && !recent.MayBeIndexed(identity)) continue;  // no id: on no page
+    int64_t id = recent.Lookup(identity);
+    if (id == RecentIdentities::kNoId) continue;  // no id: on no page
     one.Reset();
-    one.Bind(1, page_id).Bind(2, id).Bind(3, identity);
+    one.Bind(1, page_id).Bind(2, id == RecentIdentities::kInIndex ? 0 : id).Bind(3, identity);
     int rc = one.Step();
     if (rc == SQLITE_ROW) {
       ++n;

@@ -87,15 +87,17 @@ class RecentIdentities {
  public:
   // Reads `through` and the identities with a larger id (Store::Open).
   Status Load(sqlite3* db);
-  // The id of a recent identity; 0 when it is not one.
-  int64_t Find(const std::string& identity) const;
-  // Whether identity_index may hold the identity; false means it certainly does not. A Bloom
-  // filter over the index, so that a new identity (most of a storm's) costs no read of a random
-  // index page (bench/README.md, "Identities indexed in bulk"). Sized at Load for 16 bits per
-  // indexed identity, at least 1 MiB: about 0.2% false positives, 2% once the index has grown
-  // to twice what Load found (and at least a million). Identities pruned from the index stay
-  // in it until the next start: false positives, never a wrong answer.
-  bool MayBeIndexed(const std::string& identity) const;
+  // What memory knows of an identity's id: the id of a recent identity; kNoId when it certainly
+  // has none (it is not recent, and the filter says identity_index does not hold it); kInIndex
+  // when only identity_index can tell. The filter is a Bloom filter over the index, so that a
+  // new identity (most of a storm's) costs no read of a random index page (bench/README.md,
+  // "Identities indexed in bulk"). Sized at Load for 16 bits per indexed identity, at least 1
+  // MiB: about 0.2% false positives (kInIndex for an identity the index does not hold), 2% once
+  // the index has grown to twice what Load found (and at least a million). Identities pruned
+  // from the index stay in it until the next start: false positives, never a wrong answer.
+  static constexpr int64_t kNoId = 0;
+  static constexpr int64_t kInIndex = -1;
+  int64_t Lookup(const std::string& identity) const;
   size_t size() const;
   // Committed: identities given an id.
   void Add(const std::vector<std::pair<std::string, int64_t>>& added);
@@ -104,6 +106,7 @@ class RecentIdentities {
 
  private:
   void FilterAddLocked(const std::string& identity);
+  bool FilterHasLocked(const std::string& identity) const;
 
   mutable std::mutex mu_;
   std::unordered_map<std::string, int64_t> ids_;

@@ -1417,6 +1417,36 @@ TEST(Store, ClaimsAMoveHandedOverAreResumedAfterAKillAndReturnedAtShutdown) {
 
 // The statement cache finds statements by the address of their SQL text; a buffer that held
 // other SQL at the same address must still get a statement for its own text.
+// A migration is checked for rows that refer to missing ones (foreign keys are off while it
+// runs); one that finds such a row is rolled back, and the connection's foreign keys are on
+// again either way.
+TEST(StoreSqlTest, AMigrationThatLeavesADanglingRowFailsAndForeignKeysComeBackOn) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(":memory:", &db), SQLITE_OK);
+  ASSERT_TRUE(store_sql::Migrate(db, 4).ok());
+  // Written with enforcement off (SQLite's default): a dedup mark of an identity that is gone.
+  ASSERT_EQ(sqlite3_exec(db,
+                         "INSERT INTO dedup(identity_id, key, seen_ns) VALUES(999, 'k', 1);"
+                         "PRAGMA foreign_keys=ON;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  Status st = store_sql::Migrate(db);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("migration to schema version 5 failed: a row of dedup refers "
+                                    "to a missing identities row"),
+            std::string::npos)
+      << st.error().message;
+  auto pragma = [&](const char* sql) {
+    store_sql::Stmt s(db, sql);
+    return s.ok() && s.Step() == SQLITE_ROW ? s.Int(0) : -1;
+  };
+  EXPECT_EQ(pragma("PRAGMA user_version"), 4);
+  EXPECT_EQ(pragma("PRAGMA foreign_keys"), 1);
+  store_sql::ForgetStatements(db);
+  sqlite3_close(db);
+}
+
 TEST(StoreSqlTest, StatementCacheTellsApartTextsAtOneAddress) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(":memory:", &db), SQLITE_OK);
@@ -1452,22 +1482,27 @@ TEST(StoreSqlTest, RecentIdentitiesFilterTheIndex) {
       << sqlite3_errmsg(db);
   store_sql::RecentIdentities recent;
   ASSERT_TRUE(recent.Load(db).ok());
-  EXPECT_EQ(recent.Find("recent"), 1001);
-  EXPECT_EQ(recent.Find("in1"), 0);
-  for (int i = 1; i <= 1000; ++i) ASSERT_TRUE(recent.MayBeIndexed("in" + std::to_string(i))) << i;
+  using store_sql::RecentIdentities;
+  EXPECT_EQ(recent.Lookup("recent"), 1001);
+  for (int i = 1; i <= 1000; ++i) {
+    ASSERT_EQ(recent.Lookup("in" + std::to_string(i)), RecentIdentities::kInIndex) << i;
+  }
   auto false_positives = [&] {
     int n = 0;
-    for (int i = 0; i < 10000; ++i) n += recent.MayBeIndexed("out" + std::to_string(i)) ? 1 : 0;
+    for (int i = 0; i < 10000; ++i) {
+      int64_t id = recent.Lookup("out" + std::to_string(i));
+      EXPECT_TRUE(id == RecentIdentities::kNoId || id == RecentIdentities::kInIndex) << id;
+      n += id == RecentIdentities::kInIndex ? 1 : 0;
+    }
     return n;
   };
   EXPECT_LT(false_positives(), 100);
   // Indexed later: in the filter from then on.
   recent.Add({{"later", 1002}});
-  EXPECT_FALSE(recent.MayBeIndexed("later"));
+  EXPECT_EQ(recent.Lookup("later"), 1002);
   recent.Indexed(1002);
-  EXPECT_EQ(recent.Find("later"), 0);
-  EXPECT_TRUE(recent.MayBeIndexed("later"));
-  EXPECT_TRUE(recent.MayBeIndexed("recent"));
+  EXPECT_EQ(recent.Lookup("later"), RecentIdentities::kInIndex);
+  EXPECT_EQ(recent.Lookup("recent"), RecentIdentities::kInIndex);
   EXPECT_LT(false_positives(), 100);
   store_sql::ForgetStatements(db);
   sqlite3_close(db);
