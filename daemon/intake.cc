@@ -253,6 +253,75 @@ IntakeSegmentContents DecodeIntakeSegment(std::string_view bytes) {
   return c;
 }
 
+Result<std::string> ReadIntakeJobPayload(const std::string& state_dir, const IntakeLogRef& ref) {
+  namespace fs = std::filesystem;
+  const std::string dir = (fs::path(state_dir) / "intake").string();
+  const std::string what = "intake: record " + std::to_string(ref.seq) + " at byte " +
+                           std::to_string(ref.offset) + " of " + dir;
+  // The segment holding the record is named after a sequence number at or below it, and the
+  // newest such one unless it was renamed meanwhile (a spare keeps its old name until reused,
+  // and segments' ranges do not overlap): the candidates are tried newest first, each checked
+  // by the record's own header.
+  std::vector<std::pair<uint64_t, fs::path>> candidates;
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
+    std::string name = e.path().filename().string();
+    const size_t prefix = std::strlen(kPrefix);
+    if (name.size() != prefix + 20 + std::strlen(kSuffix) || name.rfind(kPrefix, 0) != 0 ||
+        name.compare(prefix + 20, std::string::npos, kSuffix) != 0) {
+      continue;
+    }
+    std::string digits = name.substr(prefix, 20);
+    if (digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    uint64_t first = 0;
+    try {
+      first = std::stoull(digits);
+    } catch (const std::exception&) {
+      continue;  // beyond 64 bits: the first spare's name
+    }
+    if (first <= ref.seq) candidates.emplace_back(first, e.path());
+  }
+  if (ec == std::errc::no_such_file_or_directory) return Error::NotFound(what + ": no log");
+  if (ec) return Error::Unavailable("intake: cannot list " + dir + ": " + ec.message());
+  std::sort(candidates.rbegin(), candidates.rend());
+  for (const auto& [first, path] : candidates) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT) continue;  // renamed since the listing
+      return Error::Unavailable(Errno(what + ": open " + path.string()));
+    }
+    std::string bytes(kHeaderBytes, '\0');
+    ssize_t n = ::pread(fd, bytes.data(), kHeaderBytes, static_cast<off_t>(ref.offset));
+    bool here = n == static_cast<ssize_t>(kHeaderBytes) && GetU32(bytes.data()) == kMagic &&
+                GetU32(bytes.data() + 20) == Crc32(bytes.data(), 20) &&
+                GetU64(bytes.data() + 12) == ref.seq && GetU32(bytes.data() + 4) <= kMaxBodyBytes;
+    if (n >= 0 && here) {
+      size_t length = GetU32(bytes.data() + 4);
+      bytes.resize(kHeaderBytes + length);
+      n = ::pread(fd, bytes.data() + kHeaderBytes, length,
+                  static_cast<off_t>(ref.offset + kHeaderBytes));
+    }
+    int read_errno = errno;
+    ::close(fd);
+    if (n < 0) {
+      errno = read_errno;
+      return Error::Unavailable(Errno(what + ": read " + path.string()));
+    }
+    if (!here) continue;
+    IntakeSegmentContents c = DecodeIntakeSegment(bytes);
+    if (c.records.size() != 1 || c.records.front().seq != ref.seq) {
+      return Error::NotFound(what + ": the record does not check (" + c.stop_reason + ")");
+    }
+    std::vector<JobRow>& jobs = c.records.front().batch.jobs;
+    if (ref.index >= jobs.size()) {
+      return Error::NotFound(what + ": it holds " + std::to_string(jobs.size()) +
+                             " jobs, not job " + std::to_string(ref.index));
+    }
+    return std::move(jobs[ref.index].payload);
+  }
+  return Error::NotFound(what + ": no segment holds it");
+}
+
 struct Intake::Impl {
   IntakeOptions options;
   Store* store = nullptr;
@@ -464,10 +533,21 @@ struct Intake::Impl {
     return stop && held.empty() && pending.empty() && unsynced.empty() && !move_in_flight &&
            !store_sync_in_flight;
   }
-  // Whether a closed segment can be retired now. Intake thread, mu held.
+  // Whether a closed segment's records are all moved, the moves durable (up to `synced`), and
+  // no job in the store keeps its payload in one of them (Store::OldestIntakeReference; read
+  // after `synced`, which only moves committed before it can have set).
+  bool Retirable(const Segment& s, uint64_t synced, uint64_t oldest_reference) const {
+    return s.last_seq <= synced && (oldest_reference == 0 || s.last_seq < oldest_reference);
+  }
+  // Whether a closed segment can be retired now. A segment kept only for a job's payload is
+  // retired at the first wake-up after that job completed (any move or acknowledgement; the
+  // store does not wake the intake). Intake thread, mu held.
   bool NeedRetire() const {
-    return std::any_of(closed_segments.begin(), closed_segments.end(),
-                       [&](const Segment& s) { return s.last_seq <= synced_seq; });
+    if (closed_segments.empty()) return false;
+    uint64_t oldest_reference = store->OldestIntakeReference();
+    return std::any_of(closed_segments.begin(), closed_segments.end(), [&](const Segment& s) {
+      return Retirable(s, synced_seq, oldest_reference);
+    });
   }
 
   void Loop() {
@@ -575,6 +655,12 @@ struct Intake::Impl {
       size_t bytes = p.header.size() + p.body.size();
       jobs += n;
       if (st.ok()) {
+        // Where the record is, for a job the store keeps only there (IntakeBatch::log_seq).
+        // Set before the batch is shared: nothing else holds it yet.
+        if (where != nullptr) {
+          p.batch->log_seq = GetU64(p.header.data() + 12);
+          p.batch->log_offset = at;
+        }
         AddUnmovedLocked(GetU64(p.header.data() + 12), p.batch,
                          where != nullptr ? where->file : nullptr, at, bytes);
       }
@@ -954,6 +1040,8 @@ struct Intake::Impl {
                                             std::to_string(u.offset) + " is not as written");
         break;
       }
+      c.records.front().batch.log_seq = u.seq;
+      c.records.front().batch.log_offset = u.offset;
       batches[index] = std::make_shared<const IntakeBatch>(std::move(c.records.front().batch));
       read_back.fetch_add(1);
     }
@@ -1009,21 +1097,24 @@ struct Intake::Impl {
       lean->now_ns = u.batch->now_ns;
       lean->dedup_window_ns = u.batch->dedup_window_ns;
       lean->jobs = u.batch->jobs;
+      lean->log_seq = u.batch->log_seq;
+      lean->log_offset = u.batch->log_offset;
       u.batch = std::move(lean);
     }
     unmoved_live_jobs = 0;
   }
 
-  // Retires closed segments whose records have all been moved and the moves made durable (up
-  // to `synced`). Intake thread only (or Open, before it starts).
+  // Retires the closed segments that are Retirable with moves durable up to `synced`. Intake
+  // thread only (or Open, before it starts).
   void RetireSegments(uint64_t synced) {
     std::lock_guard<std::mutex> file_lock(file_mu);
     std::vector<std::string> retired;
     {
       std::lock_guard<std::mutex> lk(mu);
-      auto moved_end =
-          std::stable_partition(closed_segments.begin(), closed_segments.end(),
-                                [&](const Segment& s) { return s.last_seq <= synced; });
+      uint64_t oldest_reference = store->OldestIntakeReference();
+      auto moved_end = std::stable_partition(
+          closed_segments.begin(), closed_segments.end(),
+          [&](const Segment& s) { return Retirable(s, synced, oldest_reference); });
       for (auto it = closed_segments.begin(); it != moved_end; ++it) retired.push_back(it->path);
       closed_segments.erase(closed_segments.begin(), moved_end);
     }
@@ -1084,6 +1175,8 @@ Result<std::unique_ptr<Intake>> Intake::Open(const IntakeOptions& options, Store
       last_seq = r.seq;
       impl->replayed.fetch_add(1);
       impl->replayed_jobs.fetch_add(r.batch.jobs.size());
+      r.batch.log_seq = r.seq;
+      r.batch.log_offset = r.offset;
       impl->AddUnmovedLocked(r.seq, std::make_shared<const IntakeBatch>(std::move(r.batch)), file,
                              r.offset, r.bytes);
     }

@@ -19,7 +19,10 @@
 //     transaction; at Open the records after that number are moved again. Records are moved in
 //     sequence order, never past one that has not been moved.
 //   - A segment file is reused or deleted only after every record in it has been moved and that
-//     move is durable in the store.
+//     move is durable in the store, and no job in the store keeps its payload in one of its
+//     records any more (Store::OldestIntakeReference: the jobs a move hands straight to a worker
+//     are stored without their payload when the store reads payloads from the log,
+//     StoreOptions::intake_payload_reader).
 //   - Duplicates (the store's dedup window) are dropped when records are moved, measured from
 //     the time each webhook was received.
 //   - Pacing: while the backlog (the store's queued and claimed jobs plus the jobs appended and
@@ -45,10 +48,12 @@
 // segment_bytes first, and a segment whose records are all moved is kept (two at most) and
 // reused, renamed, as a later segment: records overwrite allocated bytes, which makes each
 // fdatasync cheaper. Open prepares the first segment and one spare, so that webhooks do not
-// wait for a file to be filled (unless moves fall more than two segments behind: then a
-// rotation fills a new file while webhooks wait). Reading a reused file stops at the first record
-// older than the one before it. The directory belongs with the store's database: remove both or
-// neither (a log read against a new database queues its records again).
+// wait for a file to be filled (unless moves fall more than two segments behind, or jobs still
+// being routed keep old segments: then a rotation fills a new file while webhooks wait).
+// Reading a reused file stops at the first record older than the one before it. The directory
+// belongs with the store's database: remove both or neither (a log read against a new database
+// queues its records again; a database without its log has jobs whose payload is gone, which
+// are set aside as dead when claimed).
 //
 // Thread-safety: every method may be called from any thread. Callbacks run on the intake's
 // syncer threads (the one that acknowledged or failed the record; an append refused at once
@@ -169,6 +174,13 @@ struct IntakeSegmentContents {
 IntakeSegmentContents DecodeIntakeSegment(std::string_view bytes);
 // One record's bytes, as Intake writes them (for tests and the fuzz corpus).
 std::string EncodeIntakeRecord(uint64_t seq, const IntakeBatch& batch);
+
+// A job's payload that the store left in the log (StoreOptions::intake_payload_reader): job
+// `ref.index` of the record `ref.seq` at `ref.offset` of its segment, under <state_dir>/intake.
+// kNotFound when no segment holds that record there or it does not check (a log removed or
+// damaged: the job cannot be routed), kUnavailable when a file cannot be listed, opened or read
+// now (an I/O error: worth trying again). Reads only; any thread.
+Result<std::string> ReadIntakeJobPayload(const std::string& state_dir, const IntakeLogRef& ref);
 
 class Intake {
  public:

@@ -760,6 +760,10 @@ Result<std::unique_ptr<ServerApp>> ServerApp::Start(const std::string& config_pa
   so.commit_max_batch = c.store.commit_max_batch;
   so.commit_max_delay = c.store.commit_max_delay;
   so.busy_timeout = c.store.busy_timeout;
+  // The jobs handed straight to a worker keep their payload in the intake log (store.h).
+  so.intake_payload_reader = [dir = c.state_dir](const IntakeLogRef& ref) {
+    return ReadIntakeJobPayload(dir, ref);
+  };
   Result<std::unique_ptr<Store>> store = Store::Open(so);
   if (!store.ok()) return store.error();
   a.store = std::move(*store);

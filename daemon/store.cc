@@ -15,6 +15,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <spdlog/spdlog.h>
 #include <sqlite3.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -28,6 +29,7 @@
 #include <filesystem>
 #include <future>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -58,6 +60,10 @@ struct Effects {
   std::vector<std::pair<std::string, int64_t>> identities_added;
   int64_t indexed_through = 0;
   bool pruned = false;  // Prune ran: identities may be gone (ApplyPass)
+  // Intake records jobs came to keep their payload in, and stopped keeping it in, one entry per
+  // job (Store::OldestIntakeReference).
+  std::vector<uint64_t> log_refs_added;
+  std::vector<uint64_t> log_refs_dropped;
 
   void Add(Effects&& o) {
     queued += o.queued;
@@ -70,6 +76,9 @@ struct Effects {
     for (store_sql::ClaimedRows& c : o.handed) handed.push_back(std::move(c));
     for (auto& added : o.identities_added) identities_added.push_back(std::move(added));
     indexed_through = std::max(indexed_through, o.indexed_through);
+    log_refs_added.insert(log_refs_added.end(), o.log_refs_added.begin(), o.log_refs_added.end());
+    log_refs_dropped.insert(log_refs_dropped.end(), o.log_refs_dropped.begin(),
+                            o.log_refs_dropped.end());
   }
 };
 
@@ -94,6 +103,14 @@ struct Op {
   // the fsync; the next durable commit syncs their WAL frames along with its own.
   bool durable = true;
 };
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+// A claim whose payload could not be read from the intake log now is tried again after this.
+constexpr int64_t kUnreadableRetryNs = 1'000'000'000;
 
 Status Exec(sqlite3* db, const char* sql) {
   char* err = nullptr;
@@ -162,6 +179,31 @@ struct Store::Impl {
   store_sql::RecentIdentities recent_identities;
   std::unordered_map<std::string, int64_t> transaction_identities;
   bool indexing_identities = false;  // writer thread only
+
+  // Per intake record, the queued and claimed jobs whose payload is in it (OldestIntakeReference):
+  // loaded at Open, changed as transactions commit.
+  mutable std::mutex log_refs_mu;
+  std::map<uint64_t, uint64_t> log_refs;
+
+  void ChangeLogRefs(const std::vector<uint64_t>& added, const std::vector<uint64_t>& dropped) {
+    if (added.empty() && dropped.empty()) return;
+    std::lock_guard<std::mutex> lk(log_refs_mu);
+    for (uint64_t seq : added) ++log_refs[seq];
+    for (uint64_t seq : dropped) {
+      auto it = log_refs.find(seq);
+      if (it != log_refs.end() && --it->second == 0) log_refs.erase(it);
+    }
+  }
+
+  // A job's payload: `text`, or read from the intake log.
+  Result<std::string> PayloadOf(std::string text, const IntakeLogRef& log) const {
+    if (log.seq == 0) return text;
+    if (!options.intake_payload_reader) {
+      return Error::Unavailable("store: job payload in intake record " + std::to_string(log.seq) +
+                                ", and no intake log to read it from");
+    }
+    return options.intake_payload_reader(log);
+  }
 
   ~Impl() {
     if (reader != nullptr) {
@@ -304,6 +346,9 @@ struct Store::Impl {
     if (!indexing_identities && recent > 0 && recent >= options.identity_index_batch) {
       SubmitIndexIdentities();
     }
+    // Before the claims are handed out, like the identities (their completions, which drop
+    // what their move added, can only come after).
+    ChangeLogRefs(total.log_refs_added, total.log_refs_dropped);
     if (!total.handed.empty()) {
       std::unique_lock<std::mutex> hl(handoff_mu);
       if (!shutting_down.load()) {
@@ -563,6 +608,11 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   }
   impl->resumed_at_open = static_cast<uint64_t>(sqlite3_changes(impl->writer));
   {
+    Result<std::map<uint64_t, uint64_t>> refs = store_sql::ReadIntakeReferences(impl->writer);
+    if (!refs.ok()) return refs.error();
+    impl->log_refs = std::move(*refs);
+  }
+  {
     Stmt count(impl->writer, "SELECT COUNT(*) FROM jobs WHERE state IN (0,1)");
     if (!count.ok() || count.Step() != SQLITE_ROW) return count.error("count jobs");
     impl->queued = static_cast<uint64_t>(count.Int(0));
@@ -683,9 +733,8 @@ void Store::ApplyIntakeAsync(std::vector<std::shared_ptr<const IntakeBatch>> bat
         // index entries right after this insert: about a quarter of the writer's work under
         // load (bench/README.md).
         store_sql::Handoff handoff;
-        handoff.claimed_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                 std::chrono::system_clock::now().time_since_epoch())
-                                 .count();
+        handoff.payload_in_log = static_cast<bool>(impl->options.intake_payload_reader);
+        handoff.claimed_ns = NowNs();
         if (!impl->shutting_down.load() && impl->HandoffEmpty()) {
           Result<bool> backlog = store_sql::AnyQueued(ctx.db);
           if (!backlog.ok()) return backlog.error();
@@ -706,6 +755,7 @@ void Store::ApplyIntakeAsync(std::vector<std::shared_ptr<const IntakeBatch>> bat
           ctx.fx.claimed += static_cast<int64_t>(c.rows.size());
         }
         ctx.fx.handed = std::move(handoff.claims);
+        ctx.fx.log_refs_added = std::move(handoff.log_refs);
         return store_sql::WriteIntakeApplied(ctx.db, last_seq);
       },
       calls, /*durable=*/false, std::move(done));
@@ -730,6 +780,11 @@ Status Store::SyncIntakeApplied() {
   std::future<Status> future = promise->get_future();
   SyncIntakeAppliedAsync([promise](Status st) { promise->set_value(std::move(st)); });
   return future.get();
+}
+
+uint64_t Store::OldestIntakeReference() const {
+  std::lock_guard<std::mutex> lk(impl_->log_refs_mu);
+  return impl_->log_refs.empty() ? 0 : impl_->log_refs.begin()->first;
 }
 
 Result<uint64_t> Store::IntakeApplied() {
@@ -808,9 +863,28 @@ Result<std::optional<Claim>> Store::Impl::ToClaim(store_sql::ClaimedRows rows) {
                                       detailed, row.claims, row.enqueued_ns});
       continue;
     }
+    Result<std::string> payload = PayloadOf(std::move(row.payload), row.log);
+    if (!payload.ok() && payload.error().code == ErrorCode::kUnavailable) {
+      // The log could not be read now (an I/O error, no descriptor left): the whole claim goes
+      // back to the queue, in order, for a later try. Not dead: its record is there.
+      std::vector<int64_t> ids;
+      for (const store_sql::ClaimedRow& r : rows.rows) ids.push_back(r.id);
+      Result<Ok> back = RunBlocking<Ok>(
+          [ids](OpContext& ctx) -> Result<Ok> {
+            Status st = store_sql::ReleaseJobs(ctx.db, ids, NowNs() + kUnreadableRetryNs);
+            if (!st.ok()) return st.error();
+            ctx.fx.claimed = -static_cast<int64_t>(ids.size());
+            return Ok{};
+          },
+          /*durable=*/false);
+      if (!back.ok()) return back.error();
+      return payload.error();
+    }
     Result<RoutingJob> job =
-        JobFromJson(row.payload, detailed ? JobParts::kAll : JobParts::kWithoutDetails);
+        payload.ok() ? JobFromJson(*payload, detailed ? JobParts::kAll : JobParts::kWithoutDetails)
+                     : Result<RoutingJob>(payload.error());
     if (!job.ok()) {
+      spdlog::error("job_set_aside job={} reason=\"{}\"", row.id, job.error().message);
       dead.push_back(row.id);
       continue;
     }
@@ -827,7 +901,7 @@ Result<std::optional<Claim>> Store::Impl::ToClaim(store_sql::ClaimedRows rows) {
     // crash they are claimable again and set aside again.
     Result<Ok> buried = RunBlocking<Ok>(
         [dead](OpContext& ctx) -> Result<Ok> {
-          Status st = store_sql::BuryJobs(ctx.db, dead);
+          Status st = store_sql::BuryJobs(ctx.db, dead, &ctx.fx.log_refs_dropped);
           if (!st.ok()) return st.error();
           int64_t n = static_cast<int64_t>(dead.size());
           ctx.fx.queued = -n;
@@ -863,7 +937,8 @@ Result<CompletionOutcome> Store::Complete(const Completion& completion) {
   // storm's completion (a thousand attachments, the decision record) is not copied.
   return impl_->RunBlocking<CompletionOutcome>(
       [&completion, next_group, impl](OpContext& ctx) -> Result<CompletionOutcome> {
-        Result<CompletionOutcome> r = store_sql::CompleteJobs(ctx.db, ctx.identities, completion);
+        Result<CompletionOutcome> r =
+            store_sql::CompleteJobs(ctx.db, ctx.identities, completion, &ctx.fx.log_refs_dropped);
         if (!r.ok()) return r;
         int64_t n = static_cast<int64_t>(completion.job_ids.size());
         ctx.fx.queued = -n;
@@ -902,10 +977,12 @@ Status Store::Maintain(int64_t dedup_before_ns, int64_t retain_before_ns) {
 
 Result<RoutingJob> Store::DetailedJob(const ClaimedJob& claimed) {
   if (claimed.detailed) return claimed.job;
-  Result<std::string> payload = [&] {
+  Result<store_sql::StoredPayload> stored = [&] {
     std::lock_guard<std::mutex> lk(impl_->reader_mu);
     return store_sql::ReadJobPayload(impl_->reader, claimed.id);
   }();
+  if (!stored.ok()) return stored.error();
+  Result<std::string> payload = impl_->PayloadOf(std::move(stored->text), stored->log);
   if (!payload.ok()) return payload.error();
   return JobFromJson(*payload);
 }

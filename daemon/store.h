@@ -53,6 +53,14 @@
 
 namespace tracepager::daemon {
 
+// Where a job's payload is in the intake log: job `index` of the record numbered `seq`, which
+// starts `offset` bytes into its segment file.
+struct IntakeLogRef {
+  uint64_t seq = 0;  // 0: none
+  uint64_t offset = 0;
+  uint32_t index = 0;
+};
+
 struct StoreOptions {
   std::string dir;  // created (0700) when missing
   uint64_t max_queued_jobs = 100'000;
@@ -70,6 +78,14 @@ struct StoreOptions {
   // had to write too, and blocks allocated a few at a time (bench/README.md, "Database grown
   // in chunks").
   size_t grow_bytes = 8u << 20;
+  // Reads a job's payload back from the intake log (ReadIntakeJobPayload, daemon/intake.h).
+  // When set, a job a move hands straight to a worker (ApplyIntakeAsync) is stored without its
+  // payload, which stays in the intake log: most jobs are routed and deleted moments after
+  // their move, and writing each payload into the database and deleting it again was a sixth
+  // of the writer's work (bench/README.md, "Payloads left in the log"). The intake keeps a
+  // segment while a job still refers to it (OldestIntakeReference). Unset: every payload is
+  // stored.
+  std::function<Result<std::string>(const IntakeLogRef&)> intake_payload_reader;
 };
 
 // A job as the queue stores it: the columns it is looked up by and its JobToJson text. Made off
@@ -94,6 +110,10 @@ struct IntakeBatch {
   // intake keeps them only where a move is likely to hand them over: not while jobs wait in the
   // queue, nor for records that wait for a store refusing moves: IntakeStats.)
   std::vector<RoutingJob> live;
+  // Where the intake log holds this record (its sequence number and byte offset in its
+  // segment); log_seq 0 when it is not in the log (Enqueue, tests).
+  uint64_t log_seq = 0;
+  uint64_t log_offset = 0;
 };
 
 struct EnqueueOutcome {
@@ -215,11 +235,21 @@ class Store {
   // asked for, and the next ClaimNext calls return those claims without a transaction. The rows
   // are those of an insert followed by a claim, so a crash resumes them as any claim (counted
   // in resumed_at_open, the claim counted as an attempt); Shutdown returns claims no worker
-  // took to the queue as if never made.
+  // took to the queue as if never made. With intake_payload_reader, a job claimed so from a
+  // batch in the log (IntakeBatch::log_seq) is stored with its place in the log instead of its
+  // payload; its payload is read from there whenever it is needed again (DetailedJob, a claim
+  // after a release or a restart).
   void ApplyIntakeAsync(std::vector<std::shared_ptr<const IntakeBatch>> batches, uint64_t last_seq,
                         Callback<EnqueueOutcome> done);
   // The last_seq of the last ApplyIntakeAsync that committed; 0 before any.
   Result<uint64_t> IntakeApplied();
+  // The oldest intake record that a queued or claimed job still reads its payload from
+  // (StoreOptions::intake_payload_reader); 0 when none. Jobs come to refer to a record only
+  // through its move (and a move's records are newer than any moved before), and stop once the
+  // transaction that completed them (durably) or set them aside as dead committed. So the
+  // intake may reuse a segment whose records are older than this, or any segment when it is 0,
+  // once their moves are durable.
+  uint64_t OldestIntakeReference() const;
   // Makes every move committed so far durable (a durable commit), so that the intake log's
   // segments holding them may be reused or deleted. `done` runs after the commit.
   void SyncIntakeAppliedAsync(std::function<void(Status)> done);

@@ -162,6 +162,15 @@ CREATE TABLE identity_index_through (
 );
 INSERT INTO identity_index_through(id, through) SELECT 1, COALESCE(MAX(id), 0) FROM identities;
 )sql",
+    // 5 -> 6: a job may leave its payload in the intake log (StoreOptions::
+    // intake_payload_reader): then log_seq is its record's sequence number (0: the payload is in
+    // job_payloads), log_offset where the record starts in its segment, log_index the job's
+    // place in the record. Adding columns with a constant default rewrites no row.
+    R"sql(
+ALTER TABLE jobs ADD COLUMN log_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN log_offset INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN log_index INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 // tracepager_dedup_identity(key): the alert identity a dedup key of schema version 2 starts
@@ -210,6 +219,24 @@ Status UpdateEachJob(sqlite3* db, const char* sql, const std::vector<int64_t>& i
     if (Status st = Expect(s, SQLITE_DONE, what.c_str()); !st.ok()) return st;
   }
   return OkStatus();
+}
+
+// Steps `s`, a statement that changes one job and ends in RETURNING log_seq: appends the
+// intake record the job's payload was in to `log_refs` when it was in one. Whether a job
+// changed.
+Result<bool> StepReturningLogSeq(Stmt& s, const char* what, std::vector<uint64_t>* log_refs) {
+  int rc = s.Step();
+  if (rc == SQLITE_DONE) return false;
+  if (rc != SQLITE_ROW) return s.error(what);
+  if (s.Int(0) > 0) log_refs->push_back(static_cast<uint64_t>(s.Int(0)));
+  if (Status st = Expect(s, SQLITE_DONE, what); !st.ok()) return st.error();
+  return true;
+}
+
+// The log_seq, log_offset, log_index columns of a result row, from column `first`.
+IntakeLogRef LogRefAt(const Stmt& s, int first) {
+  return IntakeLogRef{static_cast<uint64_t>(s.Int(first)), static_cast<uint64_t>(s.Int(first + 1)),
+                      static_cast<uint32_t>(s.Int(first + 2))};
 }
 
 const char* kPageColumns =
@@ -631,7 +658,12 @@ Status InsertJobs(sqlite3* db, IdentityIds& identity_ids, const std::vector<JobR
   Stmt insert_claimed(db,
                       "INSERT INTO jobs(kind, identity, storm_key, dedup_key, enqueued_ns, "
                       "state, claims, claimed_ns) VALUES(?1, ?2, ?3, ?4, ?5, 1, 1, ?6)");
+  Stmt insert_logged(db,
+                     "INSERT INTO jobs(kind, identity, storm_key, dedup_key, enqueued_ns, "
+                     "state, claims, claimed_ns, log_seq, log_offset, log_index) "
+                     "VALUES(?1, ?2, ?3, ?4, ?5, 1, 1, ?6, ?7, ?8, ?9)");
   Stmt insert_payload(db, "INSERT INTO job_payloads(job_id, payload) VALUES(?1, ?2)");
+  if (!insert_logged.ok()) return insert_logged.error("prepare logged job insert");
   if (!insert_payload.ok()) return insert_payload.error("prepare job payload insert");
   Stmt storm_busy(db, "SELECT 1 FROM jobs WHERE storm_key=?1 AND state IN (0,1) LIMIT 1");
   if (!seen.ok()) return seen.error("prepare dedup lookup");
@@ -695,20 +727,34 @@ Status InsertJobs(sqlite3* db, IdentityIds& identity_ids, const std::vector<JobR
         }
       }
     }
-    Stmt& add = claim != nullptr ? insert_claimed : insert;
+    size_t index = static_cast<size_t>(row - jobs.data());
+    // A claimed job of a record in the intake log leaves its payload there (Handoff).
+    const bool logged = claim != nullptr && handoff->payload_in_log && handoff->batch != nullptr &&
+                        handoff->batch->log_seq > 0;
+    Stmt& add = logged ? insert_logged : claim != nullptr ? insert_claimed : insert;
     add.Reset();
     add.Bind(1, job.kind).Bind(2, job.identity).Bind(3, job.storm_key).Bind(4, job.dedup_key);
     add.Bind(5, now_ns);
     if (claim != nullptr) add.Bind(6, handoff->claimed_ns);
+    if (logged) {
+      add.Bind(7, static_cast<int64_t>(handoff->batch->log_seq))
+          .Bind(8, static_cast<int64_t>(handoff->batch->log_offset))
+          .Bind(9, static_cast<int64_t>(index));
+    }
     if (Status st = Expect(add, SQLITE_DONE, "insert job"); !st.ok()) return st;
     int64_t id = sqlite3_last_insert_rowid(db);
-    insert_payload.Reset();
-    insert_payload.Bind(1, id).Bind(2, job.payload);
-    if (Status st = Expect(insert_payload, SQLITE_DONE, "insert job payload"); !st.ok()) return st;
+    if (logged) {
+      handoff->log_refs.push_back(handoff->batch->log_seq);
+    } else {
+      insert_payload.Reset();
+      insert_payload.Bind(1, id).Bind(2, job.payload);
+      if (Status st = Expect(insert_payload, SQLITE_DONE, "insert job payload"); !st.ok()) {
+        return st;
+      }
+    }
     out->job_ids.push_back(id);
     if (claim != nullptr) {
-      ClaimedRow taken{id, {}, nullptr, 1, now_ns};
-      size_t index = static_cast<size_t>(row - jobs.data());
+      ClaimedRow taken{id, {}, nullptr, {}, 1, now_ns};
       if (handoff->batch != nullptr && handoff->batch->live.size() == jobs.size()) {
         taken.live =
             std::shared_ptr<const RoutingJob>(handoff->batch, &handoff->batch->live[index]);
@@ -760,9 +806,9 @@ Result<std::optional<ClaimedRows>> ClaimJobs(sqlite3* db, int64_t now_ns, size_t
   }
 
   Stmt group(db,
-             "SELECT j.id, p.payload, j.claims, j.enqueued_ns FROM jobs j"
-             " JOIN job_payloads p ON p.job_id=j.id WHERE j.storm_key=?1 AND j.state=0"
-             " AND j.not_before_ns<=?2 ORDER BY j.id LIMIT ?3");
+             "SELECT j.id, p.payload, j.claims, j.enqueued_ns, j.log_seq, j.log_offset,"
+             " j.log_index FROM jobs j LEFT JOIN job_payloads p ON p.job_id=j.id"
+             " WHERE j.storm_key=?1 AND j.state=0 AND j.not_before_ns<=?2 ORDER BY j.id LIMIT ?3");
   Stmt take(db, "UPDATE jobs SET state=1, claims=claims+1, claimed_ns=?2 WHERE id=?1");
   if (!group.ok()) return group.error("prepare claim group");
   if (!take.ok()) return take.error("prepare claim update");
@@ -773,6 +819,7 @@ Result<std::optional<ClaimedRows>> ClaimJobs(sqlite3* db, int64_t now_ns, size_t
     row.payload = group.Text(1);
     row.claims = static_cast<uint32_t>(group.Int(2)) + 1;
     row.enqueued_ns = group.Int(3);
+    row.log = LogRefAt(group, 4);
     claim.rows.push_back(std::move(row));
   }
   if (rc != SQLITE_DONE) return group.error("claim group");
@@ -799,8 +846,18 @@ Status UnclaimJobs(sqlite3* db, const std::vector<int64_t>& ids) {
       "unclaim job");
 }
 
-Status BuryJobs(sqlite3* db, const std::vector<int64_t>& ids) {
-  return UpdateEachJob(db, "UPDATE jobs SET state=2 WHERE id=?1 AND state=1", ids, "set aside job");
+Status BuryJobs(sqlite3* db, const std::vector<int64_t>& ids,
+                std::vector<uint64_t>* log_refs_dropped) {
+  Stmt s(db, "UPDATE jobs SET state=2 WHERE id=?1 AND state=1 RETURNING log_seq");
+  if (!s.ok()) return s.error("prepare set aside job");
+  for (int64_t id : ids) {
+    s.Reset();
+    s.Bind(1, id);
+    if (Result<bool> r = StepReturningLogSeq(s, "set aside job", log_refs_dropped); !r.ok()) {
+      return r.error();
+    }
+  }
+  return OkStatus();
 }
 
 Status ReleaseJobs(sqlite3* db, const std::vector<int64_t>& ids, int64_t not_before_ns) {
@@ -817,16 +874,17 @@ Status ReleaseJobs(sqlite3* db, const std::vector<int64_t>& ids, int64_t not_bef
   return OkStatus();
 }
 
-Result<CompletionOutcome> CompleteJobs(sqlite3* db, IdentityIds& identity_ids,
-                                       const Completion& c) {
+Result<CompletionOutcome> CompleteJobs(sqlite3* db, IdentityIds& identity_ids, const Completion& c,
+                                       std::vector<uint64_t>* log_refs_dropped) {
   CompletionOutcome out;
-  Stmt del(db, "DELETE FROM jobs WHERE id=?1 AND state=1");
+  Stmt del(db, "DELETE FROM jobs WHERE id=?1 AND state=1 RETURNING log_seq");
   if (!del.ok()) return del.error("prepare complete");
   for (int64_t id : c.job_ids) {
     del.Reset();
     del.Bind(1, id);
-    if (Status st = Expect(del, SQLITE_DONE, "complete job"); !st.ok()) return st.error();
-    if (sqlite3_changes(db) != 1) {
+    Result<bool> done = StepReturningLogSeq(del, "complete job", log_refs_dropped);
+    if (!done.ok()) return done.error();
+    if (!*done) {
       return Error::Internal("store: completion of job " + std::to_string(id) + ": not claimed");
     }
   }
@@ -968,14 +1026,36 @@ Result<std::vector<std::string>> QueryFiringIdentities(sqlite3* db, int64_t page
   return out;
 }
 
-Result<std::string> ReadJobPayload(sqlite3* db, int64_t job_id) {
-  Stmt p(db, "SELECT payload FROM job_payloads WHERE job_id=?1");
-  if (!p.ok()) return p.error("prepare job_payloads");
+Result<StoredPayload> ReadJobPayload(sqlite3* db, int64_t job_id) {
+  Stmt p(db,
+         "SELECT p.payload, j.log_seq, j.log_offset, j.log_index FROM jobs j"
+         " LEFT JOIN job_payloads p ON p.job_id=j.id WHERE j.id=?1");
+  if (!p.ok()) return p.error("prepare job payload");
   p.Bind(1, job_id);
   int rc = p.Step();
-  if (rc == SQLITE_ROW) return p.Text(0);
-  if (rc != SQLITE_DONE) return p.error("read job_payloads");
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return p.error("read job payload");
+  if (rc == SQLITE_ROW) {
+    StoredPayload out{p.Text(0), LogRefAt(p, 1)};
+    if (out.log.seq == 0 && sqlite3_column_type(p.get(), 0) == SQLITE_NULL) {
+      return Error::NotFound("store: job " + std::to_string(job_id) + " has no stored payload");
+    }
+    return out;
+  }
   return Error::NotFound("store: job " + std::to_string(job_id) + " is not queued");
+}
+
+Result<std::map<uint64_t, uint64_t>> ReadIntakeReferences(sqlite3* db) {
+  Stmt refs(db,
+            "SELECT log_seq, COUNT(*) FROM jobs WHERE log_seq>0 AND state IN (0,1)"
+            " GROUP BY log_seq");
+  if (!refs.ok()) return refs.error("prepare intake references");
+  std::map<uint64_t, uint64_t> out;
+  int rc;
+  while ((rc = refs.Step()) == SQLITE_ROW) {
+    out[static_cast<uint64_t>(refs.Int(0))] = static_cast<uint64_t>(refs.Int(1));
+  }
+  if (rc != SQLITE_DONE) return refs.error("read intake references");
+  return out;
 }
 
 Result<uint64_t> QueryFiringCount(sqlite3* db, const RecentIdentities& recent, int64_t page_id,

@@ -148,8 +148,9 @@ Status IndexIdentities(sqlite3* db, int64_t* indexed_through);
 // A claimed job as stored: its payload is parsed by the caller (JobFromJson), off the writer.
 struct ClaimedRow {
   int64_t id = 0;
-  std::string payload;                     // empty when `live` is set
+  std::string payload;                     // empty when `live` or `log` is set
   std::shared_ptr<const RoutingJob> live;  // the job itself, from a Handoff's live batch
+  IntakeLogRef log;                        // where its payload is when not stored (ClaimJobs)
   uint32_t claims = 0;                     // this claim included
   int64_t enqueued_ns = 0;
 };
@@ -167,7 +168,11 @@ struct Handoff {
   int64_t claimed_ns = 0;
   // The batch being inserted, when its jobs are live (IntakeBatch::live): claims point at them.
   std::shared_ptr<const IntakeBatch> batch;
+  // Whether a claimed job of a batch in the intake log (IntakeBatch::log_seq) is stored with
+  // its place there instead of its payload (StoreOptions::intake_payload_reader).
+  bool payload_in_log = false;
   std::vector<ClaimedRows> claims;  // out: in the order their storm keys first appeared
+  std::vector<uint64_t> log_refs;   // out: per job stored so, its record's sequence number
   // Per storm key seen: its claim's index in `claims`, or kQueue once its jobs must queue.
   static constexpr size_t kQueue = static_cast<size_t>(-1);
   std::unordered_map<std::string, size_t> keys;
@@ -198,12 +203,16 @@ Result<bool> AnyClaimable(sqlite3* db, int64_t now_ns);
 Result<std::optional<ClaimedRows>> ClaimJobs(sqlite3* db, int64_t now_ns, size_t max_group,
                                              const std::string* only_storm_key = nullptr);
 
-// Sets claimed jobs aside as dead (they do not parse; see Store::ClaimNext).
-Status BuryJobs(sqlite3* db, const std::vector<int64_t>& ids);
+// Sets claimed jobs aside as dead (they do not parse; see Store::ClaimNext). The intake records
+// of those whose payload was in the log go to `log_refs_dropped`: they no longer refer to them.
+Status BuryJobs(sqlite3* db, const std::vector<int64_t>& ids,
+                std::vector<uint64_t>* log_refs_dropped);
 
 Status ReleaseJobs(sqlite3* db, const std::vector<int64_t>& ids, int64_t not_before_ns);
 
-Result<CompletionOutcome> CompleteJobs(sqlite3* db, IdentityIds& identity_ids, const Completion& c);
+// The jobs' intake records, for those whose payload was in the log, go to `log_refs_dropped`.
+Result<CompletionOutcome> CompleteJobs(sqlite3* db, IdentityIds& identity_ids, const Completion& c,
+                                       std::vector<uint64_t>* log_refs_dropped);
 
 Result<std::vector<PageRecord>> QueryPagesForStorm(sqlite3* db, const std::string& storm_key,
                                                    int64_t since_ns);
@@ -212,8 +221,15 @@ Result<std::vector<PageRecord>> QueryPagesForStorm(sqlite3* db, const std::strin
 Result<std::map<std::string, std::vector<PageRecord>>> QueryPagesForIdentities(
     sqlite3* db, const RecentIdentities& recent, const std::vector<std::string>& identities);
 Result<std::vector<std::string>> QueryFiringIdentities(sqlite3* db, int64_t page_id);
-// A queued job's JobToJson text; kNotFound when no job has that id.
-Result<std::string> ReadJobPayload(sqlite3* db, int64_t job_id);
+// A queued job's JobToJson text, or where it is in the intake log (then `text` is empty);
+// kNotFound when no job has that id.
+struct StoredPayload {
+  std::string text;
+  IntakeLogRef log;
+};
+Result<StoredPayload> ReadJobPayload(sqlite3* db, int64_t job_id);
+// Per intake record that queued or claimed jobs keep their payload in, how many do.
+Result<std::map<uint64_t, uint64_t>> ReadIntakeReferences(sqlite3* db);
 // Firing alerts on the page; with `among` non-empty, only those of them (each counted once;
 // `among` must not repeat an identity).
 Result<uint64_t> QueryFiringCount(sqlite3* db, const RecentIdentities& recent, int64_t page_id,

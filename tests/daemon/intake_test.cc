@@ -72,6 +72,10 @@ class IntakeTest : public ::testing::Test {
     StoreOptions o;
     o.dir = dir_.path();
     o.max_bytes = max_bytes;
+    // As the daemon runs it: jobs handed to a worker at the move leave their payload in the log.
+    o.intake_payload_reader = [dir = dir_.path()](const IntakeLogRef& ref) {
+      return ReadIntakeJobPayload(dir, ref);
+    };
     Result<std::unique_ptr<Store>> s = Store::Open(o);
     ASSERT_TRUE(s.ok()) << s.error().message;
     store_ = std::move(*s);
@@ -387,6 +391,117 @@ TEST_F(IntakeTest, DerivedJobsAreKeptOnlyWhileNothingWaitsInTheQueue) {
   EXPECT_EQ(((*c)->jobs[1].detailed), false);
   EXPECT_EQ(((*c)->jobs[2].detailed), false);
   EXPECT_EQ(((*c)->jobs[3].detailed), false);
+}
+
+// A job handed to a worker at its move keeps its payload in the log: the segment holding it is
+// kept, across rotations and restarts, until the job is done, and then reused like any other.
+TEST_F(IntakeTest, AHandedJobsSegmentIsKeptUntilTheJobIsDone) {
+  OpenStore();
+  IntakeOptions o;
+  o.segment_bytes = 16 * 1024;
+  OpenIntake(o);
+  EXPECT_TRUE(RouteAll().empty());  // a worker has asked: the next move hands its jobs over
+  std::vector<RoutingJob> held = Jobs("held", 2, 300);
+  for (RoutingJob& j : held) j.storm_key = "held|errors";  // the others are not held up by it
+  ASSERT_TRUE(intake_->Append(held, kNow, 0).ok());
+  ASSERT_TRUE(intake_->WaitMoved(kWait));
+  Result<std::optional<Claim>> c = store_->ClaimNext(kNow, 100);
+  ASSERT_TRUE(c.ok() && c->has_value());
+  ASSERT_EQ((*c)->jobs.size(), 2u);
+  EXPECT_EQ(store_->OldestIntakeReference(), 1u);
+  ExpectJobs(**c, held);  // the second job's details read from the log
+
+  // Many segments later (every other job routed), the record is still there...
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(intake_->Append(Jobs("g" + std::to_string(i) + "-", 1, 300), kNow, 0).ok());
+  }
+  ASSERT_TRUE(intake_->WaitMoved(kWait));
+  EXPECT_EQ(RouteAll().size(), 100u);
+  ExpectJobs(**c, held);
+  EXPECT_TRUE(fs::exists(dir_.path() + "/intake/intake-00000000000000000001.log"));
+
+  // ... and after a crash, which leaves the claim to be resumed, it is read from the log.
+  Close();
+  OpenStore();
+  OpenIntake(o);
+  EXPECT_EQ(store_->stats().resumed_at_open, 2u);
+  EXPECT_EQ(intake_->stats().replayed_at_open, 0u) << "kept for the payload, not moved again";
+  EXPECT_EQ(store_->OldestIntakeReference(), 1u);
+  EXPECT_GT(SegmentFiles().size(), 2u) << "the kept segment, the current one and a spare";
+  c = store_->ClaimNext(kNow, 100);
+  ASSERT_TRUE(c.ok() && c->has_value());
+  ExpectJobs(**c, held);
+  Completion done;
+  for (const ClaimedJob& j : (*c)->jobs) done.job_ids.push_back(j.id);
+  done.storm_key = (*c)->storm_key;
+  done.now_ns = kNow;
+  done.decision_kind = "routed";
+  done.decision_json = "{}";
+  ASSERT_TRUE(store_->Complete(done).ok());
+  EXPECT_EQ(store_->OldestIntakeReference(), 0u);
+
+  // Done: the segment is reused or removed like the others.
+  Close();
+  OpenStore();
+  OpenIntake(o);
+  EXPECT_LE(SegmentFiles().size(), 2u) << "the current segment and a spare";
+  EXPECT_TRUE(RouteAll().empty());
+}
+
+// A payload is read from the record at the place given, checked by its header: any other place
+// or number is not found, nor is a job the record does not have.
+TEST_F(IntakeTest, APayloadIsReadFromTheLogOnlyWhereItsRecordIs) {
+  OpenStore();
+  IntakeOptions o;
+  o.segment_bytes = 4 * 1024;
+  // After the first, records wait to be moved: no segment is retired, and all are there to read.
+  o.move_interval = std::chrono::hours(1);
+  o.busy_move_records = 1;
+  o.max_move_jobs = 1000;
+  OpenIntake(o);
+  std::vector<std::vector<RoutingJob>> appends;
+  for (int i = 0; i < 12; ++i) {
+    appends.push_back(Jobs("r" + std::to_string(i) + "-", 2, 400));
+    ASSERT_TRUE(intake_->Append(appends.back(), kNow, 0).ok());
+  }
+  // Where each record is, from the segments as written (several: 4 KiB each).
+  std::map<uint64_t, uint64_t> offsets;
+  for (const std::string& path : SegmentFiles()) {
+    std::ifstream in(path, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (const IntakeRecord& r : DecodeIntakeSegment(bytes).records) offsets[r.seq] = r.offset;
+  }
+  ASSERT_EQ(offsets.size(), 12u);
+  ASSERT_GE(SegmentFiles().size(), 4u);
+  for (const auto& [seq, offset] : offsets) {
+    for (uint32_t index = 0; index < 2; ++index) {
+      Result<std::string> payload = ReadIntakeJobPayload(dir_.path(), {seq, offset, index});
+      ASSERT_TRUE(payload.ok()) << seq << ": " << payload.error().message;
+      EXPECT_EQ(*payload, JobToJson(appends[seq - 1][index])) << seq << " " << index;
+    }
+  }
+  auto not_found = [&](const IntakeLogRef& ref, const std::string& why) {
+    Result<std::string> r = ReadIntakeJobPayload(dir_.path(), ref);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, ErrorCode::kNotFound) << r.error().message;
+    EXPECT_NE(r.error().message.find(why), std::string::npos) << r.error().message;
+  };
+  not_found({3, offsets[3], 2}, "holds 2 jobs, not job 2");
+  not_found({3, offsets[3] + 1, 0}, "no segment holds it");
+  not_found({3, offsets[4], 0}, "no segment holds it");  // another record's place
+  not_found({99, 0, 0}, "no segment holds it");
+  not_found({0, 0, 0}, "no segment holds it");
+  // A damaged record is not taken for the payload.
+  std::string first = SegmentFiles().front();
+  {
+    std::fstream f(first, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(offsets[1] + 30));
+    f.put('#');
+  }
+  not_found({1, offsets[1], 0}, "does not check");
+  Close();
+  fs::remove_all(dir_.path() + "/intake");
+  not_found({2, offsets[2], 0}, "no log");
 }
 
 // Options under which, after the first move, records wait to be moved until `move_at` jobs

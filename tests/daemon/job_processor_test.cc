@@ -337,7 +337,7 @@ TEST_F(JobProcessorTest, AnAlertWhoseDetailsCannotBeReadIsRetried) {
   Result<ProcessOutcome> r = processor_->Process(**c, Snapshot());
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().message,
-            "routing: store: job " + std::to_string((*c)->jobs[1].id) + " is not queued");
+            "routing: store: job " + std::to_string((*c)->jobs[1].id) + " has no stored payload");
   EXPECT_EQ(store_->stats().queued, 2u);
   EXPECT_EQ(store_->stats().claimed, 0u) << "released for a retry, not left claimed";
   EXPECT_EQ(kinds_, std::vector<std::string>{"routed"});

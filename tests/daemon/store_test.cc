@@ -1415,6 +1415,212 @@ TEST(Store, ClaimsAMoveHandedOverAreResumedAfterAKillAndReturnedAtShutdown) {
   EXPECT_EQ(c.jobs[0].claims, 1u);
 }
 
+// A stand-in for the intake log, for the jobs the store leaves their payload in: per record, its
+// jobs' payloads; the reads made; `failure` fails every read.
+struct FakeLog {
+  std::mutex mu;
+  std::map<uint64_t, std::vector<std::string>> records;
+  std::vector<IntakeLogRef> reads;
+  std::optional<Error> failure;
+
+  StoreOptions Options(const std::string& dir) {
+    StoreOptions o = ::tracepager::daemon::Options(dir);
+    o.intake_payload_reader = [this](const IntakeLogRef& ref) -> Result<std::string> {
+      std::lock_guard<std::mutex> lk(mu);
+      reads.push_back(ref);
+      if (failure) return *failure;
+      auto it = records.find(ref.seq);
+      if (it == records.end() || ref.index >= it->second.size()) {
+        return Error::NotFound("no record " + std::to_string(ref.seq));
+      }
+      return it->second[ref.index];
+    };
+    return o;
+  }
+  // A batch of `jobs` as the intake moves it: in the log as record `seq`, at byte `offset`.
+  std::shared_ptr<IntakeBatch> Record(uint64_t seq, uint64_t offset,
+                                      const std::vector<RoutingJob>& jobs) {
+    std::shared_ptr<IntakeBatch> batch = Batch(jobs);
+    batch->log_seq = seq;
+    batch->log_offset = offset;
+    std::lock_guard<std::mutex> lk(mu);
+    for (const JobRow& row : batch->jobs) records[seq].push_back(row.payload);
+    return batch;
+  }
+  size_t ReadCount() {
+    std::lock_guard<std::mutex> lk(mu);
+    return reads.size();
+  }
+};
+
+int64_t WallNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Jobs a move hands to a worker are stored with their place in the intake log instead of their
+// payload, which is read from there when needed again; the store tells the intake which record
+// is the oldest still needed.
+TEST(Store, AJobHandedAtTheMoveLeavesItsPayloadInTheLog) {
+  testing::TempDir dir;
+  FakeLog log;
+  auto s = OpenOrDie(log.Options(dir.path()));
+  EXPECT_EQ(s->OldestIntakeReference(), 0u);
+  EXPECT_TRUE(NothingReady(*s));  // a worker has asked
+  ASSERT_TRUE(Move(*s, log.Record(7, 4096, {MakeJob("a1", "A|e"), MakeJob("a2", "A|e")}), 7).ok());
+  EXPECT_EQ(QueryDb(dir.path(), "SELECT COUNT(*) FROM job_payloads"),
+            std::vector<std::string>{"0"});
+  EXPECT_EQ(
+      QueryDb(dir.path(),
+              "SELECT log_seq || ' ' || log_offset || ' ' || log_index FROM jobs ORDER BY id"),
+      (std::vector<std::string>{"7 4096 0", "7 4096 1"}));
+  EXPECT_EQ(s->OldestIntakeReference(), 7u);
+
+  Claim a = ClaimOrDie(*s);
+  EXPECT_EQ(log.ReadCount(), 0u) << "handed over with the jobs the move had";
+  EXPECT_TRUE(a.jobs[0].job == MakeJob("a1", "A|e"));
+  Result<RoutingJob> a2 = s->DetailedJob(a.jobs[1]);
+  ASSERT_TRUE(a2.ok()) << a2.error().message;
+  EXPECT_TRUE(*a2 == MakeJob("a2", "A|e")) << "the details read from the log";
+  ASSERT_EQ(log.ReadCount(), 1u);
+  EXPECT_EQ(log.reads[0].seq, 7u);
+  EXPECT_EQ(log.reads[0].offset, 4096u);
+  EXPECT_EQ(log.reads[0].index, 1u);
+
+  // Released for a retry and claimed again: both payloads come from the log.
+  ASSERT_TRUE(s->Release({a.jobs[0].id, a.jobs[1].id}, kNow).ok());
+  Claim again = ClaimOrDie(*s);
+  EXPECT_EQ(log.ReadCount(), 3u);
+  ASSERT_EQ(Identities(again), (std::vector<std::string>{"a1", "a2"}));
+  EXPECT_TRUE(again.jobs[0].job == MakeJob("a1", "A|e"));
+  EXPECT_EQ(again.jobs[0].claims, 2u);
+
+  // A later record's job, handed over too; the store needs record 7 until a1 and a2 are done.
+  ASSERT_TRUE(Move(*s, log.Record(9, 0, {MakeJob("b1", "B|e")}), 9).ok());
+  Claim b = ClaimOrDie(*s);
+  EXPECT_EQ(s->OldestIntakeReference(), 7u);
+  ASSERT_TRUE(s->Complete(Finish(again)).ok());
+  EXPECT_EQ(s->OldestIntakeReference(), 9u);
+  ASSERT_TRUE(s->Complete(Finish(b)).ok());
+  EXPECT_EQ(s->OldestIntakeReference(), 0u);
+  EXPECT_EQ(QueryDb(dir.path(), "SELECT COUNT(*) FROM jobs"), std::vector<std::string>{"0"});
+}
+
+// Only with a reader: without one, a job of a record in the log is stored with its payload; and
+// jobs a move queues (not handed over) always are.
+TEST(Store, PayloadsStayInTheDatabaseWithoutALogReaderOrWhenQueued) {
+  testing::TempDir dir;
+  FakeLog log;
+  {
+    auto s = OpenOrDie(Options(dir.path()));
+    EXPECT_TRUE(NothingReady(*s));
+    ASSERT_TRUE(Move(*s, log.Record(3, 0, {MakeJob("a1", "A|e")}), 3).ok());
+    EXPECT_EQ(Identities(ClaimOrDie(*s)), std::vector<std::string>{"a1"});
+    EXPECT_EQ(s->OldestIntakeReference(), 0u);
+    EXPECT_EQ(QueryDb(dir.path(), "SELECT COUNT(*) FROM job_payloads"),
+              std::vector<std::string>{"1"});
+  }
+  auto s = OpenOrDie(log.Options(dir.path()));
+  // a1 resumed and queued: b1 queues behind it, with its payload.
+  ASSERT_TRUE(Move(*s, log.Record(4, 0, {MakeJob("b1", "B|e")}), 4).ok());
+  EXPECT_EQ(s->OldestIntakeReference(), 0u);
+  EXPECT_EQ(QueryDb(dir.path(), "SELECT COUNT(*) FROM job_payloads"),
+            std::vector<std::string>{"2"});
+  EXPECT_EQ(DrainIds(*s).size(), 2u);
+  EXPECT_EQ(log.ReadCount(), 0u);
+}
+
+// A crash with handed-over jobs in flight: they are resumed at the next start, their payloads
+// read from the log, and the store names their record as needed from Open on.
+TEST(Store, JobsWithTheirPayloadInTheLogAreResumedFromItAfterAKill) {
+  testing::TempDir dir;
+  int fd;
+  pid_t pid = ForkChild(&fd, [&](int out) {
+    FakeLog child_log;
+    Result<std::unique_ptr<Store>> s = Store::Open(child_log.Options(dir.path()));
+    if (!s.ok()) ::_exit(3);
+    Result<std::optional<Claim>> none = (*s)->ClaimNext(kNow, 10);  // a worker has asked
+    if (!none.ok() || none->has_value()) ::_exit(4);
+    auto batch = child_log.Record(5, 128, {MakeJob("a1", "A|e"), MakeJob("a2", "A|e")});
+    if (!Move(**s, batch, 5).ok()) ::_exit(5);
+    Result<std::optional<Claim>> a = (*s)->ClaimNext(kNow, 10);  // taken by a worker
+    if (!a.ok() || !a->has_value()) ::_exit(6);
+    ReadyToBeKilled(out);
+  });
+  ASSERT_NO_FATAL_FAILURE(KillWhenReady(pid, fd, "routing"));
+
+  FakeLog log;
+  (void)log.Record(5, 128, {MakeJob("a1", "A|e"), MakeJob("a2", "A|e")});
+  auto s = OpenOrDie(log.Options(dir.path()));
+  EXPECT_EQ(s->stats().resumed_at_open, 2u);
+  EXPECT_EQ(s->OldestIntakeReference(), 5u);
+  Claim a = ClaimOrDie(*s);
+  ASSERT_EQ(Identities(a), (std::vector<std::string>{"a1", "a2"}));
+  EXPECT_TRUE(a.jobs[0].job == MakeJob("a1", "A|e"));
+  EXPECT_EQ(a.jobs[0].claims, 2u);
+  EXPECT_EQ(log.ReadCount(), 2u);
+  ASSERT_TRUE(s->Complete(Finish(a)).ok());
+  EXPECT_EQ(s->OldestIntakeReference(), 0u);
+}
+
+// A log that cannot be read now (an I/O error) puts the claim back for a later try; a record that
+// is not in the log (a log removed or damaged) makes its jobs dead, as a payload that does not
+// parse does, and they no longer hold on to it.
+TEST(Store, APayloadTheLogCannotGiveNowIsRetriedAndOneItDoesNotHaveIsSetAside) {
+  testing::TempDir dir;
+  FakeLog log;
+  auto s = OpenOrDie(log.Options(dir.path()));
+  EXPECT_TRUE(NothingReady(*s));
+  ASSERT_TRUE(Move(*s, log.Record(3, 0, {MakeJob("a1", "A|e"), MakeJob("a2", "A|e")}), 3).ok());
+  Claim a = ClaimOrDie(*s);
+  ASSERT_TRUE(s->Release({a.jobs[0].id, a.jobs[1].id}, kNow).ok());
+
+  log.failure = Error::Unavailable("intake: read: Input/output error");
+  Result<std::optional<Claim>> failed = s->ClaimNext(kNow, 10);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(failed.error().message.find("Input/output error"), std::string::npos);
+  EXPECT_EQ(s->stats().claimed, 0u) << "back in the queue";
+  EXPECT_EQ(s->stats().queued, 2u);
+  const int64_t later = WallNowNs() + 2 * kSecond;  // past the retry's delay
+  EXPECT_TRUE(NothingReady(*s, WallNowNs() - kSecond)) << "not before the retry's delay";
+
+  log.failure = Error::NotFound("intake: record 3: no segment holds it");
+  EXPECT_TRUE(NothingReady(*s, later)) << "both set aside";
+  EXPECT_EQ(s->stats().dead_jobs, 2u);
+  EXPECT_EQ(s->stats().queued, 0u);
+  EXPECT_EQ(s->OldestIntakeReference(), 0u);
+  EXPECT_EQ(QueryDb(dir.path(), "SELECT COUNT(*) FROM jobs WHERE state=2"),
+            std::vector<std::string>{"2"});
+}
+
+// Version 5 to 6 adds where a job's payload is in the intake log: jobs queued before keep theirs
+// in job_payloads.
+TEST(Store, MigratesQueuedJobsFromSchemaVersionFive) {
+  testing::TempDir dir;
+  std::string payload = JobToJson(MakeJob("q1", "Q|e"));
+  ASSERT_EQ(payload.find('\''), std::string::npos);
+  MakeOldDatabase(dir.path(), 5,
+                  "INSERT INTO jobs(id, kind, identity, storm_key, dedup_key, enqueued_ns) "
+                  "VALUES(1, 'route', 'q1', 'Q|e', 'q1|route', " +
+                      std::to_string(kNow) +
+                      ");"
+                      "INSERT INTO job_payloads(job_id, payload) VALUES(1, '" +
+                      payload + "');");
+  FakeLog log;
+  auto s = OpenOrDie(log.Options(dir.path()));
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->OldestIntakeReference(), 0u);
+  Claim q = ClaimOrDie(*s);
+  ASSERT_EQ(Identities(q), std::vector<std::string>{"q1"});
+  EXPECT_TRUE(q.jobs[0].job == MakeJob("q1", "Q|e"));
+  EXPECT_EQ(log.ReadCount(), 0u);
+  s.reset();
+  EXPECT_EQ(QueryDb(dir.path(), "PRAGMA user_version"), std::vector<std::string>{"6"});
+  EXPECT_EQ(QueryDb(dir.path(), "SELECT log_seq FROM jobs"), std::vector<std::string>{"0"});
+}
+
 // The statement cache finds statements by the address of their SQL text; a buffer that held
 // other SQL at the same address must still get a statement for its own text.
 // A migration is checked for rows that refer to missing ones (foreign keys are off while it
