@@ -221,16 +221,21 @@ Status UpdateEachJob(sqlite3* db, const char* sql, const std::vector<int64_t>& i
   return OkStatus();
 }
 
-// Steps `s`, a statement that changes one job and ends in RETURNING log_seq: appends the
-// intake record the job's payload was in to `log_refs` when it was in one. Whether a job
-// changed.
-Result<bool> StepReturningLogSeq(Stmt& s, const char* what, std::vector<uint64_t>* log_refs) {
-  int rc = s.Step();
-  if (rc == SQLITE_DONE) return false;
-  if (rc != SQLITE_ROW) return s.error(what);
-  if (s.Int(0) > 0) log_refs->push_back(static_cast<uint64_t>(s.Int(0)));
-  if (Status st = Expect(s, SQLITE_DONE, what); !st.ok()) return st.error();
-  return true;
+// Appends the intake record job `id`'s payload is in to `log_refs` when it is in one; `lookup`
+// is kLogSeqOfClaimedSql. (Not RETURNING on the statement that changes the job: SQLite gathers
+// returned rows in a temporary table, opened and closed at every execution, which cost more
+// than the delete it was on.)
+constexpr const char* kLogSeqOfClaimedSql = "SELECT log_seq FROM jobs WHERE id=?1 AND state=1";
+Status CollectLogSeq(Stmt& lookup, int64_t id, std::vector<uint64_t>* log_refs) {
+  lookup.Reset();
+  lookup.Bind(1, id);
+  int rc = lookup.Step();
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return lookup.error("read job's intake record");
+  if (rc == SQLITE_ROW && lookup.Int(0) > 0) {
+    log_refs->push_back(static_cast<uint64_t>(lookup.Int(0)));
+  }
+  lookup.Reset();  // no read left open on the table the caller changes next
+  return OkStatus();
 }
 
 // The log_seq, log_offset, log_index columns of a result row, from column `first`.
@@ -848,16 +853,12 @@ Status UnclaimJobs(sqlite3* db, const std::vector<int64_t>& ids) {
 
 Status BuryJobs(sqlite3* db, const std::vector<int64_t>& ids,
                 std::vector<uint64_t>* log_refs_dropped) {
-  Stmt s(db, "UPDATE jobs SET state=2 WHERE id=?1 AND state=1 RETURNING log_seq");
-  if (!s.ok()) return s.error("prepare set aside job");
+  Stmt lookup(db, kLogSeqOfClaimedSql);
+  if (!lookup.ok()) return lookup.error("prepare job's intake record");
   for (int64_t id : ids) {
-    s.Reset();
-    s.Bind(1, id);
-    if (Result<bool> r = StepReturningLogSeq(s, "set aside job", log_refs_dropped); !r.ok()) {
-      return r.error();
-    }
+    if (Status st = CollectLogSeq(lookup, id, log_refs_dropped); !st.ok()) return st;
   }
-  return OkStatus();
+  return UpdateEachJob(db, "UPDATE jobs SET state=2 WHERE id=?1 AND state=1", ids, "set aside job");
 }
 
 Status ReleaseJobs(sqlite3* db, const std::vector<int64_t>& ids, int64_t not_before_ns) {
@@ -877,14 +878,16 @@ Status ReleaseJobs(sqlite3* db, const std::vector<int64_t>& ids, int64_t not_bef
 Result<CompletionOutcome> CompleteJobs(sqlite3* db, IdentityIds& identity_ids, const Completion& c,
                                        std::vector<uint64_t>* log_refs_dropped) {
   CompletionOutcome out;
-  Stmt del(db, "DELETE FROM jobs WHERE id=?1 AND state=1 RETURNING log_seq");
+  Stmt lookup(db, kLogSeqOfClaimedSql);
+  Stmt del(db, "DELETE FROM jobs WHERE id=?1 AND state=1");
+  if (!lookup.ok()) return lookup.error("prepare job's intake record");
   if (!del.ok()) return del.error("prepare complete");
   for (int64_t id : c.job_ids) {
+    if (Status st = CollectLogSeq(lookup, id, log_refs_dropped); !st.ok()) return st.error();
     del.Reset();
     del.Bind(1, id);
-    Result<bool> done = StepReturningLogSeq(del, "complete job", log_refs_dropped);
-    if (!done.ok()) return done.error();
-    if (!*done) {
+    if (Status st = Expect(del, SQLITE_DONE, "complete job"); !st.ok()) return st.error();
+    if (sqlite3_changes(db) != 1) {
       return Error::Internal("store: completion of job " + std::to_string(id) + ": not claimed");
     }
   }
