@@ -613,7 +613,9 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
     impl->log_refs = std::move(*refs);
   }
   {
-    Stmt count(impl->writer, "SELECT COUNT(*) FROM jobs WHERE state IN (0,1)");
+    Stmt count(impl->writer,
+               "SELECT (SELECT COUNT(*) FROM jobs WHERE state=0) + "
+               "(SELECT COUNT(*) FROM jobs WHERE state=1)");
     if (!count.ok() || count.Step() != SQLITE_ROW) return count.error("count jobs");
     impl->queued = static_cast<uint64_t>(count.Int(0));
   }

@@ -194,6 +194,10 @@ Result<bool> AnyQueued(sqlite3* db);
 // claimed.
 Status UnclaimJobs(sqlite3* db, const std::vector<int64_t>& ids);
 
+// The texts of the queue's lookups made per job or per claim, for a test that each uses an
+// index (the partial indexes of schema version 7 serve only queries that name their state).
+std::vector<std::string> QueueLookupsForTests();
+
 // Whether ClaimJobs would find a job now (read only; for a connection outside the writer).
 Result<bool> AnyClaimable(sqlite3* db, int64_t now_ns);
 

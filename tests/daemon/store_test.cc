@@ -1596,7 +1596,7 @@ TEST(Store, APayloadTheLogCannotGiveNowIsRetriedAndOneItDoesNotHaveIsSetAside) {
 }
 
 // Version 5 to 6 adds where a job's payload is in the intake log: jobs queued before keep theirs
-// in job_payloads.
+// in job_payloads. (And 6 to 7 replaces the queue's indexes.)
 TEST(Store, MigratesQueuedJobsFromSchemaVersionFive) {
   testing::TempDir dir;
   std::string payload = JobToJson(MakeJob("q1", "Q|e"));
@@ -1617,8 +1617,14 @@ TEST(Store, MigratesQueuedJobsFromSchemaVersionFive) {
   EXPECT_TRUE(q.jobs[0].job == MakeJob("q1", "Q|e"));
   EXPECT_EQ(log.ReadCount(), 0u);
   s.reset();
-  EXPECT_EQ(QueryDb(dir.path(), "PRAGMA user_version"), std::vector<std::string>{"6"});
+  EXPECT_EQ(QueryDb(dir.path(), "PRAGMA user_version"),
+            std::vector<std::string>{std::to_string(store_sql::SchemaVersion())});
   EXPECT_EQ(QueryDb(dir.path(), "SELECT log_seq FROM jobs"), std::vector<std::string>{"0"});
+  // Version 6 to 7: the queue's indexes, partial.
+  EXPECT_EQ(QueryDb(dir.path(),
+                    "SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='jobs' "
+                    "ORDER BY name"),
+            (std::vector<std::string>{"jobs_claimed_storm", "jobs_queued", "jobs_queued_storm"}));
 }
 
 // The statement cache finds statements by the address of their SQL text; a buffer that held
@@ -1672,6 +1678,34 @@ TEST(StoreSqlTest, StatementCacheTellsApartTextsAtOneAddress) {
 
 // The filter over identity_index: never "no" for an indexed identity (one loaded at open, or
 // indexed since), and "no" for almost every other, so that new identities skip the index read.
+// Every lookup the queue makes per job or per claim finds its rows through an index, never by
+// reading the whole jobs table (which holds the dead jobs too, and up to max_queued_jobs).
+TEST(StoreSqlTest, TheQueuesLookupsUseItsIndexes) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(":memory:", &db), SQLITE_OK);
+  ASSERT_TRUE(store_sql::Migrate(db).ok());
+  for (const std::string& sql : store_sql::QueueLookupsForTests()) {
+    sqlite3_stmt* s = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, ("EXPLAIN QUERY PLAN " + sql).c_str(), -1, &s, nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(db);
+    std::string plan;
+    while (sqlite3_step(s) == SQLITE_ROW) {
+      plan += reinterpret_cast<const char*>(sqlite3_column_text(s, 3));
+      plan += "; ";
+    }
+    sqlite3_finalize(s);
+    for (const char* full_scan : {"SCAN jobs; ", "SCAN j; "}) {
+      EXPECT_EQ(plan.find(full_scan), std::string::npos) << sql << "\n" << plan;
+    }
+    EXPECT_TRUE(plan.find("USING INDEX") != std::string::npos ||
+                plan.find("USING INTEGER PRIMARY KEY") != std::string::npos)
+        << sql << "\n"
+        << plan;
+  }
+  sqlite3_close(db);
+}
+
 TEST(StoreSqlTest, RecentIdentitiesFilterTheIndex) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(":memory:", &db), SQLITE_OK);
