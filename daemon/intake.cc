@@ -367,6 +367,7 @@ struct Intake::Impl {
   // A closed segment file and the last sequence number in it (0: none).
   struct Segment {
     std::string path;
+    uint64_t first_seq = 0;  // at most its first record's (the number it is named after)
     uint64_t last_seq = 0;
   };
 
@@ -425,6 +426,7 @@ struct Intake::Impl {
   std::shared_ptr<SegmentFile> current_file;  // the current segment, for the syncers
   std::string current_path;
   size_t current_size = 0;
+  uint64_t current_first_seq = 0;  // the number the current segment is named after
   uint64_t current_last_seq = 0;
   std::vector<std::string> spares;         // segment files whose records are all moved, for reuse
   std::atomic<uint64_t> segment_count{0};  // files: current, closed and spare
@@ -534,20 +536,18 @@ struct Intake::Impl {
            !store_sync_in_flight;
   }
   // Whether a closed segment's records are all moved, the moves durable (up to `synced`), and
-  // no job in the store keeps its payload in one of them (Store::OldestIntakeReference; read
-  // after `synced`, which only moves committed before it can have set).
-  bool Retirable(const Segment& s, uint64_t synced, uint64_t oldest_reference) const {
-    return s.last_seq <= synced && (oldest_reference == 0 || s.last_seq < oldest_reference);
+  // no job in the store keeps its payload in one of them (Store::RefersToIntakeRecords, asked
+  // after `synced` was read: only moves committed before it can have made the references that
+  // matter, and they are published at their commit).
+  bool Retirable(const Segment& s, uint64_t synced) const {
+    return s.last_seq <= synced && !store->RefersToIntakeRecords(s.first_seq, s.last_seq);
   }
   // Whether a closed segment can be retired now. A segment kept only for a job's payload is
   // retired at the first wake-up after that job completed (any move or acknowledgement; the
   // store does not wake the intake). Intake thread, mu held.
   bool NeedRetire() const {
-    if (closed_segments.empty()) return false;
-    uint64_t oldest_reference = store->OldestIntakeReference();
-    return std::any_of(closed_segments.begin(), closed_segments.end(), [&](const Segment& s) {
-      return Retirable(s, synced_seq, oldest_reference);
-    });
+    return std::any_of(closed_segments.begin(), closed_segments.end(),
+                       [&](const Segment& s) { return Retirable(s, synced_seq); });
   }
 
   void Loop() {
@@ -824,6 +824,7 @@ struct Intake::Impl {
   Status OpenSegment() {
     current_path = (std::filesystem::path(dir) / SegmentName(next_seq)).string();
     current_size = 0;
+    current_first_seq = next_seq;
     current_last_seq = 0;
     while (!spares.empty()) {
       // A spare may already have the new segment's name (an empty segment left by the previous
@@ -903,7 +904,7 @@ struct Intake::Impl {
       Retire(current_path);
     } else {
       std::lock_guard<std::mutex> lk(mu);
-      closed_segments.push_back({current_path, current_last_seq});
+      closed_segments.push_back({current_path, current_first_seq, current_last_seq});
     }
   }
 
@@ -1111,10 +1112,9 @@ struct Intake::Impl {
     std::vector<std::string> retired;
     {
       std::lock_guard<std::mutex> lk(mu);
-      uint64_t oldest_reference = store->OldestIntakeReference();
-      auto moved_end = std::stable_partition(
-          closed_segments.begin(), closed_segments.end(),
-          [&](const Segment& s) { return Retirable(s, synced, oldest_reference); });
+      auto moved_end =
+          std::stable_partition(closed_segments.begin(), closed_segments.end(),
+                                [&](const Segment& s) { return Retirable(s, synced); });
       for (auto it = closed_segments.begin(); it != moved_end; ++it) retired.push_back(it->path);
       closed_segments.erase(closed_segments.begin(), moved_end);
     }
@@ -1180,7 +1180,8 @@ Result<std::unique_ptr<Intake>> Intake::Open(const IntakeOptions& options, Store
       impl->AddUnmovedLocked(r.seq, std::make_shared<const IntakeBatch>(std::move(r.batch)), file,
                              r.offset, r.bytes);
     }
-    impl->closed_segments.push_back({path, segment_last});
+    impl->closed_segments.push_back(
+        {path, c.records.empty() ? 0 : c.records.front().seq, segment_last});
     impl->segment_count.fetch_add(1);
   }
   impl->acked_seq = last_seq;

@@ -20,7 +20,7 @@
 //     sequence order, never past one that has not been moved.
 //   - A segment file is reused or deleted only after every record in it has been moved and that
 //     move is durable in the store, and no job in the store keeps its payload in one of its
-//     records any more (Store::OldestIntakeReference: the jobs a move hands straight to a worker
+//     records any more (Store::RefersToIntakeRecords: the jobs a move hands straight to a worker
 //     are stored without their payload when the store reads payloads from the log,
 //     StoreOptions::intake_payload_reader).
 //   - Duplicates (the store's dedup window) are dropped when records are moved, measured from

@@ -784,6 +784,12 @@ Status Store::SyncIntakeApplied() {
   return future.get();
 }
 
+bool Store::RefersToIntakeRecords(uint64_t first_seq, uint64_t last_seq) const {
+  std::lock_guard<std::mutex> lk(impl_->log_refs_mu);
+  auto it = impl_->log_refs.lower_bound(first_seq);
+  return it != impl_->log_refs.end() && it->first <= last_seq;
+}
+
 uint64_t Store::OldestIntakeReference() const {
   std::lock_guard<std::mutex> lk(impl_->log_refs_mu);
   return impl_->log_refs.empty() ? 0 : impl_->log_refs.begin()->first;
@@ -920,15 +926,33 @@ Result<std::optional<Claim>> Store::Impl::ToClaim(store_sql::ClaimedRows rows) {
 }
 
 Status Store::Release(const std::vector<int64_t>& job_ids, int64_t not_before_ns) {
+  // A job whose payload is in the intake log takes it into the database as it goes back to the
+  // queue: its retry may come much later (workers.retry_delay, up to max_attempts times), and
+  // the log would keep its segment until then. Read here, on the caller's thread; one that
+  // cannot be read now stays in the log (a claim reads it later, or sets the job aside).
+  std::vector<store_sql::TakenInPayload> taken_in;
+  for (int64_t id : job_ids) {
+    Result<store_sql::StoredPayload> stored = [&] {
+      std::lock_guard<std::mutex> lk(impl_->reader_mu);
+      return store_sql::ReadJobPayload(impl_->reader, id);
+    }();
+    if (!stored.ok() || stored->log.seq == 0) continue;
+    Result<std::string> payload = impl_->PayloadOf({}, stored->log);
+    if (payload.ok()) taken_in.push_back({id, stored->log.seq, std::move(*payload)});
+  }
+  // Durable when it takes payloads in: the intake may reuse their segments once it committed.
+  const bool durable = !taken_in.empty();
   Result<Ok> r = impl_->RunBlocking<Ok>(
-      [job_ids, not_before_ns](OpContext& ctx) -> Result<Ok> {
+      [&job_ids, not_before_ns, &taken_in](OpContext& ctx) -> Result<Ok> {
         Status st = store_sql::ReleaseJobs(ctx.db, job_ids, not_before_ns);
+        if (!st.ok()) return st;
+        st = store_sql::TakePayloadsIn(ctx.db, taken_in, &ctx.fx.log_refs_dropped);
         if (!st.ok()) return st;
         ctx.fx.claimed = -static_cast<int64_t>(job_ids.size());
         ctx.fx.work = true;
         return Ok{};
       },
-      /*durable=*/false);
+      durable);
   return r;
 }
 

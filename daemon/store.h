@@ -83,7 +83,7 @@ struct StoreOptions {
   // payload, which stays in the intake log: most jobs are routed and deleted moments after
   // their move, and writing each payload into the database and deleting it again was a sixth
   // of the writer's work (bench/README.md, "Payloads left in the log"). The intake keeps a
-  // segment while a job still refers to it (OldestIntakeReference). Unset: every payload is
+  // segment while a job still refers to it (RefersToIntakeRecords). Unset: every payload is
   // stored.
   std::function<Result<std::string>(const IntakeLogRef&)> intake_payload_reader;
 };
@@ -243,12 +243,14 @@ class Store {
                         Callback<EnqueueOutcome> done);
   // The last_seq of the last ApplyIntakeAsync that committed; 0 before any.
   Result<uint64_t> IntakeApplied();
-  // The oldest intake record that a queued or claimed job still reads its payload from
-  // (StoreOptions::intake_payload_reader); 0 when none. Jobs come to refer to a record only
-  // through its move (and a move's records are newer than any moved before), and stop once the
-  // transaction that completed them (durably) or set them aside as dead committed. So the
-  // intake may reuse a segment whose records are older than this, or any segment when it is 0,
-  // once their moves are durable.
+  // Whether a queued or claimed job still reads its payload from an intake record numbered
+  // first_seq to last_seq (StoreOptions::intake_payload_reader). Jobs come to refer to a record
+  // only through its move (and a move's records are newer than any moved before), and stop
+  // once the transaction that completed them (durably), took their payload in (Release) or set
+  // them aside as dead committed. So the intake may reuse a segment none of whose records is
+  // referred to, once their moves are durable.
+  bool RefersToIntakeRecords(uint64_t first_seq, uint64_t last_seq) const;
+  // The oldest record referred to so; 0 when none (for tests and status).
   uint64_t OldestIntakeReference() const;
   // Makes every move committed so far durable (a durable commit), so that the intake log's
   // segments holding them may be reused or deleted. `done` runs after the commit.

@@ -897,6 +897,26 @@ Status ReleaseJobs(sqlite3* db, const std::vector<int64_t>& ids, int64_t not_bef
   return OkStatus();
 }
 
+Status TakePayloadsIn(sqlite3* db, const std::vector<TakenInPayload>& payloads,
+                      std::vector<uint64_t>* log_refs_dropped) {
+  if (payloads.empty()) return OkStatus();
+  Stmt clear(db, "UPDATE jobs SET log_seq=0, log_offset=0, log_index=0 WHERE id=?1 AND log_seq=?2");
+  Stmt insert(db, "INSERT INTO job_payloads(job_id, payload) VALUES(?1, ?2)");
+  if (!clear.ok()) return clear.error("prepare payload taken in");
+  if (!insert.ok()) return insert.error("prepare job payload insert");
+  for (const TakenInPayload& p : payloads) {
+    clear.Reset();
+    clear.Bind(1, p.job_id).Bind(2, static_cast<int64_t>(p.log_seq));
+    if (Status st = Expect(clear, SQLITE_DONE, "payload taken in"); !st.ok()) return st;
+    if (sqlite3_changes(db) != 1) continue;  // no longer that record's (not expected)
+    insert.Reset();
+    insert.Bind(1, p.job_id).Bind(2, p.payload);
+    if (Status st = Expect(insert, SQLITE_DONE, "insert job payload"); !st.ok()) return st;
+    log_refs_dropped->push_back(p.log_seq);
+  }
+  return OkStatus();
+}
+
 Result<CompletionOutcome> CompleteJobs(sqlite3* db, IdentityIds& identity_ids, const Completion& c,
                                        std::vector<uint64_t>* log_refs_dropped) {
   CompletionOutcome out;

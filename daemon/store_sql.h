@@ -214,6 +214,17 @@ Status BuryJobs(sqlite3* db, const std::vector<int64_t>& ids,
 
 Status ReleaseJobs(sqlite3* db, const std::vector<int64_t>& ids, int64_t not_before_ns);
 
+// A payload read from the intake log, to be stored with its job (Store::Release).
+struct TakenInPayload {
+  int64_t job_id = 0;
+  uint64_t log_seq = 0;  // the record it was read from
+  std::string payload;
+};
+// Stores each payload in job_payloads and clears its job's place in the log, for the jobs that
+// still refer to that record; their records go to `log_refs_dropped`.
+Status TakePayloadsIn(sqlite3* db, const std::vector<TakenInPayload>& payloads,
+                      std::vector<uint64_t>* log_refs_dropped);
+
 // The jobs' intake records, for those whose payload was in the log, go to `log_refs_dropped`.
 Result<CompletionOutcome> CompleteJobs(sqlite3* db, IdentityIds& identity_ids, const Completion& c,
                                        std::vector<uint64_t>* log_refs_dropped);

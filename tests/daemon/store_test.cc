@@ -1488,22 +1488,36 @@ TEST(Store, AJobHandedAtTheMoveLeavesItsPayloadInTheLog) {
   EXPECT_EQ(log.reads[0].offset, 4096u);
   EXPECT_EQ(log.reads[0].index, 1u);
 
-  // Released for a retry and claimed again: both payloads come from the log.
-  ASSERT_TRUE(s->Release({a.jobs[0].id, a.jobs[1].id}, kNow).ok());
-  Claim again = ClaimOrDie(*s);
-  EXPECT_EQ(log.ReadCount(), 3u);
-  ASSERT_EQ(Identities(again), (std::vector<std::string>{"a1", "a2"}));
-  EXPECT_TRUE(again.jobs[0].job == MakeJob("a1", "A|e"));
-  EXPECT_EQ(again.jobs[0].claims, 2u);
-
-  // A later record's job, handed over too; the store needs record 7 until a1 and a2 are done.
+  // A later record's job, handed over too; the store needs both records until their jobs are
+  // done.
   ASSERT_TRUE(Move(*s, log.Record(9, 0, {MakeJob("b1", "B|e")}), 9).ok());
   Claim b = ClaimOrDie(*s);
-  EXPECT_EQ(s->OldestIntakeReference(), 7u);
-  ASSERT_TRUE(s->Complete(Finish(again)).ok());
-  EXPECT_EQ(s->OldestIntakeReference(), 9u);
+  EXPECT_TRUE(s->RefersToIntakeRecords(1, 7));
+  EXPECT_FALSE(s->RefersToIntakeRecords(8, 8));
+  EXPECT_TRUE(s->RefersToIntakeRecords(8, 9));
+  EXPECT_FALSE(s->RefersToIntakeRecords(10, 100));
   ASSERT_TRUE(s->Complete(Finish(b)).ok());
+  EXPECT_EQ(s->OldestIntakeReference(), 7u);
+  EXPECT_FALSE(s->RefersToIntakeRecords(8, 9));
+
+  // Released for a retry (which may come much later): the payloads are taken into the
+  // database, and the record is no longer needed.
+  ASSERT_TRUE(s->Release({a.jobs[0].id, a.jobs[1].id}, kNow).ok());
+  EXPECT_EQ(log.ReadCount(), 3u);
   EXPECT_EQ(s->OldestIntakeReference(), 0u);
+  EXPECT_EQ(QueryDb(dir.path(), "SELECT COUNT(*) FROM job_payloads"),
+            std::vector<std::string>{"2"});
+  EXPECT_EQ(QueryDb(dir.path(), "SELECT log_seq FROM jobs ORDER BY id"),
+            (std::vector<std::string>{"0", "0"}));
+  Claim again = ClaimOrDie(*s);
+  EXPECT_EQ(log.ReadCount(), 3u) << "claimed from the database";
+  ASSERT_EQ(Identities(again), (std::vector<std::string>{"a1", "a2"}));
+  EXPECT_TRUE(again.jobs[0].job == MakeJob("a1", "A|e"));
+  Result<RoutingJob> again2 = s->DetailedJob(again.jobs[1]);
+  ASSERT_TRUE(again2.ok()) << again2.error().message;
+  EXPECT_TRUE(*again2 == MakeJob("a2", "A|e"));
+  EXPECT_EQ(again.jobs[0].claims, 2u);
+  ASSERT_TRUE(s->Complete(Finish(again)).ok());
   EXPECT_EQ(QueryDb(dir.path(), "SELECT COUNT(*) FROM jobs"), std::vector<std::string>{"0"});
 }
 
@@ -1573,8 +1587,11 @@ TEST(Store, APayloadTheLogCannotGiveNowIsRetriedAndOneItDoesNotHaveIsSetAside) {
   auto s = OpenOrDie(log.Options(dir.path()));
   EXPECT_TRUE(NothingReady(*s));
   ASSERT_TRUE(Move(*s, log.Record(3, 0, {MakeJob("a1", "A|e"), MakeJob("a2", "A|e")}), 3).ok());
-  Claim a = ClaimOrDie(*s);
-  ASSERT_TRUE(s->Release({a.jobs[0].id, a.jobs[1].id}, kNow).ok());
+  (void)ClaimOrDie(*s);
+  // A restart: the claim is resumed, queued, its payloads in the log.
+  s.reset();
+  s = OpenOrDie(log.Options(dir.path()));
+  ASSERT_EQ(s->stats().resumed_at_open, 2u);
 
   log.failure = Error::Unavailable("intake: read: Input/output error");
   Result<std::optional<Claim>> failed = s->ClaimNext(kNow, 10);
