@@ -931,14 +931,16 @@ Status Store::Release(const std::vector<int64_t>& job_ids, int64_t not_before_ns
   // the log would keep its segment until then. Read here, on the caller's thread; one that
   // cannot be read now stays in the log (a claim reads it later, or sets the job aside).
   std::vector<store_sql::TakenInPayload> taken_in;
-  for (int64_t id : job_ids) {
-    Result<store_sql::StoredPayload> stored = [&] {
-      std::lock_guard<std::mutex> lk(impl_->reader_mu);
-      return store_sql::ReadJobPayload(impl_->reader, id);
-    }();
-    if (!stored.ok() || stored->log.seq == 0) continue;
-    Result<std::string> payload = impl_->PayloadOf({}, stored->log);
-    if (payload.ok()) taken_in.push_back({id, stored->log.seq, std::move(*payload)});
+  if (impl_->options.intake_payload_reader) {
+    for (int64_t id : job_ids) {
+      Result<store_sql::StoredPayload> stored = [&] {
+        std::lock_guard<std::mutex> lk(impl_->reader_mu);
+        return store_sql::ReadJobPayload(impl_->reader, id);
+      }();
+      if (!stored.ok() || stored->log.seq == 0) continue;
+      Result<std::string> payload = impl_->PayloadOf({}, stored->log);
+      if (payload.ok()) taken_in.push_back({id, stored->log.seq, std::move(*payload)});
+    }
   }
   // Durable when it takes payloads in: the intake may reuse their segments once it committed.
   const bool durable = !taken_in.empty();

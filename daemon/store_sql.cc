@@ -233,12 +233,6 @@ Status UpdateEachJob(sqlite3* db, const char* sql, const std::vector<int64_t>& i
   return OkStatus();
 }
 
-// Appends the intake record job `id`'s payload is in to `log_refs` when it is in one; `lookup`
-// is kLogSeqOfClaimedSql. (Not RETURNING on the statement that changes the job: SQLite gathers
-// returned rows in a temporary table, opened and closed at every execution, which cost more
-// than the delete it was on.)
-constexpr const char* kLogSeqOfClaimedSql = "SELECT log_seq FROM jobs WHERE id=?1 AND state=1";
-
 // The queue's lookups. Each names the state it looks for with `state=` and a constant: SQLite
 // uses a partial index (migration 6 -> 7) only for a query that implies its WHERE clause.
 // Whether a storm key has a queued or claimed job:
@@ -256,6 +250,12 @@ constexpr const char* kClaimGroupSql =
     " FROM jobs j LEFT JOIN job_payloads p ON p.job_id=j.id"
     " WHERE j.storm_key=?1 AND j.state=0 AND j.not_before_ns<=?2 ORDER BY j.id LIMIT ?3";
 constexpr const char* kAnyQueuedSql = "SELECT 1 FROM jobs WHERE state=0 LIMIT 1";
+
+// Appends the intake record job `id`'s payload is in to `log_refs` when it is in one; `lookup`
+// is kLogSeqOfClaimedSql. (Not RETURNING on the statement that changes the job: SQLite gathers
+// returned rows in a temporary table, opened and closed at every execution, which cost more
+// than the delete it was on.)
+constexpr const char* kLogSeqOfClaimedSql = "SELECT log_seq FROM jobs WHERE id=?1 AND state=1";
 Status CollectLogSeq(Stmt& lookup, int64_t id, std::vector<uint64_t>* log_refs) {
   lookup.Reset();
   lookup.Bind(1, id);

@@ -208,7 +208,8 @@ Result<std::optional<ClaimedRows>> ClaimJobs(sqlite3* db, int64_t now_ns, size_t
                                              const std::string* only_storm_key = nullptr);
 
 // Sets claimed jobs aside as dead (they do not parse; see Store::ClaimNext). The intake records
-// of those whose payload was in the log go to `log_refs_dropped`: they no longer refer to them.
+// of those whose payload was in the log go to `log_refs_dropped`: they no longer refer to them
+// (the row keeps where its payload was, which the log may reuse).
 Status BuryJobs(sqlite3* db, const std::vector<int64_t>& ids,
                 std::vector<uint64_t>* log_refs_dropped);
 
@@ -237,7 +238,7 @@ Result<std::map<std::string, std::vector<PageRecord>>> QueryPagesForIdentities(
     sqlite3* db, const RecentIdentities& recent, const std::vector<std::string>& identities);
 Result<std::vector<std::string>> QueryFiringIdentities(sqlite3* db, int64_t page_id);
 // A queued job's JobToJson text, or where it is in the intake log (then `text` is empty);
-// kNotFound when no job has that id.
+// kNotFound when no job has that id, or it has neither (a damaged database).
 struct StoredPayload {
   std::string text;
   IntakeLogRef log;
