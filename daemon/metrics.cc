@@ -155,6 +155,12 @@ struct Metrics::Impl {
                    .Help("Webhooks waiting now for the workers to make room in the queue.")
                    .Register(registry)
                    .Add({})),
+        dead(prometheus::BuildCounter()
+                 .Name("tracepager_jobs_dead_total")
+                 .Help("Routing jobs set aside because their alert can no longer be read "
+                       "(a damaged database or intake log): alerts that will not be routed.")
+                 .Register(registry)
+                 .Add({})),
         // Trace fetches are network calls: milliseconds to the 10 s default timeout and beyond.
         trace_fetch(
             prometheus::BuildHistogram()
@@ -213,8 +219,10 @@ struct Metrics::Impl {
   prometheus::Gauge& jobs_in_flight;
   prometheus::Counter& paced;
   prometheus::Gauge& pacing;
-  std::mutex paced_mu;
+  prometheus::Counter& dead;
+  std::mutex paced_mu;      // and dead_seen
   uint64_t paced_seen = 0;  // the running total `paced` was last brought to
+  uint64_t dead_seen = 0;   // the running total `dead` was last brought to
   prometheus::Histogram& trace_fetch;
   prometheus::Histogram& routing;
   prometheus::Gauge& last_reload_ok;
@@ -245,6 +253,13 @@ void Metrics::SetPacing(uint64_t paced_total, int64_t waiting) {
     }
   }
   impl_->pacing.Set(static_cast<double>(waiting));
+}
+void Metrics::SetJobsDead(uint64_t dead_total) {
+  std::lock_guard<std::mutex> lk(impl_->paced_mu);
+  if (dead_total > impl_->dead_seen) {
+    impl_->dead.Increment(static_cast<double>(dead_total - impl_->dead_seen));
+    impl_->dead_seen = dead_total;
+  }
 }
 void Metrics::Decision(DecisionOutcome outcome) {
   impl_->decisions.Get(DecisionOutcomeName(outcome)).Increment();

@@ -10,6 +10,9 @@
 //   webhooks_paced_total                    webhooks whose answer waited for room (pacing,
 //                                           IntakeOptions::pace_above_jobs)
 //   webhooks_pacing                         gauge: webhooks waiting for room now
+//   jobs_dead_total                         jobs set aside because their alert can no longer
+//                                           be read (a damaged database or intake log): alerts
+//                                           that will not be routed; worth an alert of its own
 //   decisions_total{outcome}                routed | fallback | error
 //   pages_total{result}                     e.g. sent | failed | deduplicated
 //   trace_fetch_duration_seconds            histogram
@@ -61,6 +64,8 @@ class Metrics {
   void AddJobsInFlight(int64_t delta);  // +1 when a worker takes a job, -1 when it is done
   // The intake's pacing counters (IntakeStats::paced, a running total, and pacing_now).
   void SetPacing(uint64_t paced_total, int64_t waiting);
+  // The store's running total of jobs set aside as dead (StoreStats::dead_jobs).
+  void SetJobsDead(uint64_t dead_total);
 
   void Decision(DecisionOutcome outcome);
   void Page(std::string_view result);

@@ -630,6 +630,8 @@ struct ServerApp::Impl {
       std::shared_ptr<const RoutingSnapshot> snap = Snapshot();
       Result<std::optional<Claim>> claim =
           store->ClaimNext(NowNs(), snap->config->workers.max_group);
+      // Jobs are set aside only by a claim (ClaimNext): counted at once.
+      metrics->SetJobsDead(store->stats().dead_jobs);
       if (!claim.ok()) {
         spdlog::error("claim_failed worker={} reason=\"{}\"", index, claim.error().message);
         store->WaitForWork(epoch, std::chrono::seconds(1));

@@ -119,6 +119,7 @@ TEST(Metrics, ExpositionHasEveryFamilyBeforeAnyEvent) {
       {"tracepager_jobs_in_flight", "gauge"},
       {"tracepager_webhooks_paced_total", "counter"},
       {"tracepager_webhooks_pacing", "gauge"},
+      {"tracepager_jobs_dead_total", "counter"},
       {"tracepager_decisions_total", "counter"},
       {"tracepager_pages_total", "counter"},
       {"tracepager_trace_fetch_duration_seconds", "histogram"},
@@ -154,6 +155,8 @@ TEST(Metrics, CountsWhatIsRecorded) {
   metrics.SetPacing(5, 3);
   metrics.SetPacing(9, 1);  // a running total: counted once
   metrics.SetPacing(9, 0);
+  metrics.SetJobsDead(2);
+  metrics.SetJobsDead(2);  // a running total: counted once
   metrics.Decision(DecisionOutcome::kRouted);
   metrics.Decision(DecisionOutcome::kRouted);
   metrics.Decision(DecisionOutcome::kError);
@@ -174,6 +177,7 @@ TEST(Metrics, CountsWhatIsRecorded) {
   EXPECT_EQ(e.samples.at("tracepager_jobs_in_flight"), 2);
   EXPECT_EQ(e.samples.at("tracepager_webhooks_paced_total"), 9);
   EXPECT_EQ(e.samples.at("tracepager_webhooks_pacing"), 0);
+  EXPECT_EQ(e.samples.at("tracepager_jobs_dead_total"), 2);
   EXPECT_EQ(e.samples.at(R"(tracepager_decisions_total{outcome="routed"})"), 2);
   EXPECT_EQ(e.samples.at(R"(tracepager_decisions_total{outcome="error"})"), 1);
   EXPECT_EQ(e.samples.at(R"(tracepager_pages_total{result="sent"})"), 1);

@@ -17,12 +17,14 @@
 #include <condition_variable>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <mutex>
 #include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
 
+#include "daemon/store.h"
 #include "tests/support/daemon_process.h"
 #include "tests/support/process.h"
 
@@ -360,6 +362,59 @@ TEST_F(ServeTest, AFastSenderIsSlowedDownAboveTheMarkAndRefusedWhenFull) {
   d.Signal(SIGTERM);
   EXPECT_EQ(d.Wait(), 0) << d.log();
   EXPECT_NE(d.log().find("stopped jobs_left=4 "), std::string::npos) << d.log();
+}
+
+// A job whose alert can no longer be read (here: its payload was left in an intake log that is
+// gone) is set aside rather than blocking the queue: logged with the reason, and counted in
+// tracepager_jobs_dead_total, which an operator alerts on (an alert that will not be routed).
+TEST_F(ServeTest, AJobWhoseAlertCannotBeReadIsSetAsideLoggedAndCounted) {
+  std::string config = Config();
+  {
+    // A state directory as a crash leaves it when the intake log is then removed: a job handed
+    // to a worker with its payload in intake record 5, and no log.
+    StoreOptions o;
+    o.dir = dir_.path() + "/state";
+    o.intake_payload_reader = [](const IntakeLogRef&) -> Result<std::string> {
+      return Error::NotFound("not read here");
+    };
+    Result<std::unique_ptr<Store>> store = Store::Open(o);
+    ASSERT_TRUE(store.ok()) << store.error().message;
+    ASSERT_TRUE((*store)->ClaimNext(0, 10).ok());  // a worker asks: the move hands its job over
+    RoutingJob job;
+    job.kind = JobKind::kRoute;
+    job.identity = "gone";
+    job.storm_key = "checkout|errors";
+    job.dedup_key = "gone|route";
+    job.alerting_service = "checkout";
+    auto batch = std::make_shared<IntakeBatch>();
+    batch->jobs.push_back(JobRowOf(job));
+    batch->log_seq = 5;
+    std::promise<Result<EnqueueOutcome>> moved;
+    (*store)->ApplyIntakeAsync({batch}, 5,
+                               [&](Result<EnqueueOutcome> r) { moved.set_value(std::move(r)); });
+    Result<EnqueueOutcome> r = moved.get_future().get();
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    ASSERT_EQ(r->job_ids.size(), 1u);
+    ASSERT_TRUE((*store)->SyncIntakeApplied().ok());
+  }
+  Daemon d(config);
+  uint16_t port = d.Port();
+  ASSERT_NE(port, 0) << d.log();
+  ASSERT_TRUE(d.WaitFor("job_set_aside")) << d.log();
+  EXPECT_NE(d.log().find("record 5 at byte 0"), std::string::npos) << d.log();
+  EXPECT_NE(d.log().find("no segment holds it"), std::string::npos) << d.log();
+  // Counted by the worker once its claim returns, just after the log line.
+  const std::string counter = "tracepager_jobs_dead_total ";
+  double dead = 0;
+  for (int i = 0; i < 10'000 && dead < 1; ++i) {
+    std::string body = Request(port, "GET", "/metrics").body;
+    size_t at = body.find("\n" + counter);
+    if (at != std::string::npos) dead = std::stod(body.substr(at + 1 + counter.size()));
+  }
+  EXPECT_EQ(dead, 1);
+  EXPECT_TRUE(PageLines().empty());
+  d.Signal(SIGTERM);
+  EXPECT_EQ(d.Wait(), 0) << d.log();
 }
 
 TEST_F(ServeTest, DecisionsItWroteAreReadBackByTheApiAndTheCli) {
