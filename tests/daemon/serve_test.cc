@@ -45,6 +45,20 @@ HttpAnswer Request(uint16_t port, const std::string& method, const std::string& 
   return testing::HttpCall(port, method, path, body, headers);
 }
 
+// The value of an unlabelled metric once it reaches `want`, asking /metrics again (at most
+// 10,000 times: a bounded number of requests, no sleep) while it is lower or absent; the last
+// value read (0 when absent) otherwise.
+double MetricReaching(uint16_t port, const std::string& name, double want) {
+  const std::string line_start = "\n" + name + " ";
+  double value = 0;
+  for (int i = 0; i < 10'000 && value < want; ++i) {
+    std::string body = Request(port, "GET", "/metrics").body;
+    size_t at = body.find(line_start);
+    if (at != std::string::npos) value = std::stod(body.substr(at + line_start.size()));
+  }
+  return value;
+}
+
 // A daemon's files in a temp dir: registry, traces, config.
 class ServeTest : public ::testing::Test {
  protected:
@@ -351,14 +365,8 @@ TEST_F(ServeTest, AFastSenderIsSlowedDownAboveTheMarkAndRefusedWhenFull) {
   EXPECT_NE(full.body.find("queue is full ("), std::string::npos) << full.body;
   EXPECT_NE(full.body.find(" of 10 jobs queued)"), std::string::npos) << full.body;
   // The gauges and counters are brought up to date once a second.
-  const std::string counter = "tracepager_webhooks_paced_total ";
-  double paced = 0;
-  for (int i = 0; i < 10'000 && paced < 2; ++i) {
-    std::string body = Request(port, "GET", "/metrics").body;
-    size_t at = body.find("\n" + counter);
-    if (at != std::string::npos) paced = std::stod(body.substr(at + 1 + counter.size()));
-  }
-  EXPECT_GE(paced, 2) << "p2 and p3 at least (p1 too if it met a move's double count)";
+  EXPECT_GE(MetricReaching(port, "tracepager_webhooks_paced_total", 2), 2)
+      << "p2 and p3 at least (p1 too if it met a move's double count)";
   d.Signal(SIGTERM);
   EXPECT_EQ(d.Wait(), 0) << d.log();
   EXPECT_NE(d.log().find("stopped jobs_left=4 "), std::string::npos) << d.log();
@@ -404,14 +412,7 @@ TEST_F(ServeTest, AJobWhoseAlertCannotBeReadIsSetAsideLoggedAndCounted) {
   EXPECT_NE(d.log().find("record 5 at byte 0"), std::string::npos) << d.log();
   EXPECT_NE(d.log().find("no segment holds it"), std::string::npos) << d.log();
   // Counted by the worker once its claim returns, just after the log line.
-  const std::string counter = "tracepager_jobs_dead_total ";
-  double dead = 0;
-  for (int i = 0; i < 10'000 && dead < 1; ++i) {
-    std::string body = Request(port, "GET", "/metrics").body;
-    size_t at = body.find("\n" + counter);
-    if (at != std::string::npos) dead = std::stod(body.substr(at + 1 + counter.size()));
-  }
-  EXPECT_EQ(dead, 1);
+  EXPECT_EQ(MetricReaching(port, "tracepager_jobs_dead_total", 1), 1);
   EXPECT_TRUE(PageLines().empty());
   d.Signal(SIGTERM);
   EXPECT_EQ(d.Wait(), 0) << d.log();
