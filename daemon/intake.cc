@@ -187,6 +187,48 @@ void EraseHeader(int fd, size_t offset) {
 
 }  // namespace
 
+namespace {
+
+// The record that starts at `offset` of the open segment `fd`, when it is record `seq` (its
+// batch, with log_seq and log_offset set); nullopt when the bytes there are not that record's
+// header (another record, or none); kNotFound when they are but the record does not check.
+// `bytes`, when known, is the record's size (one read instead of two). kUnavailable on a read
+// error.
+Result<std::optional<IntakeBatch>> ReadRecordAt(int fd, uint64_t offset, uint64_t seq,
+                                                size_t bytes = 0) {
+  std::string in(bytes > 0 ? bytes : kHeaderBytes, '\0');
+  ssize_t n = ::pread(fd, in.data(), in.size(), static_cast<off_t>(offset));
+  if (n < 0) return Error::Unavailable(std::string("read: ") + std::strerror(errno));
+  if (bytes == 0) {
+    const bool header_is_it =
+        n == static_cast<ssize_t>(kHeaderBytes) && GetU32(in.data()) == kMagic &&
+        GetU32(in.data() + 20) == Crc32(in.data(), 20) && GetU64(in.data() + 12) == seq &&
+        GetU32(in.data() + 4) <= kMaxBodyBytes;
+    if (!header_is_it) return std::optional<IntakeBatch>();
+    size_t length = GetU32(in.data() + 4);
+    in.resize(kHeaderBytes + length);
+    n = ::pread(fd, in.data() + kHeaderBytes, length, static_cast<off_t>(offset + kHeaderBytes));
+    if (n < 0) return Error::Unavailable(std::string("read: ") + std::strerror(errno));
+    n += static_cast<ssize_t>(kHeaderBytes);
+  }
+  IntakeSegmentContents c;
+  if (n == static_cast<ssize_t>(in.size())) c = DecodeIntakeSegment(in);
+  if (c.records.size() != 1 || c.records.front().seq != seq) {
+    return Error::NotFound("record " + std::to_string(seq) + " at byte " + std::to_string(offset) +
+                           " does not check (" +
+                           (!c.stop_reason.empty()                 ? c.stop_reason
+                            : n != static_cast<ssize_t>(in.size()) ? "short read"
+                                                                   : "another record there") +
+                           ")");
+  }
+  IntakeBatch batch = std::move(c.records.front().batch);
+  batch.log_seq = seq;
+  batch.log_offset = offset;
+  return std::optional<IntakeBatch>(std::move(batch));
+}
+
+}  // namespace
+
 std::string EncodeIntakeRecord(uint64_t seq, const IntakeBatch& batch) {
   std::string body = EncodeBody(batch);
   std::string out = UnsealedHeader(body);
@@ -290,29 +332,15 @@ Result<std::string> ReadIntakeJobPayload(const std::string& state_dir, const Int
       if (errno == ENOENT) continue;  // renamed since the listing
       return Error::Unavailable(Errno(what + ": open " + path.string()));
     }
-    std::string bytes(kHeaderBytes, '\0');
-    ssize_t n = ::pread(fd, bytes.data(), kHeaderBytes, static_cast<off_t>(ref.offset));
-    bool here = n == static_cast<ssize_t>(kHeaderBytes) && GetU32(bytes.data()) == kMagic &&
-                GetU32(bytes.data() + 20) == Crc32(bytes.data(), 20) &&
-                GetU64(bytes.data() + 12) == ref.seq && GetU32(bytes.data() + 4) <= kMaxBodyBytes;
-    if (n >= 0 && here) {
-      size_t length = GetU32(bytes.data() + 4);
-      bytes.resize(kHeaderBytes + length);
-      n = ::pread(fd, bytes.data() + kHeaderBytes, length,
-                  static_cast<off_t>(ref.offset + kHeaderBytes));
-    }
-    int read_errno = errno;
+    Result<std::optional<IntakeBatch>> record = ReadRecordAt(fd, ref.offset, ref.seq);
     ::close(fd);
-    if (n < 0) {
-      errno = read_errno;
-      return Error::Unavailable(Errno(what + ": read " + path.string()));
+    if (!record.ok()) {
+      Error e = record.error();
+      e.message = what + ": " + path.string() + ": " + e.message;
+      return e;
     }
-    if (!here) continue;
-    IntakeSegmentContents c = DecodeIntakeSegment(bytes);
-    if (c.records.size() != 1 || c.records.front().seq != ref.seq) {
-      return Error::NotFound(what + ": the record does not check (" + c.stop_reason + ")");
-    }
-    std::vector<JobRow>& jobs = c.records.front().batch.jobs;
+    if (!record->has_value()) continue;  // not this file's (its header says so, or no record)
+    std::vector<JobRow>& jobs = (*record)->jobs;
     if (ref.index >= jobs.size()) {
       return Error::NotFound(what + ": it holds " + std::to_string(jobs.size()) +
                              " jobs, not job " + std::to_string(ref.index));
@@ -1018,7 +1046,6 @@ struct Intake::Impl {
                   std::vector<std::shared_ptr<const IntakeBatch>>& batches) {
     int in = -1;
     const SegmentFile* open_file = nullptr;
-    std::string bytes;
     Status st = OkStatus();
     for (const auto& [index, u] : in_log) {
       if (u.file.get() != open_file) {
@@ -1030,20 +1057,14 @@ struct Intake::Impl {
           break;
         }
       }
-      bytes.resize(u.bytes);
-      ssize_t r = ::pread(in, bytes.data(), bytes.size(), static_cast<off_t>(u.offset));
-      IntakeSegmentContents c;
-      if (r == static_cast<ssize_t>(bytes.size())) c = DecodeIntakeSegment(bytes);
-      if (c.records.size() != 1 || c.records.front().seq != u.seq) {
-        st = Error::Unavailable(r < 0 ? Errno("intake: read back " + u.file->path)
-                                      : "intake: read back " + u.file->path + ": record " +
-                                            std::to_string(u.seq) + " at byte " +
-                                            std::to_string(u.offset) + " is not as written");
+      // The record's size is known: a record that is not there does not check.
+      Result<std::optional<IntakeBatch>> record = ReadRecordAt(in, u.offset, u.seq, u.bytes);
+      if (!record.ok()) {
+        st =
+            Error::Unavailable("intake: read back " + u.file->path + ": " + record.error().message);
         break;
       }
-      c.records.front().batch.log_seq = u.seq;
-      c.records.front().batch.log_offset = u.offset;
-      batches[index] = std::make_shared<const IntakeBatch>(std::move(c.records.front().batch));
+      batches[index] = std::make_shared<const IntakeBatch>(std::move(**record));
       read_back.fetch_add(1);
     }
     if (in >= 0) ::close(in);

@@ -61,7 +61,7 @@ struct Effects {
   int64_t indexed_through = 0;
   bool pruned = false;  // Prune ran: identities may be gone (ApplyPass)
   // Intake records jobs came to keep their payload in, and stopped keeping it in, one entry per
-  // job (Store::OldestIntakeReference).
+  // job (Store::RefersToIntakeRecords).
   std::vector<uint64_t> log_refs_added;
   std::vector<uint64_t> log_refs_dropped;
 
@@ -180,7 +180,7 @@ struct Store::Impl {
   std::unordered_map<std::string, int64_t> transaction_identities;
   bool indexing_identities = false;  // writer thread only
 
-  // Per intake record, the queued and claimed jobs whose payload is in it (OldestIntakeReference):
+  // Per intake record, the queued and claimed jobs whose payload is in it (RefersToIntakeRecords):
   // loaded at Open, changed as transactions commit.
   mutable std::mutex log_refs_mu;
   std::map<uint64_t, uint64_t> log_refs;
@@ -788,11 +788,6 @@ bool Store::RefersToIntakeRecords(uint64_t first_seq, uint64_t last_seq) const {
   std::lock_guard<std::mutex> lk(impl_->log_refs_mu);
   auto it = impl_->log_refs.lower_bound(first_seq);
   return it != impl_->log_refs.end() && it->first <= last_seq;
-}
-
-uint64_t Store::OldestIntakeReference() const {
-  std::lock_guard<std::mutex> lk(impl_->log_refs_mu);
-  return impl_->log_refs.empty() ? 0 : impl_->log_refs.begin()->first;
 }
 
 Result<uint64_t> Store::IntakeApplied() {

@@ -250,8 +250,6 @@ class Store {
   // them aside as dead committed. So the intake may reuse a segment none of whose records is
   // referred to, once their moves are durable.
   bool RefersToIntakeRecords(uint64_t first_seq, uint64_t last_seq) const;
-  // The oldest record referred to so; 0 when none (for tests and status).
-  uint64_t OldestIntakeReference() const;
   // Makes every move committed so far durable (a durable commit), so that the intake log's
   // segments holding them may be reused or deleted. `done` runs after the commit.
   void SyncIntakeAppliedAsync(std::function<void(Status)> done);

@@ -1415,6 +1415,16 @@ TEST(Store, ClaimsAMoveHandedOverAreResumedAfterAKillAndReturnedAtShutdown) {
   EXPECT_EQ(c.jobs[0].claims, 1u);
 }
 
+// The intake records (numbered up to `upto`) that jobs in the store still read their payload
+// from (Store::RefersToIntakeRecords), oldest first.
+std::vector<uint64_t> ReferredRecords(const Store& s, uint64_t upto = 100) {
+  std::vector<uint64_t> out;
+  for (uint64_t seq = 1; seq <= upto; ++seq) {
+    if (s.RefersToIntakeRecords(seq, seq)) out.push_back(seq);
+  }
+  return out;
+}
+
 // A stand-in for the intake log, for the jobs the store leaves their payload in: per record, its
 // jobs' payloads; the reads made; `failure` fails every read.
 struct FakeLog {
@@ -1466,7 +1476,7 @@ TEST(Store, AJobHandedAtTheMoveLeavesItsPayloadInTheLog) {
   testing::TempDir dir;
   FakeLog log;
   auto s = OpenOrDie(log.Options(dir.path()));
-  EXPECT_EQ(s->OldestIntakeReference(), 0u);
+  EXPECT_EQ(ReferredRecords(*s), std::vector<uint64_t>{});
   EXPECT_TRUE(NothingReady(*s));  // a worker has asked
   ASSERT_TRUE(Move(*s, log.Record(7, 4096, {MakeJob("a1", "A|e"), MakeJob("a2", "A|e")}), 7).ok());
   EXPECT_EQ(QueryDb(dir.path(), "SELECT COUNT(*) FROM job_payloads"),
@@ -1475,7 +1485,7 @@ TEST(Store, AJobHandedAtTheMoveLeavesItsPayloadInTheLog) {
       QueryDb(dir.path(),
               "SELECT log_seq || ' ' || log_offset || ' ' || log_index FROM jobs ORDER BY id"),
       (std::vector<std::string>{"7 4096 0", "7 4096 1"}));
-  EXPECT_EQ(s->OldestIntakeReference(), 7u);
+  EXPECT_EQ(ReferredRecords(*s), std::vector<uint64_t>{7});
 
   Claim a = ClaimOrDie(*s);
   EXPECT_EQ(log.ReadCount(), 0u) << "handed over with the jobs the move had";
@@ -1497,14 +1507,14 @@ TEST(Store, AJobHandedAtTheMoveLeavesItsPayloadInTheLog) {
   EXPECT_TRUE(s->RefersToIntakeRecords(8, 9));
   EXPECT_FALSE(s->RefersToIntakeRecords(10, 100));
   ASSERT_TRUE(s->Complete(Finish(b)).ok());
-  EXPECT_EQ(s->OldestIntakeReference(), 7u);
+  EXPECT_EQ(ReferredRecords(*s), std::vector<uint64_t>{7});
   EXPECT_FALSE(s->RefersToIntakeRecords(8, 9));
 
   // Released for a retry (which may come much later): the payloads are taken into the
   // database, and the record is no longer needed.
   ASSERT_TRUE(s->Release({a.jobs[0].id, a.jobs[1].id}, kNow).ok());
   EXPECT_EQ(log.ReadCount(), 3u);
-  EXPECT_EQ(s->OldestIntakeReference(), 0u);
+  EXPECT_EQ(ReferredRecords(*s), std::vector<uint64_t>{});
   EXPECT_EQ(QueryDb(dir.path(), "SELECT COUNT(*) FROM job_payloads"),
             std::vector<std::string>{"2"});
   EXPECT_EQ(QueryDb(dir.path(), "SELECT log_seq FROM jobs ORDER BY id"),
@@ -1531,14 +1541,14 @@ TEST(Store, PayloadsStayInTheDatabaseWithoutALogReaderOrWhenQueued) {
     EXPECT_TRUE(NothingReady(*s));
     ASSERT_TRUE(Move(*s, log.Record(3, 0, {MakeJob("a1", "A|e")}), 3).ok());
     EXPECT_EQ(Identities(ClaimOrDie(*s)), std::vector<std::string>{"a1"});
-    EXPECT_EQ(s->OldestIntakeReference(), 0u);
+    EXPECT_EQ(ReferredRecords(*s), std::vector<uint64_t>{});
     EXPECT_EQ(QueryDb(dir.path(), "SELECT COUNT(*) FROM job_payloads"),
               std::vector<std::string>{"1"});
   }
   auto s = OpenOrDie(log.Options(dir.path()));
   // a1 resumed and queued: b1 queues behind it, with its payload.
   ASSERT_TRUE(Move(*s, log.Record(4, 0, {MakeJob("b1", "B|e")}), 4).ok());
-  EXPECT_EQ(s->OldestIntakeReference(), 0u);
+  EXPECT_EQ(ReferredRecords(*s), std::vector<uint64_t>{});
   EXPECT_EQ(QueryDb(dir.path(), "SELECT COUNT(*) FROM job_payloads"),
             std::vector<std::string>{"2"});
   EXPECT_EQ(DrainIds(*s).size(), 2u);
@@ -1568,14 +1578,14 @@ TEST(Store, JobsWithTheirPayloadInTheLogAreResumedFromItAfterAKill) {
   (void)log.Record(5, 128, {MakeJob("a1", "A|e"), MakeJob("a2", "A|e")});
   auto s = OpenOrDie(log.Options(dir.path()));
   EXPECT_EQ(s->stats().resumed_at_open, 2u);
-  EXPECT_EQ(s->OldestIntakeReference(), 5u);
+  EXPECT_EQ(ReferredRecords(*s), std::vector<uint64_t>{5});
   Claim a = ClaimOrDie(*s);
   ASSERT_EQ(Identities(a), (std::vector<std::string>{"a1", "a2"}));
   EXPECT_TRUE(a.jobs[0].job == MakeJob("a1", "A|e"));
   EXPECT_EQ(a.jobs[0].claims, 2u);
   EXPECT_EQ(log.ReadCount(), 2u);
   ASSERT_TRUE(s->Complete(Finish(a)).ok());
-  EXPECT_EQ(s->OldestIntakeReference(), 0u);
+  EXPECT_EQ(ReferredRecords(*s), std::vector<uint64_t>{});
 }
 
 // A log that cannot be read now (an I/O error) puts the claim back for a later try; a record that
@@ -1607,7 +1617,7 @@ TEST(Store, APayloadTheLogCannotGiveNowIsRetriedAndOneItDoesNotHaveIsSetAside) {
   EXPECT_TRUE(NothingReady(*s, later)) << "both set aside";
   EXPECT_EQ(s->stats().dead_jobs, 2u);
   EXPECT_EQ(s->stats().queued, 0u);
-  EXPECT_EQ(s->OldestIntakeReference(), 0u);
+  EXPECT_EQ(ReferredRecords(*s), std::vector<uint64_t>{});
   EXPECT_EQ(QueryDb(dir.path(), "SELECT COUNT(*) FROM jobs WHERE state=2"),
             std::vector<std::string>{"2"});
 }
@@ -1628,7 +1638,7 @@ TEST(Store, MigratesQueuedJobsFromSchemaVersionFive) {
   FakeLog log;
   auto s = OpenOrDie(log.Options(dir.path()));
   ASSERT_NE(s, nullptr);
-  EXPECT_EQ(s->OldestIntakeReference(), 0u);
+  EXPECT_EQ(ReferredRecords(*s), std::vector<uint64_t>{});
   Claim q = ClaimOrDie(*s);
   ASSERT_EQ(Identities(q), std::vector<std::string>{"q1"});
   EXPECT_TRUE(q.jobs[0].job == MakeJob("q1", "Q|e"));
