@@ -471,7 +471,9 @@ TEST_F(IntakeTest, APayloadIsReadFromTheLogOnlyWhereItsRecordIs) {
   OpenStore();
   IntakeOptions o;
   o.segment_bytes = 4 * 1024;
-  // After the first, records wait to be moved: no segment is retired, and all are there to read.
+  // The first record is moved alone; after it, records wait to be moved (the next move is an
+  // hour away), so no segment is retired and all records are there to read. Waiting for that
+  // first move matters: one that took the whole first segment would let it be reused.
   o.move_interval = std::chrono::hours(1);
   o.busy_move_records = 1;
   o.max_move_jobs = 1000;
@@ -480,7 +482,11 @@ TEST_F(IntakeTest, APayloadIsReadFromTheLogOnlyWhereItsRecordIs) {
   for (int i = 0; i < 12; ++i) {
     appends.push_back(Jobs("r" + std::to_string(i) + "-", 2, 400));
     ASSERT_TRUE(intake_->Append(appends.back(), kNow, 0).ok());
+    if (i == 0) {
+      ASSERT_TRUE(intake_->WaitMoved(kWait));
+    }
   }
+  EXPECT_EQ(intake_->stats().unmoved_jobs, 22u);
   // Where each record is, from the segments as written (several: 4 KiB each).
   std::map<uint64_t, uint64_t> offsets;
   for (const std::string& path : SegmentFiles()) {
