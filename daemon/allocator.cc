@@ -2,7 +2,9 @@
 #include "daemon/allocator.h"
 
 #include <dlfcn.h>
+#include <sys/types.h>
 
+#include <atomic>
 #include <cstddef>
 
 namespace tracepager::daemon {
@@ -36,11 +38,53 @@ std::string AllocatorInUse() {
   return out;
 }
 
-void ReleaseFreedMemory() {
+namespace {
+
+// The acknowledgement arena's index; 0 (an arena jemalloc always has, never this one) until
+// UseAcknowledgementArena made it.
+std::atomic<unsigned> acknowledgement_arena{0};
+
+// Makes the acknowledgement arena; 0 when it cannot be made.
+unsigned MakeAcknowledgementArena(Mallctl mallctl) {
+  unsigned index = 0;
+  size_t size = sizeof(index);
+  if (mallctl("arenas.create", &index, &size, nullptr, 0) != 0) return 0;
+  ssize_t decay = kAcknowledgementArenaDecayMs;
+  std::string name = "arena." + std::to_string(index) + ".dirty_decay_ms";
+  if (mallctl(name.c_str(), nullptr, nullptr, &decay, sizeof(decay)) != 0) return 0;
+  acknowledgement_arena.store(index);
+  return index;
+}
+
+}  // namespace
+
+bool UseAcknowledgementArena() {
+  Mallctl mallctl = FindMallctl();
+  if (mallctl == nullptr) return false;
+  static const unsigned arena = MakeAcknowledgementArena(mallctl);
+  if (arena == 0) return false;
+  unsigned index = arena;
+  return mallctl("thread.arena", nullptr, nullptr, &index, sizeof(index)) == 0;
+}
+
+void ReleaseFreedMemory(FreedMemory where) {
   Mallctl mallctl = FindMallctl();
   if (mallctl == nullptr) return;
-  // 4096 is MALLCTL_ARENAS_ALL (jemalloc's <jemalloc/jemalloc.h>): every arena at once.
-  (void)mallctl("arena.4096.purge", nullptr, nullptr, nullptr, 0);
+  const unsigned kept = acknowledgement_arena.load();
+  if (where == FreedMemory::kEverywhere || kept == 0) {
+    // 4096 is MALLCTL_ARENAS_ALL (jemalloc's <jemalloc/jemalloc.h>): every arena at once.
+    (void)mallctl("arena.4096.purge", nullptr, nullptr, nullptr, 0);
+    return;
+  }
+  unsigned arenas = 0;
+  size_t size = sizeof(arenas);
+  if (mallctl("arenas.narenas", &arenas, &size, nullptr, 0) != 0) return;
+  for (unsigned i = 0; i < arenas; ++i) {
+    if (i == kept) continue;
+    // An arena not initialized (no thread has used it yet) answers with an error: nothing to do.
+    std::string name = "arena." + std::to_string(i) + ".purge";
+    (void)mallctl(name.c_str(), nullptr, nullptr, nullptr, 0);
+  }
 }
 
 }  // namespace tracepager::daemon

@@ -695,6 +695,7 @@ class HttpServer::Impl {
       work_.push_back(asio::make_work_guard(*ioc));
       threads_.emplace_back([this, ioc = ioc.get()] {
         pthread_setname_np(pthread_self(), "tp-http");
+        if (state_->options().on_io_thread_start) state_->options().on_io_thread_start();
         RunLoop(*ioc);
       });
     }

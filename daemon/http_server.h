@@ -123,6 +123,10 @@ struct HttpServerOptions {
   std::chrono::milliseconds handler_timeout{std::chrono::seconds(30)};
   std::size_t max_connections = 512;
   int io_threads = 1;  // only for the server-owned io_contexts (one per thread)
+  // Called first thing on each server-owned io thread (before it runs any handler); empty:
+  // nothing. The daemon moves those threads' allocations to the acknowledgement arena with it
+  // (daemon/allocator.h).
+  std::function<void()> on_io_thread_start;
   // Accepted bearer tokens (any one). Replace at runtime with SetBearerTokens().
   std::vector<std::string> bearer_tokens;
   // Called once per rejection, on an io thread; must be thread-safe and must not block.

@@ -97,12 +97,14 @@ struct IntakeOptions {
   size_t max_move_jobs = 2048;      // jobs moved into the store per transaction, at most
   // Records waiting to be moved are held in memory up to this many jobs; the records
   // acknowledged (or found at Open) beyond it are read back from the log when they are moved.
-  // A store that falls
-  // behind (a storm's completions, a slow disk) or refuses moves (a full disk) then costs the
-  // daemon no more memory: before, every waiting record was held, up to the queue bound (8,646
-  // jobs, about 13 MB, at one moment of the load bench; bench/README.md, "Storm memory, third
-  // round").
-  size_t max_unmoved_in_memory = 2048;
+  // A store that falls behind (a storm's completions, a slow disk) or refuses moves (a full
+  // disk) then costs the daemon no more memory: before, every waiting record was held, up to
+  // the queue bound (8,646 jobs, about 13 MB, at one moment of the load bench; bench/README.md,
+  // "Storm memory, third round"). 512 rather than 2048 since the acknowledgement arena
+  // (daemon/allocator.h) keeps freed pages for reuse: the records a move frees were that
+  // arena's largest swing. Steady ingest stays below it (a move every move_interval takes
+  // about 250 jobs at 12,000 webhooks a second); bench/README.md, "The acknowledgement arena".
+  size_t max_unmoved_in_memory = 512;
   // Under load (the previous move took at least busy_move_records webhooks), moves start at
   // most every move_interval (sooner when max_move_jobs are waiting); otherwise a webhook is
   // moved as soon as the move before it finished, so that a lone alert is routed at once. Each

@@ -12,8 +12,9 @@
 // system as they are freed: under a sustained storm the daemon frees megabytes a second (claims,
 // moves, SQLite's pages), and pages kept for jemalloc's decay time (10 s by default) held its
 // resident memory a sixth above what was in use, in swings the load bench's bound did not
-// survive; the ingest rate did not measurably change (bench/README.md, "Storm memory, third
-// round").
+// survive (bench/README.md, "Storm memory, third round"). The one exception is the
+// acknowledgement arena of the HTTP threads (daemon/allocator.h), whose pages the next webhooks
+// take again.
 extern "C" {
 // NOLINTNEXTLINE(readability-identifier-naming): the name jemalloc looks up
 const char* malloc_conf = "dirty_decay_ms:0,muzzy_decay_ms:0";

@@ -658,10 +658,14 @@ struct ServerApp::Impl {
                       c.storm_key, c.jobs.size(), r.error().message);
       }
       // A storm's group is the daemon's largest allocation, freed all at once here: give its
-      // pages back now rather than after the allocator's decay time (allocator.h).
+      // pages back now rather than after the allocator's decay time (allocator.h). Not the
+      // acknowledgement arena's: the next webhooks take those pages again, and its jobs, once
+      // parsed, are not among them.
       size_t jobs = c.jobs.size();
       claim = std::optional<Claim>();
-      if (jobs >= kReleaseMemoryAfterJobs) ReleaseFreedMemory();
+      if (jobs >= kReleaseMemoryAfterJobs) {
+        ReleaseFreedMemory(FreedMemory::kOutsideAcknowledgementArena);
+      }
     }
     std::lock_guard<std::mutex> lk(workers_mu);
     --workers_running;
@@ -874,6 +878,7 @@ Result<std::unique_ptr<ServerApp>> ServerApp::Start(const std::string& config_pa
   ho.idle_timeout = c.server.idle_timeout;
   ho.max_connections = c.server.max_connections;
   ho.io_threads = 2;
+  ho.on_io_thread_start = [] { (void)UseAcknowledgementArena(); };
   ho.bearer_tokens = Impl::Tokens(c);
   ho.on_reject = [metrics](HttpRejectReason reason) { metrics->Rejected(reason); };
   a.http = std::make_unique<HttpServer>(std::move(ho));
@@ -968,11 +973,11 @@ int ServerApp::Run() {
     a.metrics->SetJobsInFlight(static_cast<int64_t>(st.claimed));
     a.metrics->SetPacing(is.paced, static_cast<int64_t>(is.pacing_now));
     if (watchdog) (void)a.notifier.Watchdog();
-    // The rest of the daemon's freed memory (the acknowledgement path's, the store writer's),
+    // The rest of the daemon's freed memory (the acknowledgement arena's, the store writer's),
     // given back once a second; a worker gives back a large group's at once (WorkerLoop).
     if (std::chrono::steady_clock::now() - last_release >= std::chrono::seconds(1)) {
       last_release = std::chrono::steady_clock::now();
-      ReleaseFreedMemory();
+      ReleaseFreedMemory(FreedMemory::kEverywhere);
     }
     if (std::chrono::steady_clock::now() - last_ingest_summary >= kIngestSummaryInterval) {
       last_ingest_summary = std::chrono::steady_clock::now();

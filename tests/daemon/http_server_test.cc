@@ -11,6 +11,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -183,6 +184,49 @@ TEST_F(HttpServerTest, RoutesByMethodAndPath) {
   EXPECT_EQ((*res)[http::field::allow], "POST");
   EXPECT_EQ(Rejects(HttpRejectReason::kNotFound), 1);
   EXPECT_EQ(Rejects(HttpRejectReason::kMethodNotAllowed), 1);
+}
+
+// Set by on_io_thread_start on the thread it runs on.
+thread_local bool io_thread_started = false;
+
+// on_io_thread_start runs once on each io thread, before that thread runs any handler (the
+// daemon moves the io threads' allocations to the acknowledgement arena with it).
+TEST_F(HttpServerTest, EachIoThreadRunsTheStartHookBeforeAnyHandler) {
+  auto o = Options();
+  std::mutex mu;
+  std::set<std::thread::id> started;
+  int calls = 0;
+  o.on_io_thread_start = [&] {
+    std::lock_guard lock(mu);
+    io_thread_started = true;
+    started.insert(std::this_thread::get_id());
+    ++calls;
+  };
+  server_ = std::make_unique<HttpServer>(std::move(o));
+  std::atomic<int> handled{0}, on_started_thread{0};
+  HttpRouteOptions open;
+  open.require_auth = false;
+  server_->Handle("GET", "/where", open, [&](const HttpRequest&, HttpResponder r) {
+    ++handled;
+    if (io_thread_started) ++on_started_thread;
+    r.Send(HttpResponse{200, "text/plain", "here", {}});
+  });
+  ASSERT_TRUE(server_->Start().ok());
+  port_ = server_->BoundListeners()[0].port;
+  // Connections are spread over both io threads.
+  std::vector<std::unique_ptr<TestClient>> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.push_back(std::make_unique<TestClient>("127.0.0.1", port_));
+    auto res = clients.back()->Send(MakeRequest(http::verb::get, "/where"));
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->result_int(), 200u);
+  }
+  EXPECT_EQ(handled.load(), 4);
+  EXPECT_EQ(on_started_thread.load(), 4);
+  std::lock_guard lock(mu);
+  EXPECT_EQ(calls, 2) << "once per io thread";
+  EXPECT_EQ(started.size(), 2u);
+  EXPECT_EQ(started.count(std::this_thread::get_id()), 0u);
 }
 
 TEST_F(HttpServerTest, PrefixRoutesServeLongerPathsAndExactRoutesWin) {
