@@ -81,7 +81,7 @@ void ReleaseFreedMemory(FreedMemory where) {
   if (mallctl("arenas.narenas", &arenas, &size, nullptr, 0) != 0) return;
   for (unsigned i = 0; i < arenas; ++i) {
     if (i == kept) continue;
-    // An arena not initialized (no thread has used it yet) answers with an error: nothing to do.
+    // An arena no thread has used yet has nothing to give back (jemalloc skips it).
     std::string name = "arena." + std::to_string(i) + ".purge";
     (void)mallctl(name.c_str(), nullptr, nullptr, nullptr, 0);
   }

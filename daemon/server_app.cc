@@ -659,8 +659,8 @@ struct ServerApp::Impl {
       }
       // A storm's group is the daemon's largest allocation, freed all at once here: give its
       // pages back now rather than after the allocator's decay time (allocator.h). Not the
-      // acknowledgement arena's: the next webhooks take those pages again, and its jobs, once
-      // parsed, are not among them.
+      // acknowledgement arena's: the next webhooks take those pages again, and a large group
+      // comes from the queue, parsed on the store's and the workers' threads, not there.
       size_t jobs = c.jobs.size();
       claim = std::optional<Claim>();
       if (jobs >= kReleaseMemoryAfterJobs) {
