@@ -185,10 +185,6 @@ void EraseHeader(int fd, size_t offset) {
   (void)::pwrite(fd, kZeroHeader, kHeaderBytes, static_cast<off_t>(offset));
 }
 
-}  // namespace
-
-namespace {
-
 // The record that starts at `offset` of the open segment `fd`, when it is record `seq` (its
 // batch, with log_seq and log_offset set); nullopt when the bytes there are not that record's
 // header (another record, or none); kNotFound when they are but the record does not check.

@@ -220,7 +220,7 @@ struct Metrics::Impl {
   prometheus::Counter& paced;
   prometheus::Gauge& pacing;
   prometheus::Counter& dead;
-  std::mutex paced_mu;      // and dead_seen
+  std::mutex totals_mu;     // paced_seen and dead_seen
   uint64_t paced_seen = 0;  // the running total `paced` was last brought to
   uint64_t dead_seen = 0;   // the running total `dead` was last brought to
   prometheus::Histogram& trace_fetch;
@@ -246,7 +246,7 @@ void Metrics::AddJobsInFlight(int64_t delta) {
 }
 void Metrics::SetPacing(uint64_t paced_total, int64_t waiting) {
   {
-    std::lock_guard<std::mutex> lk(impl_->paced_mu);
+    std::lock_guard<std::mutex> lk(impl_->totals_mu);
     if (paced_total > impl_->paced_seen) {
       impl_->paced.Increment(static_cast<double>(paced_total - impl_->paced_seen));
       impl_->paced_seen = paced_total;
@@ -255,7 +255,7 @@ void Metrics::SetPacing(uint64_t paced_total, int64_t waiting) {
   impl_->pacing.Set(static_cast<double>(waiting));
 }
 void Metrics::SetJobsDead(uint64_t dead_total) {
-  std::lock_guard<std::mutex> lk(impl_->paced_mu);
+  std::lock_guard<std::mutex> lk(impl_->totals_mu);
   if (dead_total > impl_->dead_seen) {
     impl_->dead.Increment(static_cast<double>(dead_total - impl_->dead_seen));
     impl_->dead_seen = dead_total;
